@@ -1,0 +1,1 @@
+"""API facts: what Nova and Neutron know, fetched with openstacksdk."""

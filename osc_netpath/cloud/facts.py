@@ -1,0 +1,95 @@
+"""CloudFacts: plain, JSON round-trippable data from the Nova and Neutron APIs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ServerFacts:
+    id: str
+    name: str
+    status: str  # ACTIVE, SHUTOFF, SHELVED_OFFLOADED, ERROR…
+    host: str | None = None  # OS-EXT-SRV-ATTR:host (admin only by default policy)
+    hypervisor_hostname: str | None = None  # OS-EXT-SRV-ATTR:hypervisor_hostname
+    instance_name: str | None = None  # OS-EXT-SRV-ATTR:instance_name (libvirt domain name)
+    power_state: int | None = None  # OS-EXT-STS:power_state
+    vm_state: str | None = None
+    task_state: str | None = None
+    host_attributes_visible: bool = True  # False when policy hid the OS-EXT-SRV-ATTR fields
+
+
+@dataclass
+class FixedIP:
+    subnet_id: str
+    ip_address: str
+
+
+@dataclass
+class PortFacts:
+    id: str
+    network_id: str
+    mac_address: str
+    status: str  # ACTIVE / DOWN / BUILD
+    admin_state_up: bool = True
+    fixed_ips: list[FixedIP] = field(default_factory=list)
+    binding_host_id: str | None = None
+    binding_vif_type: str | None = None  # ovs, bridge, vhostuser, binding_failed, unbound
+    binding_vif_details: dict[str, Any] = field(default_factory=dict)  # bridge_name, ovs_hybrid_plug…
+    binding_vnic_type: str | None = None
+    device_owner: str | None = None
+    name: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        """The 11-character prefix Nova/os-vif use in device names (tap/qbr/qvb/qvo + prefix)."""
+        return self.id[:11]
+
+
+@dataclass
+class Segment:
+    network_type: str  # flat, vlan, vxlan, gre, geneve, local
+    physical_network: str | None = None
+    segmentation_id: int | None = None
+
+
+@dataclass
+class NetworkFacts:
+    id: str
+    name: str
+    mtu: int | None = None
+    segments: list[Segment] = field(default_factory=list)  # provider:* or the segments list
+
+
+@dataclass
+class AgentFacts:
+    """A Neutron L2 agent (Open vSwitch agent, OVN controller agent…) and its configuration."""
+
+    id: str
+    host: str
+    agent_type: str  # "Open vSwitch agent", "OVN Controller agent"…
+    binary: str | None = None
+    alive: bool = True
+    admin_state_up: bool = True
+    bridge_mappings: dict[str, str] = field(default_factory=dict)  # physnet -> bridge
+    tunnel_types: list[str] = field(default_factory=list)
+    integration_bridge: str | None = None
+    tunneling_ip: str | None = None  # configurations.tunneling_ip (OVS agent local_ip)
+    configurations: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CloudFacts:
+    """What the API says about one server and everything its ports touch."""
+
+    server: ServerFacts
+    ports: list[PortFacts] = field(default_factory=list)
+    networks: dict[str, NetworkFacts] = field(default_factory=dict)  # by network id
+    agents: list[AgentFacts] = field(default_factory=list)  # L2 agents of the hosts involved
+    host_ips: dict[str, str] = field(default_factory=dict)  # compute host -> hypervisor host_ip
+
+    def agent_for(self, host: str | None) -> AgentFacts | None:
+        """The L2 agent of ``host`` (OVS first, then any)."""
+        on_host = [a for a in self.agents if host and a.host == host]
+        on_host.sort(key=lambda a: a.agent_type != "Open vSwitch agent")
+        return on_host[0] if on_host else None

@@ -1,0 +1,1 @@
+"""Path resolution: CloudFacts + HostFacts -> ordered hops per port. Pure, no I/O."""

@@ -1,0 +1,1 @@
+"""Rendering: cliff rows, the terminal diagram."""

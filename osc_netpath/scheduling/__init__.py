@@ -1,0 +1,1 @@
+"""Nova scheduling semantics (pure), for ``openstack aggregate zone-map``."""
