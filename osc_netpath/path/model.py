@@ -47,6 +47,7 @@ class PortPath:
     segment: str  # "vlan physnet1/101", "vxlan 1001", "flat physnet1"
     hops: list[Hop] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # flagged findings (dead VLAN, wrong host…)
+    host_error: str | None = None  # the host could not be probed (ssh…): the path is incomplete
 
 
 @dataclass

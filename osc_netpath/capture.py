@@ -1,0 +1,104 @@
+"""Capture bundles: what one or more `netpath show` runs learnt, replayable with no cloud.
+
+A bundle holds, per traced server, the API facts (CloudFacts as plain data) and the raw stdout of
+each host's probe. Replay re-runs the real parsers and path resolution on them, so a capture
+recorded from a real cloud shows exactly what the live command would have shown.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from osc_netpath import serial
+from osc_netpath.cloud.facts import CloudFacts
+
+FORMAT = "osc-netpath-capture"
+VERSION = 1
+DEMO = "demo"  # --capture demo: the bundle shipped in osc_netpath/demo/
+
+
+@dataclass
+class Trace:
+    cloud: CloudFacts
+    probes: dict[str, str] = field(default_factory=dict)  # host -> probe stdout
+    errors: dict[str, str] = field(default_factory=dict)  # host -> one-line transport error
+
+
+@dataclass
+class Bundle:
+    traces: list[Trace] = field(default_factory=list)
+    recorded_from: str | None = None  # free text: which cloud, when
+
+
+class CaptureError(ValueError):
+    """A capture file that cannot be used; the message is one line for the user."""
+
+
+def load(where: str) -> Bundle:
+    if where == DEMO:
+        text = resources.files("osc_netpath.demo").joinpath("capture.json").read_text("utf-8")
+        source = "the built-in demo"
+    else:
+        source = where
+        try:
+            with open(os.path.expanduser(where), encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise CaptureError(f"cannot read capture {where}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CaptureError(f"{source} is not a netpath capture (invalid JSON: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CaptureError(f"{source} is not a netpath capture (no format: {FORMAT})")
+    if data.get("version") != VERSION:
+        raise CaptureError(f"{source} is capture version {data.get('version')}, "
+                           f"this osc-netpath reads version {VERSION}")
+    return Bundle(
+        traces=[serial.from_data(Trace, t) for t in data.get("traces", [])],
+        recorded_from=data.get("recorded_from"),
+    )
+
+
+def dump(bundle: Bundle) -> str:
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "recorded_from": bundle.recorded_from,
+        "traces": [serial.to_data(t) for t in bundle.traces],
+    }
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def save(bundle: Bundle, path: str) -> None:
+    """Add to an existing bundle at ``path`` (replacing traces of the same server) or create it."""
+    merged = Bundle(recorded_from=bundle.recorded_from)
+    if os.path.exists(path):
+        old = load(path)
+        new_ids = {t.cloud.server.id for t in bundle.traces}
+        merged.traces = [t for t in old.traces if t.cloud.server.id not in new_ids]
+        merged.recorded_from = bundle.recorded_from or old.recorded_from
+    merged.traces.extend(bundle.traces)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(dump(merged))
+    os.replace(tmp, path)
+
+
+def find(bundle: Bundle, ref: str) -> Trace:
+    """The trace of a server by ID or exact name, with Nova's ambiguity rule."""
+    by_id = [t for t in bundle.traces if t.cloud.server.id == ref]
+    if by_id:
+        return by_id[0]
+    named = [t for t in bundle.traces if t.cloud.server.name == ref]
+    if len(named) > 1:
+        ids = ", ".join(t.cloud.server.id for t in named)
+        raise CaptureError(f"more than one server is named {ref!r} in the capture: {ids}; "
+                           "use the ID")
+    if not named:
+        have = ", ".join(sorted(t.cloud.server.name for t in bundle.traces)) or "none"
+        raise CaptureError(f"no server {ref!r} in the capture (servers: {have})")
+    return named[0]

@@ -1,0 +1,97 @@
+"""`openstack netpath …` commands. Imports stay inside methods: OSC loads this on every run."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from osc_lib.command import command
+
+
+class ShowNetpath(command.Lister):
+    """Show the network path of every port of a server, from the guest NIC to the uplink."""
+
+    # Replaying a capture needs no cloud; live runs authenticate in take_action.
+    auth_required = False
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        from osc_netpath import config
+
+        parser = super().get_parser(prog_name)
+        parser.add_argument("server", metavar="<server>", help="Server to trace (name or ID)")
+        parser.add_argument(
+            "--host", metavar="<host>",
+            help="Hypervisor (compute host name) to probe, when policy hides the server's host "
+                 "from this cloud profile",
+        )
+        parser.add_argument(
+            "--diagram", action="store_true",
+            help="Draw the path as a diagram instead of a table",
+        )
+        parser.add_argument(
+            "--capture", metavar="<file>",
+            help="Replay a capture file instead of asking the cloud ('demo': the built-in "
+                 "demo capture)",
+        )
+        parser.add_argument(
+            "--record", metavar="<file>",
+            help="Also save what this run learnt (API facts and probe output) to a capture file",
+        )
+        parser.add_argument(
+            "--strict", action="store_true",
+            help="Exit non-zero when the path has findings (missing devices, dead VLAN, …)",
+        )
+        config.add_arguments(parser)
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        from osc_lib import exceptions
+
+        from osc_netpath import capture, trace
+        from osc_netpath.render import rows
+
+        try:
+            if parsed_args.capture:
+                if parsed_args.record:
+                    raise capture.CaptureError("--record and --capture do not go together")
+                found = capture.find(capture.load(parsed_args.capture), parsed_args.server)
+                path = trace.replay(found)
+            else:
+                outcome = self._live(parsed_args)
+                path = outcome.path
+                if parsed_args.record:
+                    capture.save(capture.Bundle(traces=[outcome.trace]), parsed_args.record)
+        except capture.CaptureError as exc:
+            raise exceptions.CommandError(str(exc)) from None
+        self._path = path
+        findings = rows.problems(path)
+        for line in findings:
+            self.app.stderr.write(f"warning: {line}\n")
+        self._exit = 1 if (parsed_args.strict and findings) or self._host_failed(path) else 0
+        data = rows.rows(path)
+        if parsed_args.formatter == "table":
+            data = [(r[0][:11],) + r[1:] for r in data]
+        return rows.COLUMNS, data
+
+    def _live(self, parsed_args: argparse.Namespace) -> Any:
+        from osc_netpath import config, trace
+        from osc_netpath.cloud import session
+
+        conn = session.sdk_connection(self.app)
+        cfg = config.apply_args(config.load(session.netpath_settings(self.app)), parsed_args)
+        return trace.live(conn, parsed_args.server, cfg, host_override=parsed_args.host)
+
+    @staticmethod
+    def _host_failed(path: Any) -> bool:
+        return bool(path.errors) or any(p.host_error for p in path.ports)
+
+    def produce_output(self, parsed_args: argparse.Namespace, column_names: Any, data: Any) -> int:
+        if parsed_args.diagram:
+            from osc_netpath.render import tree
+
+            self.app.stdout.write(tree.diagram(self._path))
+            return 0
+        return super().produce_output(parsed_args, column_names, data)
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        super().run(parsed_args)
+        return self._exit

@@ -1,0 +1,1 @@
+"""The built-in demo capture, recorded from the test stack."""

@@ -1,0 +1,99 @@
+"""`netpath show`, end to end: API facts → one probe per host → path. I/O lives at the edges.
+
+live:   Nova/Neutron (openstacksdk) → which hosts, which bridges/domains to probe → one SSH
+        session per host, concurrently → parsers → resolve
+replay: the same from a capture bundle (API facts + raw probe output as recorded)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from osc_netpath import capture
+from osc_netpath.cloud.facts import CloudFacts
+from osc_netpath.host import probe
+from osc_netpath.host.facts import HostFacts
+from osc_netpath.path import resolve
+from osc_netpath.path.model import ServerPath
+
+TUNNEL_BRIDGE = "br-tun"
+# neutron.plugins.ml2.drivers.openvswitch.agent.common.constants: LOCAL_SWITCHING = 0 on br-int
+# and physical bridges; br-tun: UCAST_TO_TUN = 20, FLOOD_TO_TUN = 22, VXLAN/GRE/GENEVE_TUN_TO_LV
+# = 4/3/6 (tun_id -> local VLAN).
+TABLE_LOCAL = 0
+TUNNEL_TABLES = {"vxlan": (4, 22), "gre": (3, 22), "geneve": (6, 22)}
+
+
+@dataclass
+class Outcome:
+    path: ServerPath
+    trace: capture.Trace
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def hosts_of(cloud: CloudFacts) -> list[str]:
+    """Every host a port is bound to, plus the server's host (where its domain lives)."""
+    hosts = {p.binding_host_id for p in cloud.ports if p.binding_host_id}
+    if cloud.server.host:
+        hosts.add(cloud.server.host)
+    return sorted(hosts)
+
+
+def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any) -> probe.ProbeRequest:
+    """What to read on ``host``: only the domain and the bridges/tables that translate VLANs."""
+    flows: set[tuple[str, int]] = set()
+    agent = cloud.agent_for(host)
+    mappings = agent.bridge_mappings if agent else {}
+    for port in cloud.ports:
+        if (port.binding_host_id or cloud.server.host) != host:
+            continue
+        int_br = str(port.binding_vif_details.get("bridge_name")
+                     or (agent.integration_bridge if agent else None) or "br-int")
+        flows.add((int_br, TABLE_LOCAL))
+        network = cloud.networks.get(port.network_id)
+        seg = resolve.pick_segment(network, mappings)
+        if seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
+            flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
+        elif seg.network_type in TUNNEL_TABLES:
+            for table in TUNNEL_TABLES[seg.network_type]:
+                flows.add((TUNNEL_BRIDGE, table))
+    domains = [cloud.server.instance_name] if (
+        cloud.server.instance_name and cloud.server.host == host) else []
+    return probe.ProbeRequest(domains=domains, flows=sorted(flows), sudo=sudo, **extra)
+
+
+def replay(trace: capture.Trace) -> ServerPath:
+    """Parse the recorded probe outputs and resolve, exactly as a live run would."""
+    hosts: dict[str, HostFacts] = {
+        host: probe.parse_output(host, out) for host, out in trace.probes.items()
+    }
+    return resolve.resolve(trace.cloud, hosts, trace.errors)
+
+
+def live(conn: Any, ref: str, cfg: Any, host_override: str | None = None) -> Outcome:
+    """Trace ``ref`` on the cloud behind ``conn`` with the netpath settings ``cfg``."""
+    from osc_netpath import config
+    from osc_netpath.cloud import fetch
+    from osc_netpath.host import transport
+
+    server = fetch.find_server(conn, ref)
+    cloud = fetch.gather(conn, server, host_override=host_override)
+    jobs = []
+    errors: dict[str, str] = {}
+    for host in hosts_of(cloud):
+        try:
+            target = config.target_for(cfg, host, cloud.host_ips.get(host))
+            request = probe_request(cloud, host, **config.probe_options(cfg))
+            jobs.append((target, probe.command_line(request)))
+        except ValueError as exc:  # CommandError is not a ValueError: bad config stops the run
+            errors[host] = f"{host}: not probed: {exc}"
+    results, stats = transport.run_probes(jobs, probe.script(), cfg.concurrency)
+    probes: dict[str, str] = {}
+    for host, result in results.items():
+        if result.error:
+            errors[host] = result.error
+        if result.stdout is not None:
+            probes[host] = result.stdout
+    trace = capture.Trace(cloud=cloud, probes=probes, errors=errors)
+    return Outcome(path=replay(trace), trace=trace,
+                   stats={"ssh_connections": stats.connections, "ssh_execs": stats.execs})

@@ -1,0 +1,187 @@
+"""Path resolution for every ML2/OVS case in scope, on facts laid out as os-vif/the agent do."""
+from __future__ import annotations
+
+from osc_netpath import serial
+from osc_netpath.path import model as m
+from osc_netpath.path.model import ServerPath
+from osc_netpath.path.resolve import resolve
+from tests.unit import builders as b
+
+
+def _devices(path: ServerPath) -> list[tuple[str, str]]:
+    return [(h.device, h.kind) for h in path.ports[0].hops]
+
+
+def _hop(path: ServerPath, device: str) -> m.Hop:
+    return next(h for h in path.ports[0].hops if h.device == device)
+
+
+def test_hybrid_vlan_full_path():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    b.vlan_flows(host, local=3, seg=101)
+    host.domains.append(b.domain(hybrid=True))
+    path = resolve(b.cloud("vlan", 101, hybrid=True), {"compute1": host.facts()})
+    sid = b.SID
+    assert _devices(path) == [
+        ("instance-00000001", m.GUEST),
+        (f"tap{sid}", m.TAP),
+        (f"qbr{sid}", m.LINUX_BRIDGE),
+        (f"qvb{sid}", m.VETH),
+        (f"qvo{sid}", m.OVS_PORT),
+        ("br-int", m.OVS_BRIDGE),
+        ("int-br-ex", m.PATCH),
+        ("phy-br-ex", m.PATCH),
+        ("br-ex", m.OVS_BRIDGE),
+        ("eth1", m.NIC),
+    ]
+    assert [h.index for h in path.ports[0].hops] == list(range(10))
+    assert _hop(path, f"qvb{sid}").peer == f"qvo{sid}"
+    assert _hop(path, f"qvo{sid}").vlan == "3"
+    assert _hop(path, "br-int").vlan == "3"
+    assert _hop(path, "br-ex").vlan == "3 → 101"
+    assert _hop(path, "int-br-ex").peer == "phy-br-ex"
+    assert _hop(path, f"tap{sid}").bridge == f"qbr{sid}"
+    assert path.ports[0].backend == "ovs-hybrid"
+    assert path.ports[0].segment == "vlan physnet1/101"
+    assert path.ports[0].problems == []
+
+
+def test_hybrid_flat_strips_vlan():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=1)
+    b.vlan_flows(host, local=1, seg=None)
+    host.domains.append(b.domain(hybrid=True))
+    path = resolve(b.cloud("flat", None), {"compute1": host.facts()})
+    assert _hop(path, "br-ex").vlan == "1 → untagged"
+    assert path.ports[0].problems == []
+
+
+def test_native_vxlan_path_with_tunnel_and_underlay():
+    host = b.base_host()
+    b.plug_native(host, tag=2)
+    b.vxlan(host, local=2, vni=1001, remote="192.0.2.12")
+    host.domains.append(b.domain(hybrid=False))
+    path = resolve(b.cloud("vxlan", 1001, hybrid=False), {"compute1": host.facts()})
+    assert _devices(path) == [
+        ("instance-00000001", m.GUEST),
+        (f"tap{b.SID}", m.TAP),
+        ("br-int", m.OVS_BRIDGE),
+        ("patch-tun", m.PATCH),
+        ("patch-int", m.PATCH),
+        ("br-tun", m.OVS_BRIDGE),
+        ("vxlan-c000020c", m.TUNNEL),
+        ("eth0", m.NIC),
+    ]
+    tap = _hop(path, f"tap{b.SID}")
+    assert (tap.bridge, tap.vlan) == ("br-int", "2")
+    assert _hop(path, "br-tun").vlan == "2 → VNI 1001"
+    assert _hop(path, "vxlan-c000020c").peer == "192.0.2.12"
+    assert _hop(path, "eth0").detail == "tunnel endpoint 192.0.2.11"
+    assert path.ports[0].backend == "ovs-native"
+    assert path.ports[0].problems == []
+
+
+def test_dead_vlan_is_flagged():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=4095)
+    path = resolve(b.cloud(), {"compute1": host.facts()})
+    assert any("dead VLAN 4095" in p for p in path.ports[0].problems)
+
+
+def test_shutoff_server_shows_what_exists_and_what_is_missing():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3, with_tap=False)  # libvirt removed the tap; qbr/qvb/qvo stay
+    b.vlan_flows(host)
+    path = resolve(b.cloud(status="SHUTOFF"), {"compute1": host.facts()})
+    tap = _hop(path, f"tap{b.SID}")
+    assert (tap.source, tap.state) == (m.SRC_MISSING, "absent")
+    assert _hop(path, f"qvo{b.SID}").vlan == "3"
+    assert _hop(path, "br-ex").vlan == "3 → 101"
+    problems = " | ".join(path.ports[0].problems)
+    assert f"tap{b.SID} (tap) does not exist" in problems
+    assert "libvirt domain instance-00000001 not found on compute1 (server is shutoff)" in problems
+
+
+def test_port_bound_to_another_host_is_flagged():
+    host = b.base_host("compute2")
+    path = resolve(b.cloud(host="compute1", bound_host="compute2"), {"compute2": host.facts()})
+    assert path.ports[0].host == "compute2"
+    assert any("bound to compute2 but the server runs on compute1" in p
+               for p in path.ports[0].problems)
+
+
+def test_missing_translation_flow_is_flagged():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    path = resolve(b.cloud(), {"compute1": host.facts()})
+    assert _hop(path, "br-ex").vlan == "3 → ?"
+    assert any("no flow on br-ex rewrites local VLAN 3 → 101" in p
+               for p in path.ports[0].problems)
+
+
+def test_wrong_segmentation_id_in_flows_is_flagged():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    b.vlan_flows(host, local=3, seg=102)
+    path = resolve(b.cloud(seg=101), {"compute1": host.facts()})
+    assert any("rewrites local VLAN 3 → 102, Neutron says 101" in p
+               for p in path.ports[0].problems)
+
+
+def test_flows_with_ofport_numbers_and_set_field():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    phy = host.ovs.interfaces["phy-br-ex"]
+    host.flow("br-ex", 0, {"in_port": str(phy.ofport), "dl_vlan": "3"},
+              ["set_field:4197->vlan_vid", "NORMAL"])  # 4197 = 0x1000 | 101
+    path = resolve(b.cloud(seg=101), {"compute1": host.facts()})
+    assert _hop(path, "br-ex").vlan == "3 → 101"
+
+
+def test_physnet_not_in_bridge_mappings():
+    host = b.base_host()
+    b.plug_hybrid(host)
+    cloud = b.cloud()
+    cloud.agents[0].bridge_mappings = {"physnet2": "br-prov"}
+    path = resolve(cloud, {"compute1": host.facts()})
+    assert any("no bridge_mappings entry for physical network 'physnet1'" in p
+               for p in path.ports[0].problems)
+
+
+def test_unplugged_vif_is_flagged_not_crashing():
+    host = b.base_host()
+    path = resolve(b.cloud(hybrid=False), {"compute1": host.facts()})
+    assert any("external_ids:iface-id=" in p and "not plugged" in p
+               for p in path.ports[0].problems)
+
+
+def test_unreachable_host_keeps_api_facts():
+    path = resolve(b.cloud(), {}, {"compute1": "compute1 (192.0.2.11): connection refused"})
+    port = path.ports[0]
+    assert port.host_error == "compute1 (192.0.2.11): connection refused"
+    assert [(h.kind, h.mac) for h in port.hops] == [(m.GUEST, b.MAC)]
+
+
+def test_binding_failed_is_flagged():
+    path = resolve(b.cloud(vif_type="binding_failed"), {"compute1": b.base_host().facts()})
+    assert any("binding is binding_failed" in p for p in path.ports[0].problems)
+
+
+def test_hybrid_detected_from_host_when_binding_detail_absent():
+    host = b.base_host()
+    b.plug_hybrid(host)
+    cloud = b.cloud()
+    del cloud.ports[0].binding_vif_details["ovs_hybrid_plug"]
+    path = resolve(cloud, {"compute1": host.facts()})
+    assert path.ports[0].backend == "ovs-hybrid"
+
+
+def test_paths_round_trip_through_json():
+    host = b.base_host()
+    b.plug_hybrid(host)
+    facts = host.facts()
+    again = serial.from_data(type(facts), serial.to_data(facts))
+    assert again == facts
+    cloud = b.cloud()
+    assert serial.from_data(type(cloud), serial.to_data(cloud)) == cloud
