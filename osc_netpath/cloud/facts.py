@@ -17,6 +17,7 @@ class ServerFacts:
     vm_state: str | None = None
     task_state: str | None = None
     host_attributes_visible: bool = True  # False when policy hid the OS-EXT-SRV-ATTR fields
+    project_id: str | None = None  # tenant_id: tells same-named servers of two projects apart
 
 
 @dataclass
@@ -39,6 +40,7 @@ class PortFacts:
     binding_vnic_type: str | None = None
     device_owner: str | None = None
     name: str | None = None
+    binding_profile: dict[str, Any] = field(default_factory=dict)  # SR-IOV pci_slot… (admin only)
 
     @property
     def short_id(self) -> str:
@@ -87,6 +89,9 @@ class CloudFacts:
     networks: dict[str, NetworkFacts] = field(default_factory=dict)  # by network id
     agents: list[AgentFacts] = field(default_factory=list)  # L2 agents of the hosts involved
     host_ips: dict[str, str] = field(default_factory=dict)  # compute host -> hypervisor host_ip
+    # Compute hosts to probe: --host or the server's host, then any other host a port is bound to.
+    hosts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # facts the API hid or lacked, one line each
 
     def agent_for(self, host: str | None) -> AgentFacts | None:
         """The L2 agent of ``host`` (OVS first, then any)."""

@@ -1,0 +1,369 @@
+"""cloud.fetch through a real openstacksdk Connection to the requests-mock cloud of fakes.py."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from osc_lib.exceptions import CommandError
+
+from osc_netpath import serial
+from osc_netpath.cloud import fetch
+from osc_netpath.cloud.facts import CloudFacts, Segment
+from tests.commands import fakes
+
+
+def trace(cloud: fakes.FakeCloud, name_or_id: str, host: str | None = None) -> CloudFacts:
+    conn = cloud.connection()
+    return fetch.gather(conn, fetch.find_server(conn, name_or_id), host)
+
+
+# --- the request budget -----------------------------------------------------------------------
+
+
+def test_one_port_server_by_id_takes_six_requests(requests_mock):
+    cloud = fakes.scenario(requests_mock)
+    server_id = cloud.server["id"]
+
+    trace(cloud, server_id)
+
+    assert cloud.calls() == [
+        "POST keystone /v3/auth/tokens",
+        f"GET nova /v2.1/servers/{server_id}",
+        "GET neutron /v2.0/ports",
+        "GET neutron /v2.0/networks",
+        "GET neutron /v2.0/agents",
+        "GET nova /v2.1/os-hypervisors/detail",
+    ]
+    _, server, ports, networks, agents, hypervisors = cloud.requests()
+    assert server.microversion == "2.1"
+    assert ports.query["device_id"] == [server_id]
+    assert set(ports.query["fields"]) == set(fetch.PORT_FIELDS)
+    assert networks.query["id"] == [cloud.ports[0]["network_id"]]
+    assert set(networks.query["fields"]) == set(fetch.NETWORK_FIELDS)
+    assert agents.query["host"] == [fakes.HOST]
+    assert hypervisors.query == {"hypervisor_hostname_pattern": [fakes.HOST]}
+    assert hypervisors.microversion == "2.53"
+
+
+def test_two_ports_cost_no_extra_request(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vlan", "ovs-native-vxlan"))
+
+    facts = trace(cloud, fakes.SERVER_NAME)
+
+    assert len(cloud.calls()) == 6
+    network_ids = {p["network_id"] for p in cloud.ports if p["device_id"] == cloud.server["id"]}
+    assert set(cloud.requests()[3].query["id"]) == network_ids
+    assert len(facts.ports) == 2 and set(facts.networks) == network_ids
+
+
+# --- finding the server -----------------------------------------------------------------------
+
+
+def test_by_id_gives_admin_attributes(requests_mock):
+    cloud = fakes.scenario(requests_mock)
+
+    server = fetch.find_server(cloud.connection(), cloud.server["id"])
+
+    assert server.id == cloud.server["id"]
+    assert server.name == fakes.SERVER_NAME
+    assert (server.status, server.vm_state, server.power_state, server.task_state) == (
+        "ACTIVE", "active", 1, None)
+    assert server.host == fakes.HOST
+    assert server.hypervisor_hostname == fakes.HOST
+    assert server.instance_name == cloud.server["OS-EXT-SRV-ATTR:instance_name"]
+    assert server.host_attributes_visible
+    assert server.project_id == fakes.PROJECT_ID
+
+
+def test_by_name_is_an_anchored_regex_across_projects(requests_mock):
+    cloud = fakes.scenario(requests_mock)  # noise: "web-10" in another project
+
+    server = fetch.find_server(cloud.connection(), fakes.SERVER_NAME)
+
+    assert server.id == cloud.server["id"]
+    (listing,) = [c for c in cloud.requests() if c.path.endswith("/servers/detail")]
+    assert listing.query == {"name": ["^web-1$"], "all_tenants": ["True"]}
+
+
+def test_name_with_regex_characters_is_escaped(requests_mock):
+    cloud = fakes.scenario(requests_mock, name="db.1 (old)")
+    cloud.add_server("dbx1 (old)")  # matched by the unescaped "." but not the exact name
+
+    server = fetch.find_server(cloud.connection(), "db.1 (old)")
+
+    assert server.id == cloud.server["id"]
+    assert fetch.name_regex("a.b(c)[d]*+?{e}|^$\\-f") == r"^a\.b\(c\)\[d\]\*\+\?\{e\}\|\^\$\\-f$"
+
+
+def test_a_server_named_like_a_uuid_is_found_by_name(requests_mock):
+    cloud = fakes.scenario(requests_mock, name="8c0ffee0-0000-4000-8000-000000000001")
+
+    server = fetch.find_server(cloud.connection(), "8c0ffee0-0000-4000-8000-000000000001")
+
+    assert server.id == cloud.server["id"]
+    assert cloud.calls()[1:] == [
+        "GET nova /v2.1/servers/8c0ffee0-0000-4000-8000-000000000001",  # 404
+        "GET nova /v2.1/servers/detail",
+    ]
+
+
+def test_ambiguous_name_lists_the_candidates(requests_mock):
+    cloud = fakes.scenario(requests_mock)
+    twin = cloud.add_server(fakes.SERVER_NAME, host="compute-2", project_id=fakes.OTHER_PROJECT_ID)
+
+    with pytest.raises(CommandError) as err:
+        fetch.find_server(cloud.connection(), fakes.SERVER_NAME)
+
+    message = str(err.value)
+    assert "2 servers are named 'web-1'" in message and "Pass the server ID" in message
+    assert f"{cloud.server['id']} (ACTIVE, host compute-1, project {fakes.PROJECT_ID})" in message
+    assert f"{twin['id']} (ACTIVE, host compute-2, project {fakes.OTHER_PROJECT_ID})" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name_or_id", ["nope", "0badc0de-0000-4000-8000-000000000000"])
+def test_no_such_server(requests_mock, name_or_id):
+    cloud = fakes.scenario(requests_mock)
+
+    with pytest.raises(CommandError, match=f"^No server with a name or ID of '{name_or_id}'"):
+        fetch.find_server(cloud.connection(), name_or_id)
+
+
+# --- servers without a host -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [("SHELVED_OFFLOADED", "unshelve it"), ("ERROR", "fault"), ("BUILD", "scheduled")],
+)
+def test_no_host_means_nothing_to_trace(requests_mock, status, why):
+    cloud = fakes.scenario(requests_mock, status=status)
+    conn = cloud.connection()
+    server = fetch.find_server(conn, cloud.server["id"])
+    before = len(cloud.calls())
+
+    with pytest.raises(CommandError) as err:
+        fetch.gather(conn, server)
+
+    assert server.host is None and server.host_attributes_visible
+    assert f"is {status} and" in str(err.value) and why in str(err.value)
+    assert "nothing to trace on a hypervisor" in str(err.value)
+    assert len(cloud.calls()) == before  # fails before asking Neutron anything
+
+
+def test_shelved_server_can_still_be_traced_on_a_named_host(requests_mock):
+    cloud = fakes.scenario(requests_mock, status="SHELVED_OFFLOADED")
+
+    facts = trace(cloud, cloud.server["id"], host=fakes.HOST)
+
+    (port,) = facts.ports
+    assert port.binding_vif_type == "unbound" and port.binding_host_id is None
+    assert facts.hosts == [fakes.HOST]
+    assert any("Nova places the server on no host" in n for n in facts.notes)
+
+
+# --- non-admin --------------------------------------------------------------------------------
+
+
+def test_non_admin_without_host_is_told_to_use_admin_or_host(requests_mock):
+    cloud = fakes.scenario(requests_mock, admin=False, cloud_name="demo")
+    conn = cloud.connection()
+    server = fetch.find_server(conn, cloud.server["id"])
+
+    with pytest.raises(CommandError) as err:
+        fetch.gather(conn, server)
+
+    assert not server.host_attributes_visible and server.host is None
+    assert server.status == "ACTIVE" and server.vm_state == "active"  # OS-EXT-STS stays visible
+    message = str(err.value)
+    assert "hidden by policy" in message and "cloud profile 'demo'" in message
+    assert "--host" in message
+
+
+def test_non_admin_by_name_falls_back_to_own_project(requests_mock):
+    cloud = fakes.scenario(requests_mock, admin=False)
+
+    server = fetch.find_server(cloud.connection(), fakes.SERVER_NAME)
+
+    assert server.id == cloud.server["id"]
+    listings = [c.query for c in cloud.requests() if c.path.endswith("/servers/detail")]
+    assert listings == [{"name": ["^web-1$"], "all_tenants": ["True"]}, {"name": ["^web-1$"]}]
+
+
+def test_non_admin_with_host_gets_ports_and_notes(requests_mock):
+    cloud = fakes.scenario(requests_mock, admin=False)
+
+    facts = trace(cloud, cloud.server["id"], host=fakes.HOST)
+
+    assert facts.server.host == fakes.HOST and facts.hosts == [fakes.HOST]
+    (port,) = facts.ports
+    assert port.id == cloud.ports[0]["id"] and port.mac_address == cloud.ports[0]["mac_address"]
+    assert port.binding_host_id is None and port.binding_vif_type is None
+    assert port.binding_vif_details == {} and port.binding_vnic_type == "normal"
+    (network,) = facts.networks.values()
+    assert network.segments == [] and network.mtu == 1500
+    assert facts.agents == [] and facts.host_ips == {}
+    notes = "\n".join(facts.notes)
+    for expected in ("comes from --host", "port bindings", "segments (provider:*)",
+                     "no L2 agent visible", "os-hypervisors is admin-only"):
+        assert expected in notes
+    assert len(cloud.calls()) == 6  # the two admin-only lookups are tried, not assumed
+
+
+# --- what gather reads ------------------------------------------------------------------------
+
+
+def test_hybrid_vlan_port_facts(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vlan",))
+
+    facts = trace(cloud, cloud.server["id"])
+
+    (port,) = facts.ports
+    raw = cloud.ports[0]
+    assert port.id == raw["id"] and port.network_id == raw["network_id"]
+    assert port.short_id == raw["id"][:11]
+    assert port.binding_host_id == fakes.HOST and port.binding_vif_type == "ovs"
+    assert port.binding_vif_details == {"connectivity": "l2", "port_filter": True,
+                                        "ovs_hybrid_plug": True, "datapath_type": "system",
+                                        "bridge_name": "br-int"}
+    assert [(ip.subnet_id, ip.ip_address) for ip in port.fixed_ips] == [
+        (raw["fixed_ips"][0]["subnet_id"], raw["fixed_ips"][0]["ip_address"])]
+    assert facts.networks[port.network_id].segments == [Segment("vlan", "physnet1", 101)]
+    assert facts.host_ips == {fakes.HOST: fakes.HOST_IP}  # not compute-10's
+    assert facts.notes == []
+
+
+def test_agents_are_the_l2_agents_of_the_host(requests_mock):
+    cloud = fakes.scenario(requests_mock)  # noise: L3 agent on compute-1, agents on network-1
+
+    facts = trace(cloud, cloud.server["id"])
+
+    (agent,) = facts.agents
+    assert (agent.host, agent.agent_type) == (fakes.HOST, "Open vSwitch agent")
+    assert agent.bridge_mappings == fakes.BRIDGE_MAPPINGS
+    assert agent.tunnel_types == ["vxlan"] and agent.tunneling_ip == fakes.TUNNEL_IP
+    assert agent.integration_bridge == "br-int" and agent.alive
+    assert facts.agent_for(fakes.HOST) is agent
+
+
+def test_multi_segment_network(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-native-multisegment",))
+    assert "provider:network_type" not in cloud.networks[0]  # shaped like ML2 multiprovidernet
+
+    facts = trace(cloud, cloud.server["id"])
+
+    (network,) = facts.networks.values()
+    assert network.segments == [Segment("vlan", "physnet1", 201), Segment("vxlan", None, 2001)]
+    assert network.mtu == 1450
+    assert not any("/segments" in c for c in cloud.calls())  # the network body carries them
+
+
+def test_native_vxlan_and_flat_segments(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-native-vxlan", "ovs-native-flat"))
+
+    facts = trace(cloud, cloud.server["id"])
+
+    segments = {n.name: n.segments for n in facts.networks.values()}
+    assert segments == {"net-ovs-native-vxlan-1": [Segment("vxlan", None, 1001)],
+                        "net-ovs-native-flat-2": [Segment("flat", "public", None)]}
+    assert [p.binding_vif_details["ovs_hybrid_plug"] for p in facts.ports] == [False, False]
+
+
+def test_ovn_bridge_mappings_string_is_parsed(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovn-geneve",))
+
+    facts = trace(cloud, cloud.server["id"])
+
+    (agent,) = facts.agents  # the OVN metadata agent is not an L2 agent
+    assert agent.agent_type == "OVN Controller agent"
+    assert agent.bridge_mappings == fakes.BRIDGE_MAPPINGS
+    assert facts.networks[facts.ports[0].network_id].segments == [Segment("geneve", None, 3001)]
+
+
+def test_linuxbridge_port(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("linuxbridge-vlan",))
+
+    facts = trace(cloud, cloud.server["id"])
+
+    assert facts.ports[0].binding_vif_type == "bridge"
+    (agent,) = facts.agents
+    assert agent.agent_type == "Linux bridge agent"
+    assert agent.configurations["interface_mappings"] == {"physnet1": "eth1"}
+
+
+def test_hypervisor_found_by_nodename_when_it_differs_from_host(requests_mock):
+    cloud = fakes.scenario(requests_mock, node="compute-1.example.net")
+
+    facts = trace(cloud, cloud.server["id"])
+
+    assert cloud.requests()[-1].query == {"hypervisor_hostname_pattern": ["compute-1.example.net"]}
+    assert facts.host_ips == {fakes.HOST: fakes.HOST_IP}
+
+
+def test_port_bound_elsewhere_adds_that_host(requests_mock):
+    cloud = fakes.scenario(requests_mock)
+    cloud.ports[0]["binding:host_id"] = "compute-10"  # mid-migration
+
+    facts = trace(cloud, cloud.server["id"])
+
+    assert facts.hosts == [fakes.HOST, "compute-10"]
+    assert cloud.requests()[4].query["host"] == [fakes.HOST, "compute-10"]  # still one call
+    assert {a.host for a in facts.agents} == {fakes.HOST, "compute-10"}
+    assert facts.host_ips == {fakes.HOST: fakes.HOST_IP, "compute-10": "192.0.2.20"}
+    assert len(cloud.calls()) == 7  # one hypervisor lookup per host
+
+
+def test_admin_host_override_is_traced_and_noted(requests_mock):
+    cloud = fakes.scenario(requests_mock)
+
+    facts = trace(cloud, cloud.server["id"], host="compute-10")
+
+    assert facts.server.host == fakes.HOST  # the API's word is kept
+    assert facts.hosts[0] == "compute-10"
+    assert any("tracing --host compute-10" in n for n in facts.notes)
+
+
+def test_nova_older_than_2_53_leaves_host_ip_unknown(requests_mock, monkeypatch):
+    monkeypatch.setattr(fakes, "MAX_MICROVERSION", (2, 38))
+    cloud = fakes.scenario(requests_mock)
+
+    facts = trace(cloud, cloud.server["id"])
+
+    assert facts.host_ips == {}
+    assert "host_ip of compute-1 unknown: HTTP 406 Version not supported" in facts.notes
+
+
+def test_cloud_facts_round_trip_through_json(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vlan", "ovs-native-multisegment"))
+    facts = trace(cloud, cloud.server["id"])
+
+    again = serial.from_data(CloudFacts, json.loads(json.dumps(serial.to_data(facts))))
+
+    assert again == facts
+
+
+def test_neutron_failure_on_ports_is_one_clear_line(requests_mock):
+    cloud = fakes.scenario(requests_mock)
+    requests_mock.get(f"{fakes.NETWORK_URL}/v2.0/ports", status_code=500, headers=fakes.JSON,
+                      json={"NeutronError": {"type": "HTTPInternalServerError", "detail": "",
+                            "message": "Request Failed: internal server error\n"
+                                       "while processing your request."}})
+
+    with pytest.raises(CommandError) as err:
+        trace(cloud, cloud.server["id"])
+
+    assert str(err.value) == (
+        f"Failed listing the ports of server {cloud.server['id']}: HTTP 500 "
+        "Request Failed: internal server error while processing your request."
+    )
+
+
+def test_credentials_from_environment_get_no_profile_name(requests_mock):
+    cloud = fakes.scenario(requests_mock, admin=False, cloud_name="envvars")
+
+    with pytest.raises(CommandError) as err:
+        trace(cloud, cloud.server["id"])
+
+    assert "use an admin cloud profile (--os-cloud), or name the hypervisor with --host" in str(
+        err.value)
+    assert "envvars" not in str(err.value)
