@@ -33,6 +33,8 @@ class Outcome:
 
 def hosts_of(cloud: CloudFacts) -> list[str]:
     """Every host a port is bound to, plus the server's host (where its domain lives)."""
+    if cloud.hosts:  # decided by the API side (--host wins over what policy shows)
+        return list(cloud.hosts)
     hosts = {p.binding_host_id for p in cloud.ports if p.binding_host_id}
     if cloud.server.host:
         hosts.add(cloud.server.host)
@@ -72,12 +74,17 @@ def replay(trace: capture.Trace) -> ServerPath:
 
 def live(conn: Any, ref: str, cfg: Any, host_override: str | None = None) -> Outcome:
     """Trace ``ref`` on the cloud behind ``conn`` with the netpath settings ``cfg``."""
-    from osc_netpath import config
     from osc_netpath.cloud import fetch
-    from osc_netpath.host import transport
 
     server = fetch.find_server(conn, ref)
-    cloud = fetch.gather(conn, server, host_override=host_override)
+    return probe_and_resolve(fetch.gather(conn, server, host_override=host_override), cfg)
+
+
+def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
+    """Probe every host of ``cloud`` once, concurrently, then resolve the path."""
+    from osc_netpath import config
+    from osc_netpath.host import transport
+
     jobs = []
     errors: dict[str, str] = {}
     for host in hosts_of(cloud):

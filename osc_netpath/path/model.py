@@ -58,3 +58,4 @@ class ServerPath:
     host: str | None
     ports: list[PortPath] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # host-level failures (ssh, policy…)
+    notes: list[str] = field(default_factory=list)  # facts the API hid or lacked

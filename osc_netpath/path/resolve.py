@@ -52,7 +52,7 @@ def resolve(
     host_errors = host_errors or {}
     server = cloud.server
     result = m.ServerPath(server_id=server.id, server_name=server.name, status=server.status,
-                          host=server.host)
+                          host=server.host, notes=list(cloud.notes))
     for port in cloud.ports:
         result.ports.append(_resolve_port(cloud, port, hosts, host_errors))
     return result

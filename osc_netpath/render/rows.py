@@ -22,7 +22,7 @@ def rows(path: ServerPath) -> list[tuple[object, ...]]:
 
 def problems(path: ServerPath) -> list[str]:
     """Every finding, prefixed with the port it concerns, for stderr."""
-    found = list(path.errors)
+    found = list(path.errors) + list(path.notes)
     for port in path.ports:
         found.extend(f"port {port.port_id[:11]}: {p}" for p in port.problems)
     return found
