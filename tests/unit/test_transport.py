@@ -1,0 +1,85 @@
+"""Transport logic that needs no sshd (the real-sshd behaviour is in tests/lab)."""
+from __future__ import annotations
+
+import asyncio
+import errno
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from osc_netpath.host import transport
+from osc_netpath.host.transport import SshTarget, build_probe_command, run_probes
+
+
+def _target(**kw: object) -> SshTarget:
+    base: dict[str, object] = {"host": "cmp1", "address": "192.0.2.10", "port": 22}
+    base.update(kw)
+    return SshTarget(**base)  # type: ignore[arg-type]
+
+
+def test_probe_command_is_quoted() -> None:
+    assert build_probe_command(["--domain", "instance-0000000a", "--flows", "br-int:0"]) == (
+        "sh -s -- --domain instance-0000000a --flows br-int:0")
+    assert build_probe_command(["x y"], sudo=True) == "sudo -n sh -s -- 'x y'"
+
+
+def test_caller_bugs_raise() -> None:
+    with pytest.raises(ValueError):
+        run_probes([(_target(), "sh -s"), (_target(), "sh -s")], "")
+    with pytest.raises(ValueError):
+        run_probes([(_target(), "sh -s")], "", concurrency=0)
+
+
+def test_importing_the_module_does_not_import_asyncssh() -> None:
+    code = ("import sys, osc_netpath.host.transport, osc_netpath.config; "
+            "sys.exit(1 if 'asyncssh' in sys.modules or 'asyncio' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_missing_files_fail_before_connecting(tmp_path: Path) -> None:
+    (tmp_path / "kh").write_text("")
+    results, stats = run_probes([
+        (_target(host="a", known_hosts=str(tmp_path / "none")), "sh -s"),
+        (_target(host="b", known_hosts=str(tmp_path / "kh"),
+                 identity_files=[str(tmp_path / "nokey")]), "sh -s"),
+    ], "")
+    assert results["a"].error_kind == "hostkey-unknown"
+    assert "known_hosts" in (results["a"].error or "")
+    assert results["b"].error_kind == "auth"
+    assert "identity_file" in (results["b"].error or "")
+    assert stats.total_connections == 0 and stats.total_execs == 0
+
+
+def test_no_known_hosts_file_trusts_nothing(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """Without any known_hosts file, verification stays on: an empty list, never None."""
+    monkeypatch.setattr(transport, "DEFAULT_KNOWN_HOSTS", (str(tmp_path / "absent"),))
+    runner = transport._Runner("", asyncio.Semaphore(1))
+    kh = runner._load_known_hosts(_target())
+    assert kh is not None
+    assert kh.match("192.0.2.10", "192.0.2.10", None)[0] == []
+
+
+@pytest.mark.parametrize("exc,kind,needle", [
+    (asyncssh.PermissionDenied("denied"), "auth", "identity_file"),
+    (asyncssh.KeyImportError("Passphrase must be specified"), "auth", "ssh-agent"),
+    (asyncio.TimeoutError(), "timeout", "connect_timeout"),
+    (ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed"), "unreachable",
+     "Connection refused"),
+    (OSError(errno.EHOSTUNREACH, "x"), "unreachable", "No route to host"),
+    (asyncssh.ConnectionLost("reset"), "unreachable", "reset"),
+])
+def test_classification(exc: BaseException, kind: str, needle: str) -> None:
+    runner = transport._Runner("", asyncio.Semaphore(1))
+    got_kind, message = asyncio.run(runner._classify(exc, _target(username="ops")))
+    assert got_kind == kind
+    assert needle in message
+    assert message.startswith("cmp1 (192.0.2.10:22)") and "\n" not in message
+
+
+def test_run_local_splits_without_a_shell() -> None:
+    r = transport.run_local("sh -s -- 'a b' ';' c", 'printf "%s|" "$@"\n')
+    assert r.ok and r.stdout == "a b|;|c|"
