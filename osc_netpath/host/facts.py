@@ -26,6 +26,7 @@ class Link:
     peer_netnsid: int | None = None  # set when the veth peer lives in another namespace
     namespace: str = ""  # "" = the host's root namespace
     addresses: list[str] = field(default_factory=list)  # "192.0.2.10/24"
+    peer_namespace: str | None = None  # the veth peer's namespace by name ("" = root), when known
 
 
 @dataclass

@@ -17,6 +17,10 @@
 #   --netns NAME           ip link/addr in a namespace  --neutron-netns    all qdhcp-/qrouter-/…
 #   --runtime auto|host|docker|podman                   --ovs-container NAME  --libvirt-container NAME
 
+# English messages (the client matches a few); sbin for non-root ssh users (ip, ethtool).
+LC_ALL=C
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+export LC_ALL PATH
 tok=0 tmo_s=10 domains= flows= netns= neutron_netns= runtime=auto ovs_ct= virt_ct= bad=
 nl='
 '
@@ -47,7 +51,7 @@ done
 case $tmo_s in *[!0-9]* | '') tmo_s=10 ;; esac
 
 exec 3>&1  # the real stdout: commands write straight to it while $( ) captures their stderr
-tmo=
+tmo=  # set to "timeout" when the command exists
 command -v timeout >/dev/null 2>&1 && tmo=timeout
 
 mark() { printf '@@netpath %s %s@@\n' "$tok" "$*"; }
@@ -130,9 +134,11 @@ if [ -n "$domains" ]; then
     virt_at=$at
 fi
 
+_tt=none
+[ -n "$tmo" ] && _tt=$tmo_s
 mark begin probe
 printf 'version=1\nuid=%s\ntimeout=%s\novs=%s\nlibvirt=%s\n' \
-    "$(id -u 2>/dev/null)" "${tmo:-none}" "$ovs_at" "$virt_at"
+    "$(id -u 2>/dev/null)" "$_tt" "$ovs_at" "$virt_at"
 [ -n "$bad" ] && printf 'rejected=%s\n' "${bad# }"
 printf '\n'
 mark stderr probe
@@ -149,8 +155,8 @@ sect ip-netns host ip -j netns list
 mark begin sysfs-net
 for _d in /sys/class/net/*; do
     [ -r "$_d/ifindex" ] || continue
-    read -r _i <"$_d/ifindex" 2>/dev/null || continue
-    read -r _k <"$_d/iflink" 2>/dev/null || _k=
+    read -r _i 2>/dev/null <"$_d/ifindex" || continue
+    read -r _k 2>/dev/null <"$_d/iflink" || _k=
     printf '%s %s %s\n' "${_d##*/}" "$_i" "$_k"
 done
 printf '\n'
@@ -160,8 +166,8 @@ mark end sysfs-net 0
 # ethtool's peer_ifindex: only when ip gave no JSON, only for stacked devices (iflink != ifindex).
 if [ "$ip_rc" != 0 ] && have ethtool; then
     for _d in /sys/class/net/*; do
-        read -r _i <"$_d/ifindex" 2>/dev/null || continue
-        read -r _k <"$_d/iflink" 2>/dev/null || continue
+        read -r _i 2>/dev/null <"$_d/ifindex" || continue
+        read -r _k 2>/dev/null <"$_d/iflink" || continue
         [ "$_i" != "$_k" ] && sect "ethtool:${_d##*/}" host ethtool -S "${_d##*/}"
     done
 fi
@@ -199,8 +205,11 @@ for _f in $flows; do
         continue
     fi
     sect "flows:$_b:$_t" "$ovs_at" ovs-ofctl --names dump-flows "$_b" "table=$_t"
-    [ "$rc" = 0 ] && continue
-    sect "flows:$_b:$_t" "$ovs_at" ovs-ofctl -O OpenFlow13 --names dump-flows "$_b" "table=$_t"
+    case $_err in
+        *"version negotiation failed"*)
+            sect "flows:$_b:$_t" "$ovs_at" \
+                ovs-ofctl -O OpenFlow13 --names dump-flows "$_b" "table=$_t" ;;
+    esac
 done
 
 for _d in $domains; do
@@ -208,7 +217,8 @@ for _d in $domains; do
         fake "virsh-dumpxml:$_d" 127 "virsh: not found on the host nor in a libvirt container"
         continue
     fi
-    sect "virsh-dumpxml:$_d" "$virt_at" virsh -r dumpxml --domain "$_d"
-    sect "virsh-domstate:$_d" "$virt_at" virsh -r domstate --domain "$_d"
+    # The URI explicitly: a non-root user's default is qemu:///session, which has no domains.
+    sect "virsh-dumpxml:$_d" "$virt_at" virsh -r -c qemu:///system dumpxml --domain "$_d"
+    sect "virsh-domstate:$_d" "$virt_at" virsh -r -c qemu:///system domstate --domain "$_d"
 done
 mark done
