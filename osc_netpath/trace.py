@@ -82,6 +82,8 @@ def live(conn: Any, ref: str, cfg: Any, host_override: str | None = None) -> Out
 
 def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
     """Probe every host of ``cloud`` once, concurrently, then resolve the path."""
+    from osc_lib.exceptions import CommandError
+
     from osc_netpath import config
     from osc_netpath.host import transport
 
@@ -92,7 +94,7 @@ def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
             target = config.target_for(cfg, host, cloud.host_ips.get(host))
             request = probe_request(cloud, host, **config.probe_options(cfg))
             jobs.append((target, probe.command_line(request)))
-        except ValueError as exc:  # CommandError is not a ValueError: bad config stops the run
+        except (ValueError, CommandError) as exc:  # this host only: the others still run
             errors[host] = f"{host}: not probed: {exc}"
     results, stats = transport.run_probes(jobs, probe.script(), cfg.concurrency)
     probes: dict[str, str] = {}
@@ -103,4 +105,5 @@ def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
             probes[host] = result.stdout
     trace = capture.Trace(cloud=cloud, probes=probes, errors=errors)
     return Outcome(path=replay(trace), trace=trace,
-                   stats={"ssh_connections": stats.connections, "ssh_execs": stats.execs})
+                   stats={"ssh_connections": stats.total_connections,
+                          "ssh_execs": stats.total_execs})

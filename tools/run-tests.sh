@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 
-APT_PACKAGES="openvswitch-switch openssh-server iproute2 ethtool bridge-utils procps"
+APT_PACKAGES="openvswitch-switch openssh-server openssh-client iproute2 ethtool util-linux mount procps"
 missing=""
 for p in $APT_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -63,13 +63,11 @@ class ShowNetpath(command.Lister):
         except capture.CaptureError as exc:
             raise exceptions.CommandError(str(exc)) from None
         self._path = path
-        findings = rows.problems(path)
-        for line in findings:
-            self.app.stderr.write(f"warning: {line}\n")
+        self._findings = findings = rows.problems(path)
         self._exit = 1 if (parsed_args.strict and findings) or self._host_failed(path) else 0
         data = rows.rows(path)
-        if parsed_args.formatter == "table":
-            data = [(r[0][:11],) + r[1:] for r in data]
+        if parsed_args.formatter == "table":  # as in device names; blanks rather than None
+            data = [(r[0][:11],) + tuple("" if v is None else v for v in r[1:]) for r in data]
         return rows.COLUMNS, data
 
     def _live(self, parsed_args: argparse.Namespace) -> Any:
@@ -94,4 +92,7 @@ class ShowNetpath(command.Lister):
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         super().run(parsed_args)
+        self.app.stdout.flush()  # findings come after the path they are about
+        for line in self._findings:
+            self.app.stderr.write(f"warning: {line}\n")
         return self._exit

@@ -40,6 +40,7 @@ class _Ctx:
     int_br: str
     hops: list[m.Hop]
     problems: list[str]
+    server_id: str | None = None
 
     def add(self, **kw: object) -> m.Hop:
         hop = m.Hop(index=len(self.hops), **kw)  # type: ignore[arg-type]
@@ -56,9 +57,10 @@ def resolve_port_hops(
     hybrid: bool,
     int_br: str,
     guest_label: str,
+    server_id: str | None = None,
 ) -> tuple[list[m.Hop], list[str]]:
     """Walk one port from the guest to the uplink. Returns (hops, problems)."""
-    ctx = _Ctx(port, facts, segment, agent, domain, int_br, [], [])
+    ctx = _Ctx(port, facts, segment, agent, domain, int_br, [], [], server_id)
     vif = _domain_interface(domain, port)
     _guest_hop(ctx, vif, guest_label)
     ovs_if = _ovs_interface_for_port(ctx)
@@ -68,6 +70,8 @@ def resolve_port_hops(
     else:
         _native_tap_hop(ctx, tap_name, ovs_if)
     local_vlan = _int_bridge_hop(ctx, ovs_if, hybrid)
+    if local_vlan == DEAD_VLAN:  # isolated on br-int: nothing leaves, so the path ends here
+        return ctx.hops, ctx.problems
     if segment.network_type in TUNNEL_TYPES:
         _tunnel_hops(ctx, local_vlan)
     elif segment.network_type in ("flat", "vlan"):
@@ -234,28 +238,33 @@ def _int_bridge_hop(ctx: _Ctx, ovs_if: OvsInterface | None, hybrid: bool) -> int
         ctx.add(device=ovs_if.name, kind=m.OVS_PORT, bridge=bridge, vlan=vlan,
                 mac=ovs_if.mac_in_use, mtu=ovs_if.mtu, state=_ovs_state(ovs_if),
                 source=m.SRC_OVSDB, peer=f"qvb{ctx.port.short_id}",
-                detail=_ids_detail(ovs_if))
+                detail=_ids_detail(ctx, ovs_if))
     else:
         tap_hop = ctx.hops[-1]
         tap_hop.vlan, tap_hop.bridge = vlan, bridge
-        tap_hop.detail = _ids_detail(ovs_if)
+        tap_hop.detail = _ids_detail(ctx, ovs_if)
     ctx.add(device=bridge or ctx.int_br, kind=m.OVS_BRIDGE, vlan=vlan,
             source=m.SRC_OVSDB, detail=_bridge_detail(ctx, bridge or ctx.int_br))
-    return tag if tag != DEAD_VLAN else None
+    return tag
 
 
 def _ovs_state(iface: OvsInterface) -> str | None:
     return iface.link_state or iface.admin_state
 
 
-def _ids_detail(iface: OvsInterface) -> str:
+def _ids_detail(ctx: _Ctx, iface: OvsInterface) -> str | None:
+    """os-vif writes attached-mac and vm-uuid next to iface-id; a mismatch is a stale plug."""
     ids = iface.external_ids
-    parts = [f"iface-id {ids.get('iface-id')}"]
-    if ids.get("attached-mac"):
-        parts.append(f"attached-mac {ids['attached-mac']}")
-    if ids.get("vm-uuid"):
-        parts.append(f"vm-uuid {ids['vm-uuid']}")
-    return "; ".join(parts)
+    mac = ids.get("attached-mac")
+    if mac and mac.lower() != ctx.port.mac_address.lower():
+        ctx.problems.append(f"{iface.name} external_ids:attached-mac is {mac}, "
+                            f"the port's MAC is {ctx.port.mac_address}")
+    vm = ids.get("vm-uuid")
+    if vm and ctx.server_id and vm != ctx.server_id:
+        ctx.problems.append(f"{iface.name} external_ids:vm-uuid is {vm}, not this server "
+                            f"({ctx.server_id}): plugged for another instance")
+    status = ids.get("iface-status")
+    return f"iface-status {status}" if status else None
 
 
 def _bridge_detail(ctx: _Ctx, name: str) -> str | None:

@@ -53,9 +53,26 @@ def resolve(
     server = cloud.server
     result = m.ServerPath(server_id=server.id, server_name=server.name, status=server.status,
                           host=server.host, notes=list(cloud.notes))
+    for host in sorted(hosts):
+        result.notes.extend(_host_notes(cloud, host, hosts[host]))
     for port in cloud.ports:
         result.ports.append(_resolve_port(cloud, port, hosts, host_errors))
     return result
+
+
+def _host_notes(cloud: CloudFacts, host: str, facts: HostFacts) -> list[str]:
+    """What the probe could not read on a host, said once per host rather than per port."""
+    notes = []
+    for problem in facts.problems:
+        tool = problem.source.split(":")[0]
+        msg = problem.message if problem.message.startswith(tool) else (
+            f"{problem.source}: {problem.message}")
+        notes.append(f"{host}: {msg}")
+    server = cloud.server
+    if server.instance_name and host == server.host and facts.domain(server.instance_name) is None:
+        notes.append(f"{host}: libvirt domain {server.instance_name} not found "
+                     f"(server is {server.status.lower()})")
+    return notes
 
 
 def _resolve_port(
@@ -94,18 +111,11 @@ def _resolve_port(
         if host not in errors:
             path.problems.append(f"no host facts for {host}: nothing probed")
         return path
-    for problem in facts.problems:
-        path.problems.append(f"{problem.source}: {problem.message}")
     if not path.backend.startswith("ovs-"):
         path.hops.append(_api_only_guest_hop(port, server.name))
         path.problems.append(f"vif_type {port.binding_vif_type!r} is not traced yet")
         return path
     domain = facts.domain(server.instance_name) if server.instance_name else None
-    if domain is None and server.instance_name and host == server.host:
-        state = server.status.lower()
-        path.problems.append(
-            f"libvirt domain {server.instance_name} not found on {host} (server is {state})"
-        )
     int_br = str(
         port.binding_vif_details.get("bridge_name")
         or (agent.integration_bridge if agent else None)
@@ -113,7 +123,7 @@ def _resolve_port(
     )
     hops, problems = ovs.resolve_port_hops(
         port, segment, facts, agent, domain, path.backend == "ovs-hybrid", int_br,
-        guest_label=domain.name if domain else server.name,
+        guest_label=domain.name if domain else server.name, server_id=server.id,
     )
     path.hops.extend(hops)
     path.problems.extend(problems)

@@ -85,8 +85,10 @@ def test_native_vxlan_path_with_tunnel_and_underlay():
 def test_dead_vlan_is_flagged():
     host = b.base_host()
     b.plug_hybrid(host, tag=4095)
+    b.vlan_flows(host)
     path = resolve(b.cloud(), {"compute1": host.facts()})
     assert any("dead VLAN 4095" in p for p in path.ports[0].problems)
+    assert path.ports[0].hops[-1].device == "br-int"  # isolated: nothing leaves br-int
 
 
 def test_shutoff_server_shows_what_exists_and_what_is_missing():
@@ -100,7 +102,8 @@ def test_shutoff_server_shows_what_exists_and_what_is_missing():
     assert _hop(path, "br-ex").vlan == "3 → 101"
     problems = " | ".join(path.ports[0].problems)
     assert f"tap{b.SID} (tap) does not exist" in problems
-    assert "libvirt domain instance-00000001 not found on compute1 (server is shutoff)" in problems
+    assert path.notes == ["compute1: libvirt domain instance-00000001 not found "
+                          "(server is shutoff)"]
 
 
 def test_port_bound_to_another_host_is_flagged():
@@ -185,3 +188,29 @@ def test_paths_round_trip_through_json():
     assert again == facts
     cloud = b.cloud()
     assert serial.from_data(type(cloud), serial.to_data(cloud)) == cloud
+
+
+def test_stale_external_ids_are_flagged():
+    host = b.base_host()
+    b.plug_native(host, tag=2)
+    host.ovs.interfaces[f"tap{b.SID}"].external_ids["vm-uuid"] = "other-vm"
+    host.ovs.interfaces[f"tap{b.SID}"].external_ids["attached-mac"] = "fa:16:3e:00:00:99"
+    path = resolve(b.cloud("vxlan", 1001, hybrid=False), {"compute1": host.facts()})
+    problems = " | ".join(path.ports[0].problems)
+    assert "vm-uuid is other-vm, not this server" in problems
+    assert "attached-mac is fa:16:3e:00:00:99, the port's MAC is fa:16:3e:21:1b:4b" in problems
+
+
+def test_host_problems_are_said_once_per_host():
+    from osc_netpath.host.facts import Problem
+
+    host = b.base_host()
+    b.plug_hybrid(host)
+    host.domains.append(b.domain(hybrid=True))
+    facts = host.facts()
+    facts.problems.append(Problem("flows:br-ex:0", "ovs-ofctl: permission denied"))
+    cloud = b.cloud()
+    cloud.ports.append(type(cloud.ports[0])(**{**cloud.ports[0].__dict__, "id": "p2" * 10}))
+    path = resolve(cloud, {"compute1": facts})
+    assert path.notes == ["compute1: flows:br-ex:0: ovs-ofctl: permission denied"]
+    assert all("permission" not in p for port in path.ports for p in port.problems)

@@ -1,0 +1,194 @@
+"""`openstack netpath show` as cliff runs it: fake cloud behind requests-mock, probes stubbed.
+
+The transport is replaced by a stub here (commands tier); the lab tier runs the same command
+over real SSH against real Open vSwitch.
+"""
+from __future__ import annotations
+
+import io
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import requests_mock
+from osc_lib import exceptions
+
+from osc_netpath import capture, serial
+from osc_netpath.commands.netpath import ShowNetpath
+from osc_netpath.host import transport
+from tests.commands import fakes
+
+
+class FakeApp:
+    """What a cliff command reads from its app: streams, options, the client manager."""
+
+    def __init__(self, conn: Any = None, netpath: dict[str, Any] | None = None) -> None:
+        self.stdout, self.stderr = io.StringIO(), io.StringIO()
+        self.stdin = io.StringIO()
+        self.options = SimpleNamespace(debug=False, cloud="fake-admin")
+        self.command_manager = SimpleNamespace(namespace="openstack.cli")
+        self.client_manager = SimpleNamespace(
+            _auth_setup_completed=conn is not None,
+            sdk_connection=conn,
+            get_configuration=lambda: {"netpath": dict(netpath or {})},
+        )
+
+
+def run(app: FakeApp, *argv: str) -> int:
+    cmd = ShowNetpath(app, None, cmd_name="netpath show")
+    parsed = cmd.get_parser("openstack netpath show").parse_args(list(argv))
+    return cmd.run(parsed)
+
+
+@pytest.fixture
+def mocker():
+    with requests_mock.Mocker() as m:
+        yield m
+
+
+@pytest.fixture
+def probes(monkeypatch):
+    """Replace SSH with a recorder; each test says what each host answers."""
+    calls: list[tuple[list[tuple[Any, str]], int]] = []
+    answers: dict[str, transport.ProbeResult] = {}
+
+    def run_probes(jobs, script, concurrency=10):
+        calls.append((jobs, concurrency))
+        assert "#!/bin/sh" in script.splitlines()[0] or script.startswith("#")
+        results = {t.host: answers[t.host] for t, _ in jobs}
+        stats = transport.TransportStats(connections={t.host: 1 for t, _ in jobs},
+                                         execs={t.host: 1 for t, _ in jobs})
+        return results, stats
+
+    monkeypatch.setattr(transport, "run_probes", run_probes)
+    return SimpleNamespace(calls=calls, answers=answers)
+
+
+def test_unreachable_host_still_prints_api_facts_and_exits_1(mocker, probes):
+    cloud = fakes.scenario(mocker, ["ovs-hybrid-vlan"])
+    probes.answers[fakes.HOST] = transport.ProbeResult(
+        host=fakes.HOST, error=f"{fakes.HOST} ({fakes.HOST_IP}:22): connection refused",
+        error_kind="unreachable")
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    rc = run(app, "web-1", "-f", "json")
+    assert rc == 1
+    rows = json.loads(app.stdout.getvalue())
+    port = cloud.ports[0]
+    assert [(r["Kind"], r["MAC"], r["Port"]) for r in rows] == [
+        ("guest-nic", port["mac_address"], port["id"])]
+    assert f"{fakes.HOST} ({fakes.HOST_IP}:22): connection refused" in app.stderr.getvalue()
+    # one probe job, to the hypervisor's host_ip, as user ops, asking for the domain and flows
+    (jobs, _), = probes.calls
+    (target, command), = jobs
+    assert (target.host, target.address, target.username) == (fakes.HOST, fakes.HOST_IP, "ops")
+    assert command.startswith("sh -s -- ")
+    assert cloud.server["OS-EXT-SRV-ATTR:instance_name"] in command
+    assert len(cloud.calls()) == 6
+
+
+def test_host_address_flag_overrides_clouds_yaml(mocker, probes):
+    cloud = fakes.scenario(mocker, ["ovs-native-vxlan"])
+    probes.answers[fakes.HOST] = transport.ProbeResult(host=fakes.HOST, error="x",
+                                                       error_kind="timeout")
+    app = FakeApp(cloud.connection(), netpath={"hosts": {fakes.HOST: "10.9.9.9"}})
+    run(app, "web-1", "--host-address", f"{fakes.HOST}=mgmt-1.example.org")
+    (jobs, _), = probes.calls
+    assert jobs[0][0].address == "mgmt-1.example.org"
+    assert "br-tun:4" in jobs[0][1] and "br-tun:22" in jobs[0][1]
+
+
+def test_ambiguous_name_is_one_line_error(mocker, probes):
+    cloud = fakes.scenario(mocker)
+    twin = cloud.add_server("web-1", host=fakes.HOST)
+    app = FakeApp(cloud.connection())
+    with pytest.raises(exceptions.CommandError) as err:
+        run(app, "web-1")
+    assert twin["id"] in str(err.value) and cloud.server["id"] in str(err.value)
+    assert "\n" not in str(err.value)
+    assert probes.calls == []
+
+
+def test_non_admin_is_told_to_use_admin_or_host(mocker, probes):
+    cloud = fakes.scenario(mocker, admin=False, cloud_name="demo")
+    app = FakeApp(cloud.connection())
+    with pytest.raises(exceptions.CommandError) as err:
+        run(app, "web-1")
+    assert "admin" in str(err.value) and "--host" in str(err.value)
+
+
+def test_shelved_server_has_nothing_to_trace(mocker, probes):
+    cloud = fakes.scenario(mocker, status="SHELVED_OFFLOADED")
+    with pytest.raises(exceptions.CommandError) as err:
+        run(FakeApp(cloud.connection()), "web-1")
+    assert "SHELVED_OFFLOADED" in str(err.value)
+
+
+def test_record_then_replay_without_a_cloud(mocker, probes, tmp_path):
+    cloud = fakes.scenario(mocker, ["ovs-hybrid-vlan"])
+    probes.answers[fakes.HOST] = transport.ProbeResult(host=fakes.HOST, error="down",
+                                                       error_kind="unreachable")
+    live = FakeApp(cloud.connection())
+    bundle = tmp_path / "c.json"
+    run(live, "web-1", "--record", str(bundle), "-f", "json")
+    saved = capture.load(str(bundle))
+    assert [t.cloud.server.id for t in saved.traces] == [cloud.server["id"]]
+    replay = FakeApp(None)  # no connection: replay must not need one
+    rc = run(replay, cloud.server["id"], "--capture", str(bundle), "-f", "json")
+    assert rc == 1  # the recorded host error is replayed too
+    assert json.loads(replay.stdout.getvalue()) == json.loads(live.stdout.getvalue())
+
+
+def test_bad_capture_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text("{}")
+    with pytest.raises(exceptions.CommandError, match="not a netpath capture"):
+        run(FakeApp(None), "vm1", "--capture", str(bad))
+    with pytest.raises(exceptions.CommandError, match="cannot read capture"):
+        run(FakeApp(None), "vm1", "--capture", str(tmp_path / "missing.json"))
+
+
+def test_demo_capture_replays_every_server():
+    bundle = capture.load(capture.DEMO)
+    assert bundle.traces, "the demo capture is empty"
+    for trace in bundle.traces:
+        app = FakeApp(None)
+        rc = run(app, trace.cloud.server.name, "--capture", "demo", "-f", "json")
+        rows = json.loads(app.stdout.getvalue())
+        kinds = [r["Kind"] for r in rows]
+        assert kinds[0] == "guest-nic" and "ovs-bridge" in kinds, kinds
+        assert rc == 0
+
+
+def test_diagram_and_table_formats():
+    name = capture.load(capture.DEMO).traces[0].cloud.server.name
+    app = FakeApp(None)
+    run(app, name, "--capture", "demo", "--diagram")
+    out = app.stdout.getvalue()
+    assert "br-int" in out and "→" in out and "local VLAN" in out
+    app = FakeApp(None)
+    run(app, name, "--capture", "demo", "-f", "value", "-c", "Kind")
+    assert app.stdout.getvalue().splitlines()[0] == "guest-nic"
+
+
+def test_strict_turns_findings_into_exit_1(tmp_path):
+    trace = capture.load(capture.DEMO).traces[0]
+    trace.cloud.agents[0].bridge_mappings = {}  # a host that maps no physnet: a finding
+    trace.cloud.agents[0].tunneling_ip = None
+    path = tmp_path / "c.json"
+    capture.save(capture.Bundle(traces=[trace]), str(path))
+    app = FakeApp(None)
+    assert run(app, trace.cloud.server.id, "--capture", str(path), "-f", "json") == 0
+    assert "warning:" in app.stderr.getvalue()
+    assert run(FakeApp(None), trace.cloud.server.id, "--capture", str(path), "--strict",
+               "-f", "json") == 1
+
+
+def test_capture_round_trips_cloud_facts(mocker):
+    cloud = fakes.scenario(mocker, ["ovs-native-multisegment"])
+    from osc_netpath.cloud import fetch
+
+    conn = cloud.connection()
+    facts = fetch.gather(conn, fetch.find_server(conn, "web-1"))
+    again = serial.from_data(type(facts), json.loads(json.dumps(serial.to_data(facts))))
+    assert again == facts
