@@ -1,0 +1,233 @@
+"""API facts for ``openstack aggregate zone-map``, through the openstacksdk Connection.
+
+A fixed handful of requests, whatever the number of hosts, aggregates or flavors:
+
+* compute: version discovery (for the microversion), ``GET /os-aggregates``,
+  ``GET /os-services?binary=nova-compute``, ``GET /flavors/detail?is_public=None`` (extra specs
+  inline from microversion 2.61; one more page per 1000 flavors);
+* identity, only for ``--project NAME``: ``GET /v3/projects?name=NAME``;
+* only when the evaluated flavor requires traits: ``GET /os-hypervisors/detail`` (compute node
+  UUID -> service host), placement discovery and one ``GET /resource_providers?required=...`` per
+  request group of the flavor.
+
+Nothing here interprets the facts; ``osc_netpath.scheduling`` does, purely.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from osc_netpath.scheduling.model import Aggregate, ComputeService, Flavor, TraitCheck, ZoneFacts
+from osc_netpath.scheduling.placement import TraitGroup
+
+WANTED_MICROVERSION = "2.61"  # flavors list their extra_specs inline
+HYPERVISOR_MICROVERSION = "2.53"  # hypervisor id is the compute node (= root provider) UUID
+PLACEMENT_MICROVERSION = "1.18"  # ?required= on GET /resource_providers (root uuid since 1.14)
+_PROJECT_ID = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+
+_POLICY_HINT = {
+    "/os-aggregates": "Nova policy os_compute_api:os-aggregates:index, admin-only by default",
+    "/os-services": "Nova policy os_compute_api:os-services:list, admin-only by default",
+    "/flavors": "Nova policy os_compute_api:os-flavor-extra-specs:index",
+    "/os-hypervisors": "Nova policy os_compute_api:os-hypervisors:list-detail, admin-only",
+}
+
+
+class ZonesError(Exception):
+    """A fact zone-map cannot do without could not be read (one line, says what to do)."""
+
+
+def _version(text: str | None) -> tuple[int, int]:
+    if not text:
+        return (2, 1)
+    major, _, minor = text.partition(".")
+    return (int(major), int(minor or 0))
+
+
+def _message(resp: Any) -> str:
+    """The server's own one-line reason out of a Nova/Placement/Keystone error body."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return (resp.text or "").strip().splitlines()[0] if resp.text else resp.reason or ""
+    if isinstance(body, dict):
+        if isinstance(body.get("errors"), list) and body["errors"]:  # placement
+            return str(body["errors"][0].get("detail") or body["errors"][0].get("title"))
+        for value in body.values():  # nova {"forbidden": {...}}, keystone {"error": {...}}
+            if isinstance(value, dict) and "message" in value:
+                return str(value["message"])
+    return str(body)
+
+
+def _get(adapter: Any, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
+    from keystoneauth1 import exceptions as ksa_exc
+
+    try:
+        resp = adapter.get(path, **kwargs)
+    except ksa_exc.EndpointNotFound as exc:
+        raise ZonesError(f"cannot {what}: no such endpoint in the catalog ({exc})") from None
+    except ksa_exc.ClientException as exc:  # connect failure, timeout, failed discovery
+        raise ZonesError(f"cannot {what}: {exc}") from None
+    if resp.status_code >= 400:
+        hint = next((h for p, h in _POLICY_HINT.items() if path.startswith(p)), None)
+        reason = _message(resp)
+        if resp.status_code == 403 and hint:
+            raise ZonesError(f"cannot {what}: forbidden ({hint}); use an admin cloud profile")
+        raise ZonesError(f"cannot {what}: HTTP {resp.status_code} {reason}".rstrip())
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def _pages(adapter: Any, path: str, key: str, what: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """All items of a paginated Nova list (follows the ``<key>_links`` 'next' href)."""
+    items: list[dict[str, Any]] = []
+    url: str | None = path
+    while url:
+        body = _get(adapter, url, what, **kwargs)
+        items.extend(body.get(key) or [])
+        kwargs.pop("params", None)  # the next href carries the query
+        url = next((link["href"] for link in body.get(f"{key}_links") or []
+                    if link.get("rel") == "next"), None)
+    return items
+
+
+def parse_aggregate(body: dict[str, Any]) -> Aggregate:
+    return Aggregate(
+        id=body["id"],
+        name=body.get("name") or str(body["id"]),
+        hosts=list(body.get("hosts") or []),
+        metadata={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+        uuid=body.get("uuid"),
+    )
+
+
+def parse_service(body: dict[str, Any]) -> ComputeService:
+    return ComputeService(
+        host=body["host"],
+        status=body.get("status") or "UNKNOWN",
+        state=body.get("state") or "unknown",
+        disabled_reason=body.get("disabled_reason"),
+        forced_down=bool(body.get("forced_down")),
+        zone=body.get("zone"),
+    )
+
+
+def parse_flavor(body: dict[str, Any]) -> Flavor:
+    specs = body.get("extra_specs")
+    return Flavor(
+        id=str(body["id"]),
+        name=body.get("name") or str(body["id"]),
+        extra_specs={str(k): str(v) for k, v in specs.items()} if specs is not None else None,
+        is_public=bool(body.get("os-flavor-access:is_public", True)),
+        disabled=bool(body.get("OS-FLV-DISABLED:disabled", False)),
+    )
+
+
+def compute_microversion(conn: Any) -> str | None:
+    """The highest compute microversion up to 2.61 that both sides speak (one discovery GET)."""
+    from openstack import utils as sdk_utils
+
+    found: str | None = sdk_utils.maximum_supported_microversion(conn.compute, WANTED_MICROVERSION)
+    return found
+
+
+def fetch(conn: Any) -> ZoneFacts:
+    """Aggregates, nova-compute services and every flavor with its extra specs."""
+    mv = compute_microversion(conn)
+    aggregates = _get(conn.compute, "/os-aggregates", "list host aggregates", microversion=mv)
+    services = _get(conn.compute, "/os-services", "list compute services",
+                    params={"binary": "nova-compute"}, microversion=mv)
+    # is_public=None: every flavor, private ones included, for an admin (public ones otherwise).
+    flavors = _pages(conn.compute, "/flavors/detail", "flavors", "list flavors",
+                     params={"is_public": "None"}, microversion=mv)
+    facts = ZoneFacts(
+        aggregates=[parse_aggregate(a) for a in aggregates.get("aggregates") or []],
+        services=[parse_service(s) for s in services.get("services") or []
+                  if s.get("binary", "nova-compute") == "nova-compute"],
+        flavors=[parse_flavor(f) for f in flavors],
+    )
+    if _version(mv) < _version(WANTED_MICROVERSION):
+        facts.notes.append(f"compute API microversion {mv or '2.1'} < 2.61: flavor extra specs "
+                           "are read one flavor at a time, only for --flavor")
+    return facts
+
+
+def fetch_extra_specs(conn: Any, flavor: Flavor) -> Flavor:
+    """The flavor with its extra specs, when the list did not carry them (one GET)."""
+    if flavor.extra_specs is not None:
+        return flavor
+    body = _get(conn.compute, f"/flavors/{flavor.id}/os-extra_specs",
+                f"read the extra specs of flavor {flavor.name}")
+    flavor.extra_specs = {str(k): str(v) for k, v in (body.get("extra_specs") or {}).items()}
+    return flavor
+
+
+def resolve_project(conn: Any, name_or_id: str) -> str:
+    """A project ID: IDs are used as they are, names cost one ``GET /v3/projects?name=``."""
+    if _PROJECT_ID.match(name_or_id):
+        return name_or_id
+    from openstack import exceptions as sdk_exc
+
+    try:
+        found = list(conn.identity.projects(name=name_or_id))
+    except sdk_exc.ForbiddenException:
+        raise ZonesError(f"cannot look up project {name_or_id!r} by name (Keystone policy "
+                         "identity:list_projects): pass the project ID") from None
+    except sdk_exc.HttpException as exc:
+        raise ZonesError(f"cannot look up project {name_or_id!r}: {exc.details or exc}") from None
+    if not found:
+        raise ZonesError(f"no project named {name_or_id!r}: pass the project ID")
+    if len(found) > 1:
+        which = ", ".join(f"{p.id} (domain {p.domain_id})" for p in found)
+        raise ZonesError(f"more than one project is named {name_or_id!r}: {which}; pass the ID")
+    project_id: str = found[0].id
+    return project_id
+
+
+def fetch_trait_checks(
+    conn: Any, groups: dict[str, TraitGroup], mv: str | None
+) -> tuple[list[TraitCheck] | None, list[str]]:
+    """Which hosts satisfy each group of required traits; (None, notes) when not readable."""
+    notes = []
+    if any(g.forbidden for g in groups.values()):
+        notes.append("forbidden traits (trait...=forbidden) are not checked")
+    wanted = {s: g for s, g in sorted(groups.items()) if g.required}
+    if not wanted:
+        return [], notes
+    from keystoneauth1 import exceptions as ksa_exc
+    from openstack import exceptions as sdk_exc
+
+    hyp_mv = HYPERVISOR_MICROVERSION if _version(mv) >= _version(HYPERVISOR_MICROVERSION) else mv
+    try:
+        placement = conn.placement  # building the proxy runs Placement version discovery
+    except (ksa_exc.ClientException, sdk_exc.SDKException) as exc:
+        notes.append(f"required traits not checked: Placement not reachable ({exc})")
+        return None, notes
+    try:
+        nodes = _pages(conn.compute, "/os-hypervisors/detail", "hypervisors",
+                       "list hypervisors", microversion=hyp_mv)
+        host_by_node: dict[str, str] = {}
+        for node in nodes:
+            host = (node.get("service") or {}).get("host")
+            if host:
+                host_by_node[str(node.get("id"))] = host
+                host_by_node.setdefault(f"name:{node.get('hypervisor_hostname')}", host)
+        checks = []
+        for suffix, group in wanted.items():
+            traits = sorted(group.required)
+            body = _get(placement, "/resource_providers",
+                        f"ask Placement for providers with {','.join(traits)}",
+                        params={"required": ",".join(traits)}, microversion=PLACEMENT_MICROVERSION)
+            hosts = set()
+            for rp in body.get("resource_providers") or []:
+                root = rp.get("root_provider_uuid") or rp.get("uuid")
+                host = host_by_node.get(str(root))
+                if host is None and root == rp.get("uuid"):
+                    host = host_by_node.get(f"name:{rp.get('name')}")
+                if host:
+                    hosts.add(host)
+            checks.append(TraitCheck(group=suffix, traits=traits, hosts=sorted(hosts)))
+    except ZonesError as exc:
+        notes.append(f"required traits not checked: {exc}")
+        return None, notes
+    return checks, notes
