@@ -45,5 +45,5 @@ def _convert(tp: Any, data: Any) -> Any:
     if dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
         known = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _convert(hints[k], v) for k, v in data.items() if k in known})
+        return tp(**{k: _convert(hints[k], v) for k, v in data.items() if k in known})  # type: ignore[operator]
     return data

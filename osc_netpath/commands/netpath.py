@@ -65,9 +65,9 @@ class ShowNetpath(command.Lister):
         self._path = path
         self._findings = findings = rows.problems(path)
         self._exit = 1 if (parsed_args.strict and findings) or self._host_failed(path) else 0
-        data = rows.rows(path)
+        data: list[tuple[Any, ...]] = rows.rows(path)
         if parsed_args.formatter == "table":  # as in device names; blanks rather than None
-            data = [(r[0][:11],) + tuple("" if v is None else v for v in r[1:]) for r in data]
+            data = [(str(r[0])[:11],) + tuple("" if v is None else v for v in r[1:]) for r in data]
         return rows.COLUMNS, data
 
     def _live(self, parsed_args: argparse.Namespace) -> Any:

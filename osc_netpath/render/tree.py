@@ -40,9 +40,7 @@ def _hop_lines(hops: list[m.Hop]) -> list[str]:
             facts.append(f"mtu {hop.mtu}")
         if hop.state:
             facts.append(hop.state)
-        if hop.kind == m.TUNNEL and hop.detail:
-            facts.append(hop.detail)
-        elif hop.kind in (m.GUEST, m.NIC) and hop.detail:
+        if hop.kind in (m.TUNNEL, m.GUEST, m.NIC) and hop.detail:
             facts.append(hop.detail)
         marker = "✗" if hop.source == m.SRC_MISSING else ("└" if i == len(hops) - 1 else "├")
         arrow = "  " if i == 0 else "→ "
@@ -51,8 +49,11 @@ def _hop_lines(hops: list[m.Hop]) -> list[str]:
 
 
 def _vlan_label(hop: m.Hop) -> str:
-    if hop.kind == m.TUNNEL or "→" in (hop.vlan or ""):
-        return hop.vlan if hop.kind == m.TUNNEL else f"VLAN {hop.vlan}"
+    vlan = hop.vlan or ""
+    if hop.kind == m.TUNNEL:
+        return vlan
+    if "→" in vlan:
+        return f"VLAN {vlan}"
     if hop.kind == m.OVS_BRIDGE:
         return f"local VLAN {hop.vlan}"
     return f"tag {hop.vlan}"

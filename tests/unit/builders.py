@@ -8,10 +8,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from osc_netpath.cloud.facts import (
-    AgentFacts, CloudFacts, FixedIP, NetworkFacts, PortFacts, Segment, ServerFacts,
+    AgentFacts,
+    CloudFacts,
+    FixedIP,
+    NetworkFacts,
+    PortFacts,
+    Segment,
+    ServerFacts,
 )
 from osc_netpath.host.facts import (
-    Domain, DomainInterface, Flow, HostFacts, Link, Ovs, OvsBridge, OvsInterface, OvsPort,
+    Domain,
+    DomainInterface,
+    Flow,
+    HostFacts,
+    Link,
+    Ovs,
+    OvsBridge,
+    OvsInterface,
+    OvsPort,
 )
 
 PORT_ID = "c3d70d5c-a9f1-4b6e-8d1c-0a1b2c3d4e5f"

@@ -102,8 +102,8 @@ def test_shutoff_server_shows_what_exists_and_what_is_missing():
     assert _hop(path, "br-ex").vlan == "3 → 101"
     problems = " | ".join(path.ports[0].problems)
     assert f"tap{b.SID} (tap) does not exist" in problems
-    assert path.notes == ["compute1: libvirt domain instance-00000001 not found "
-                          "(server is shutoff)"]
+    assert path.notes == [
+        "compute1: libvirt domain instance-00000001 not found (server is shutoff)"]
 
 
 def test_port_bound_to_another_host_is_flagged():
