@@ -90,12 +90,6 @@ class TransportStats:
         return sum(self.execs.values())
 
 
-def build_probe_command(args: Sequence[str], sudo: bool = False) -> str:
-    """The remote command line: ``[sudo -n] sh -s -- ARGS`` (script on stdin), shell-quoted."""
-    argv = (["sudo", "-n"] if sudo else []) + ["sh", "-s", "--", *args]
-    return shlex.join(argv)
-
-
 def _one_line(text: object, limit: int = 300) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from osc_netpath.host.transport import build_probe_command, run_local, run_probes
+from osc_netpath.host.transport import run_local, run_probes
 from tests.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -49,7 +49,7 @@ def _delta(lab: Lab, before: dict[str, tuple[int, int]], deadline: float = 2.0
 
 def test_two_hosts_one_connection_and_one_exec_each(lab: Lab) -> None:
     before = _server_counts(lab)
-    command = build_probe_command(["--flows", "br-int:0"])
+    command = "sh -s -- --flows br-int:0"  # the command line probe.command_line builds
     jobs = [(lab.ssh_target(name), command) for name in ("hv1", "hv2")]
 
     results, stats = run_probes(jobs, SCRIPT, concurrency=2)

@@ -11,19 +11,13 @@ import asyncssh
 import pytest
 
 from osc_netpath.host import transport
-from osc_netpath.host.transport import SshTarget, build_probe_command, run_probes
+from osc_netpath.host.transport import SshTarget, run_probes
 
 
 def _target(**kw: object) -> SshTarget:
     base: dict[str, object] = {"host": "cmp1", "address": "192.0.2.10", "port": 22}
     base.update(kw)
     return SshTarget(**base)  # type: ignore[arg-type]
-
-
-def test_probe_command_is_quoted() -> None:
-    assert build_probe_command(["--domain", "instance-0000000a", "--flows", "br-int:0"]) == (
-        "sh -s -- --domain instance-0000000a --flows br-int:0")
-    assert build_probe_command(["x y"], sudo=True) == "sudo -n sh -s -- 'x y'"
 
 
 def test_caller_bugs_raise() -> None:
