@@ -1,0 +1,246 @@
+"""Fixtures of the stack tier: a real OpenStack brought up by tests/stack/up.sh.
+
+The tier runs only when asked: NETPATH_STACK=1 or CI=true.  Otherwise every
+test here is skipped with that reason.  When asked, a stack that fails to
+start FAILS the tests with the tail of the failing service's log; it is never
+skipped silently.
+
+    NETPATH_STACK=1          run this tier
+    NETPATH_STACK_REUSE=1    use the stack already up in NPSTACK_DIR (if healthy) and
+                             leave it up afterwards; bring one up (and keep it) otherwise
+    NETPATH_STACK_KEEP=1     do not tear down at the end of the session
+    NPSTACK_DIR              state directory (default /var/tmp/npstack)
+
+The session fixture ``stack`` yields a :class:`StackHandles`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NPSTACK_DIR = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
+TIMINGS: dict[str, float] = {}
+NOTES: list[str] = []
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def stack_requested() -> bool:
+    return _truthy("NETPATH_STACK") or _truthy("CI")
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = None
+    if not stack_requested():
+        skip = pytest.mark.skip(reason="stack tier: set NETPATH_STACK=1 (or CI=true) to bring up "
+                                       "a real OpenStack (needs root, ~7 min, ~4 GB RAM)")
+    elif os.geteuid() != 0:
+        if _truthy("CI"):
+            raise pytest.UsageError("stack tier: CI=true but not root; the tier needs root")
+        skip = pytest.mark.skip(reason="stack tier: needs root (network namespaces, OVS, libvirt)")
+    for item in items:
+        if str(item.fspath).startswith(HERE + os.sep):
+            item.add_marker(pytest.mark.stack)
+            if skip is not None:
+                item.add_marker(skip)
+
+
+@dataclasses.dataclass
+class StackHandles:
+    """What the tests get.  All paths absolute."""
+    dir: str
+    clouds_yaml: str                 # stack-admin, stack-member (with netpath: sections)
+    admin_cloud: str                 # "stack-admin"
+    member_cloud: str                # "stack-member"
+    hosts: dict[str, dict]           # name -> namespace, address, anchor_pid, firewall_driver, ...
+    servers: dict[str, dict]         # name -> id, host, project, instance_name, ports[...]
+    ssh: dict[str, str]              # user, identity_file, known_hosts
+    state: dict                      # the whole stack.json (for groundtruth.read_server)
+    reused: bool = False
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [h["namespace"] for h in self.hosts.values()]
+
+    def env(self, cloud: str | None = None) -> dict[str, str]:
+        """Environment for running the real `openstack` CLI against the stack."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env["OS_CLIENT_CONFIG_FILE"] = self.clouds_yaml
+        env["PYTHONWARNINGS"] = "ignore"
+        if cloud:
+            env["OS_CLOUD"] = cloud
+        return env
+
+    def openstack(self, *args: str, cloud: str | None = None, check: bool = True,
+                  timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run the project's `openstack` CLI (with the netpath plugin) as a subprocess."""
+        exe = shutil.which("openstack", path=os.path.dirname(sys.executable))
+        cmd = [exe] if exe else [sys.executable, "-m", "openstackclient.shell"]
+        cmd += ["--os-cloud", cloud or self.admin_cloud] + list(args)
+        proc = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError("%s failed (%d):\n%s" % (" ".join(cmd), proc.returncode,
+                                                          proc.stderr[-3000:]))
+        return proc
+
+    def connection(self, cloud: str | None = None):
+        """An openstacksdk Connection (the project's own openstacksdk)."""
+        import openstack.config
+        import openstack.connection
+        cfg = openstack.config.OpenStackConfig(config_files=[self.clouds_yaml])
+        return openstack.connection.Connection(config=cfg.get_one(cloud or self.admin_cloud))
+
+    def ssh_argv(self, host: str, *command: str) -> list[str]:
+        """argv for the system ssh client into a compute host's sshd."""
+        return ["ssh", "-i", self.ssh["identity_file"], "-o", "BatchMode=yes",
+                "-o", "UserKnownHostsFile=" + self.ssh["known_hosts"],
+                "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10",
+                "%s@%s" % (self.ssh["user"], self.hosts[host]["address"])] + list(command)
+
+
+def _load_timings() -> None:
+    path = os.path.join(NPSTACK_DIR, "timings.env")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.strip().partition("=")
+                if k and v:
+                    TIMINGS[k] = float(v)
+
+
+def _mem_used_mb() -> float:
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":", 1)
+            info[k] = int(v.split()[0])
+    return (info["MemTotal"] - info["MemAvailable"]) / 1024
+
+
+def _healthy() -> bool:
+    if not os.path.exists(os.path.join(NPSTACK_DIR, "stack.json")):
+        return False
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:5000/v3", timeout=5) as r:
+            if r.status != 200:
+                return False
+        state = json.load(open(os.path.join(NPSTACK_DIR, "stack.json")))
+        return all(os.path.exists("/proc/%d" % h["anchor_pid"]) for h in state["hosts"].values())
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _run(script: str, log: str, timeout: float) -> tuple[int, str]:
+    env = dict(os.environ, NPSTACK_DIR=NPSTACK_DIR)
+    with open(log, "w") as out:
+        try:
+            rc = subprocess.run(["bash", os.path.join(HERE, script)], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            rc = -1
+            out.write("\nnpstack: %s timed out after %ss\n" % (script, timeout))
+    with open(log) as f:
+        return rc, f.read()
+
+
+def _down(tag: str) -> None:
+    t = time.monotonic()
+    rc, text = _run("down.sh", os.path.join(NPSTACK_DIR, "down-console.log"), 180)
+    TIMINGS["teardown" if tag == "final" else "teardown_" + tag] = time.monotonic() - t
+    if rc != 0:
+        NOTES.append("down.sh exited %d:\n%s" % (rc, text[-2000:]))
+
+
+def leftovers() -> list[str]:
+    """npstack-* namespaces and links still present (should be none after down.sh)."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    left = [ln.split()[0] for ln in out.splitlines() if ln.startswith("npstack-")]
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    for ln in out.splitlines():
+        name = ln.split(": ")[1].split("@")[0]
+        if name.startswith("npstack-"):
+            left.append(name)
+    return left
+
+
+@pytest.fixture(scope="session")
+def stack():
+    if not stack_requested():
+        pytest.skip("stack tier not requested")
+    os.makedirs(NPSTACK_DIR, exist_ok=True)
+    reuse = _truthy("NETPATH_STACK_REUSE")
+    reused = reuse and _healthy()
+    if not reused:
+        if os.path.exists(os.path.join(NPSTACK_DIR, "stack.json")) or leftovers():
+            _down("stale")
+        mem0 = _mem_used_mb()
+        t = time.monotonic()
+        rc, text = _run("up.sh", os.path.join(NPSTACK_DIR, "up-console.log"), 1200)
+        TIMINGS["up_total"] = time.monotonic() - t
+        _load_timings()
+        if rc != 0:
+            _down("after-failure")
+            pytest.fail("the stack did not come up (up.sh exit %d); last lines of its output, "
+                        "with the failing service's log:\n%s" % (rc, "\n".join(text.splitlines()[-150:])),
+                        pytrace=False)
+        TIMINGS["ram_mb"] = _mem_used_mb() - mem0
+        NOTES.append("up.sh timeline:\n" + "".join(
+            ln for ln in open(os.path.join(NPSTACK_DIR, "logs", "up-timing.log"))))
+    state = json.load(open(os.path.join(NPSTACK_DIR, "stack.json")))
+    handles = StackHandles(
+        dir=state["dir"], clouds_yaml=state["clouds_yaml"], admin_cloud=state["clouds"]["admin"],
+        member_cloud=state["clouds"]["member"], hosts=state["hosts"], servers=state["servers"],
+        ssh=state["ssh"], state=state, reused=reused)
+    t = time.monotonic()
+    try:
+        yield handles
+    finally:
+        TIMINGS["tests"] = time.monotonic() - t
+        if not (reuse or _truthy("NETPATH_STACK_KEEP")):
+            _down("final")
+            left = leftovers()
+            if left:
+                NOTES.append("LEFT OVER after down.sh: %s" % ", ".join(left))
+
+
+@pytest.fixture(scope="session")
+def snapshots(stack):
+    """Ground truth of every host, read once per session (tests that change
+    the stack must read their own with groundtruth.read_host)."""
+    from tests.stack import groundtruth
+    return {name: groundtruth.read_host(h) for name, h in stack.hosts.items()}
+
+
+@pytest.fixture(scope="session")
+def admin_sdk(stack):
+    return stack.connection(stack.admin_cloud)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TIMINGS and not NOTES:
+        return
+    tr = terminalreporter
+    tr.section("stack tier timings")
+    labels = [
+        ("install_apt", "install: apt packages"), ("install_venv", "install: python venv (uv)"),
+        ("start", "start: services + hosts + servers"), ("up_total", "up.sh total"),
+        ("tests", "tests"), ("teardown", "teardown (down.sh)"), ("ram_mb", "RAM used by the stack (MB)"),
+    ]
+    for key, label in labels:
+        if key in TIMINGS:
+            unit = "" if key == "ram_mb" else " s"
+            tr.write_line("%-40s %8.1f%s" % (label, TIMINGS[key], unit))
+    for note in NOTES:
+        tr.write_line(note.rstrip())

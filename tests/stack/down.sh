@@ -1,0 +1,81 @@
+#!/bin/bash
+# Tear down everything tests/stack/up.sh started: processes by recorded PID
+# (each service is its own process group) and every process inside the
+# npstack-* host namespaces, then the namespaces, veths and bridges.
+# Keeps the venv and the logs; NPSTACK_PURGE=1 also removes $NPSTACK_DIR.
+set -uo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+[ "$(id -u)" = 0 ] || die "needs root"
+
+group_alive() { [ -n "$(pgrep -g "$1" 2>/dev/null)" ]; }
+signal_group() { # SIG PIDFILE...
+    local sig=$1 f p; shift
+    for f in "$@"; do
+        [ -f "$f" ] || continue
+        p=$(cat "$f"); [ -n "$p" ] || continue
+        group_alive "$p" && kill -"$sig" -- -"$p" 2>/dev/null
+        kill -0 "$p" 2>/dev/null && kill -"$sig" "$p" 2>/dev/null
+    done
+}
+wait_gone() { # TIMEOUT PIDFILE...
+    local end=$(( $(date +%s) + $1 )) f p busy; shift
+    while :; do
+        busy=0
+        for f in "$@"; do
+            [ -f "$f" ] || continue; p=$(cat "$f")
+            { group_alive "$p" || kill -0 "$p" 2>/dev/null; } && busy=1
+        done
+        [ $busy = 0 ] && return 0
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.2
+    done
+}
+
+# 1. compute hosts: everything that runs inside each host's network namespace
+#    (agents, nova-compute and its privsep daemons, libvirtd and QEMU, OVS, sshd)
+NSS=$(ip netns list | awk '{print $1}' | grep '^npstack-' || true)
+ns_pids() { local ns; for ns in $NSS; do ip netns pids "$ns" 2>/dev/null; done | xargs; }
+pids=$(ns_pids)
+[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
+
+# 2. control plane: OpenStack services get TERM; RabbitMQ, epmd and MariaDB
+#    hold nothing worth a graceful stop (up.sh recreates their data) and get KILL
+files=()
+for f in "$R"/*.pid; do [ -f "$f" ] && files+=("$f"); done
+soft=() hard=()
+for f in "${files[@]}"; do
+    case "$(basename "$f" .pid)" in
+        rabbitmq|epmd|mysqld) hard+=("$f") ;;
+        *) soft+=("$f") ;;
+    esac
+done
+[ ${#soft[@]} -gt 0 ] && signal_group TERM "${soft[@]}"
+end=$(( $(date +%s) + 8 ))
+while [ "$(date +%s)" -lt "$end" ]; do
+    [ -z "$(ns_pids)" ] && { [ ${#soft[@]} = 0 ] || wait_gone 0 "${soft[@]}"; } && break
+    sleep 0.2
+done
+pids=$(ns_pids)
+[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+[ ${#soft[@]} -gt 0 ] && { wait_gone 0 "${soft[@]}" || signal_group KILL "${soft[@]}"; }
+[ ${#hard[@]} -gt 0 ] && signal_group KILL "${hard[@]}"
+[ ${#files[@]} -gt 0 ] && { wait_gone 5 "${files[@]}" || echo "npstack: WARNING: processes left in groups of ${files[*]}" >&2; }
+for f in "${files[@]}"; do echo "npstack: stopped $(basename "$f" .pid)"; rm -f "$f"; done
+for _ in $(seq 1 25); do [ -z "$(ns_pids)" ] && break; sleep 0.2; done
+for ns in $NSS; do ip netns del "$ns" && echo "npstack: removed namespace $ns"; done
+# the anchors (and anything still in their process groups) of hosts whose namespace is gone
+for f in "$D"/hosts/*/anchor.pid "$D"/hosts/*/run/*.pid; do
+    [ -f "$f" ] || continue
+    signal_group KILL "$f"
+    rm -f "$f"
+done
+
+# 3. links and bridges in the root namespace
+for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^npstack-' || true); do
+    ip link del "$l" 2>/dev/null && echo "npstack: removed link $l"
+done
+rm -f "$D/stack.json" "$D/servers.json" "$R/mysql.sock" "$D"/fwd/*.sock
+if [ "${NPSTACK_PURGE:-0}" = 1 ]; then
+    rm -rf "$D" && echo "npstack: removed $D"
+fi
+exit 0

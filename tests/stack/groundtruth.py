@@ -1,0 +1,460 @@
+"""Ground truth of a server's network path, read from the real system.
+
+Independent of the plugin and of SSH: every read runs the host's own tools
+(ovs-vsctl, ovs-ofctl, ip, virsh) directly inside that compute host's
+namespaces (``nsenter`` into the host's network, mount and UTS namespaces via
+the anchor process recorded by up.sh), and nothing is taken from the Nova or
+Neutron API: the host of a server is the host whose libvirt runs a domain with
+the server's UUID, its ports are the OVS interfaces whose external_ids say
+``vm-uuid`` = that UUID.  Tests compare this with what the API says and with
+``openstack netpath show``.
+
+API (see tests/stack/README.rst):
+
+    stack = load_stack()                      # stack.json written by up.sh
+    snap = read_host(stack["hosts"]["compute1"])          # HostSnapshot
+    truth = read_server(stack, "vm1")                      # ServerTruth
+    truth.host, truth.domain, truth.ports                  # [PortTruth] in NIC order
+    port = truth.port("1f2e...")                           # by Neutron port id
+    port.local_vlan, port.segmentation_id, port.hops()     # rows like `netpath show`
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from typing import Any
+
+DEFAULT_DIR = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
+NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
+HOP_KEYS = ("port", "hop", "device", "kind", "bridge", "vlan", "mac", "mtu", "state", "source")
+
+
+def load_stack(directory: str | None = None) -> dict:
+    """The handles up.sh wrote: hosts (namespace, address, anchor_pid,
+    firewall_driver), servers (as booted), clouds.yaml path, ssh settings."""
+    with open(os.path.join(directory or DEFAULT_DIR, "stack.json")) as f:
+        return json.load(f)
+
+
+# ------------------------------------------------------------------ host access
+
+def host_run(host: dict, argv: list[str], check: bool = True, timeout: float = 30) -> str:
+    """Run argv inside a compute host (its netns, mount ns, UTS ns)."""
+    cmd = ["nsenter", "-t", str(host["anchor_pid"]), "-m", "-u", "-n", "--"] + list(argv)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise RuntimeError("%s: %s failed (%d): %s" % (
+            host["name"], " ".join(argv), proc.returncode, proc.stderr.strip()))
+    return proc.stdout
+
+
+def _ovsdb_value(v: Any) -> Any:
+    """Decode OVSDB JSON notation (ovs-vsctl --format=json --data=json)."""
+    if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str):
+        kind, val = v
+        if kind == "map":
+            return {k: _ovsdb_value(x) for k, x in val}
+        if kind == "set":
+            return [_ovsdb_value(x) for x in val]
+        if kind in ("uuid", "named-uuid"):
+            return val
+    return v
+
+
+def _ovs_table(host: dict, table: str) -> list[dict]:
+    out = host_run(host, ["ovs-vsctl", "--timeout=10", "--format=json", "--data=json", "list", table])
+    doc = json.loads(out)
+    return [{h: _ovsdb_value(v) for h, v in zip(doc["headings"], row)} for row in doc["data"]]
+
+
+@dataclasses.dataclass
+class Flow:
+    table: int
+    priority: int
+    match: dict[str, str]
+    actions: str
+    raw: str
+
+
+_FLOW_META = {"cookie", "duration", "n_packets", "n_bytes", "idle_age", "hard_age",
+              "idle_timeout", "hard_timeout", "reset_counts", "send_flow_rem"}
+
+
+def parse_flows(text: str) -> list[Flow]:
+    flows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if " actions=" not in line or line.startswith(("NXST", "OFPST")):
+            continue
+        left, actions = line.split(" actions=", 1)
+        match: dict[str, str] = {}
+        table, priority = 0, 32768
+        for tok in re.split(r",\s*", left.strip()):
+            if not tok:
+                continue
+            key, _, val = tok.partition("=")
+            if key in _FLOW_META:
+                continue
+            if key == "table":
+                table = int(val)
+            elif key == "priority":
+                priority = int(val)
+            else:
+                match[key] = val
+        flows.append(Flow(table, priority, match, actions, line))
+    return flows
+
+
+@dataclasses.dataclass
+class DomainInterface:
+    mac: str
+    type: str               # libvirt interface type: bridge, ethernet, ...
+    target: str | None      # the tap device
+    source_bridge: str | None
+    mtu: int | None
+    model: str | None
+
+
+@dataclasses.dataclass
+class Domain:
+    name: str
+    uuid: str
+    nova_name: str | None
+    interfaces: list[DomainInterface]
+    xml: str
+
+
+def parse_domain(xml: str) -> Domain:
+    root = ET.fromstring(xml)
+    ifaces = []
+    for el in root.findall("./devices/interface"):
+        mac = el.find("mac")
+        target = el.find("target")
+        source = el.find("source")
+        mtu = el.find("mtu")
+        model = el.find("model")
+        ifaces.append(DomainInterface(
+            mac=mac.get("address") if mac is not None else "",
+            type=el.get("type", ""),
+            target=target.get("dev") if target is not None else None,
+            source_bridge=source.get("bridge") if source is not None else None,
+            mtu=int(mtu.get("size")) if mtu is not None else None,
+            model=model.get("type") if model is not None else None,
+        ))
+    nova_name = root.find(".//{%s}instance/{%s}name" % (NOVA_NS, NOVA_NS))
+    return Domain(name=root.findtext("name", ""), uuid=root.findtext("uuid", ""),
+                  nova_name=nova_name.text if nova_name is not None else None,
+                  interfaces=ifaces, xml=xml)
+
+
+@dataclasses.dataclass
+class HostSnapshot:
+    """Everything read from one compute host at one moment."""
+    name: str
+    address: str
+    bridges: dict[str, dict]        # OVS Bridge rows by name
+    ports: dict[str, dict]          # OVS Port rows by name, plus "bridge"
+    interfaces: dict[str, dict]     # OVS Interface rows by name
+    links: dict[str, dict]          # `ip -j -d link` by ifname
+    addresses: dict[str, list[str]]  # ifname -> IPv4 addresses
+    flows: dict[str, list[Flow]]    # OVS bridge -> flows
+    domains: dict[str, Domain]      # libvirt domain name -> Domain
+
+    def ofport_name(self, bridge: str, ofport: str | int) -> str | None:
+        for pname in self.bridges.get(bridge, {}).get("port_names", []):
+            for iname in self.ports[pname]["interface_names"]:
+                if str(self.interfaces[iname].get("ofport")) == str(ofport):
+                    return iname
+        return None
+
+    def name_ofport(self, iface: str) -> str:
+        return str(self.interfaces[iface]["ofport"])
+
+    def patch_peer(self, iface: str) -> str | None:
+        return (self.interfaces.get(iface, {}).get("options") or {}).get("peer")
+
+    def flows_where(self, bridge: str, table: int | None = None, **match: str) -> list[Flow]:
+        out = []
+        for fl in self.flows.get(bridge, []):
+            if table is not None and fl.table != table:
+                continue
+            if all(fl.match.get(k) == v for k, v in match.items()):
+                out.append(fl)
+        return out
+
+    def domain_by_uuid(self, uuid: str) -> Domain | None:
+        for dom in self.domains.values():
+            if dom.uuid == uuid:
+                return dom
+        return None
+
+
+def read_host(host: dict) -> HostSnapshot:
+    bridges = {b["name"]: b for b in _ovs_table(host, "Bridge")}
+    ports_by_uuid = {p["_uuid"]: p for p in _ovs_table(host, "Port")}
+    ifaces_by_uuid = {i["_uuid"]: i for i in _ovs_table(host, "Interface")}
+    ports = {}
+    for b in bridges.values():
+        pl = b["ports"] if isinstance(b["ports"], list) else [b["ports"]]
+        b["port_names"] = []
+        for pu in pl:
+            p = ports_by_uuid[pu]
+            il = p["interfaces"] if isinstance(p["interfaces"], list) else [p["interfaces"]]
+            p["bridge"] = b["name"]
+            p["interface_names"] = [ifaces_by_uuid[i]["name"] for i in il]
+            ports[p["name"]] = p
+            b["port_names"].append(p["name"])
+    interfaces = {i["name"]: i for i in ifaces_by_uuid.values()}
+    links = {ln["ifname"]: ln for ln in json.loads(host_run(host, ["ip", "-j", "-d", "link", "show"]))}
+    addresses: dict[str, list[str]] = {}
+    for a in json.loads(host_run(host, ["ip", "-j", "-4", "addr", "show"])):
+        addresses[a["ifname"]] = [x["local"] for x in a.get("addr_info", [])]
+    flows = {}
+    for name in bridges:
+        flows[name] = parse_flows(host_run(host, ["ovs-ofctl", "--no-stats", "dump-flows", name]))
+    domains = {}
+    if host.get("virt_driver", "libvirt") == "libvirt":
+        names = host_run(host, ["virsh", "-r", "-c", "qemu:///system", "list", "--all", "--name"]).split()
+        for dn in names:
+            domains[dn] = parse_domain(host_run(host, ["virsh", "-r", "-c", "qemu:///system", "dumpxml", dn]))
+    return HostSnapshot(name=host["name"], address=host["address"], bridges=bridges, ports=ports,
+                        interfaces=interfaces, links=links, addresses=addresses, flows=flows,
+                        domains=domains)
+
+
+# ------------------------------------------------------------------ per port
+
+@dataclasses.dataclass
+class Tunnel:
+    port: str
+    remote_ip: str
+    local_ip: str
+    in_flow: str | None     # br-tun table 4: tun_id=VNI -> mod_vlan_vid:local
+    out_flow: str | None    # br-tun table 22: dl_vlan=local -> tun_id=VNI, output:...
+
+
+@dataclasses.dataclass
+class PortTruth:
+    port_id: str
+    host: str
+    server_id: str
+    mac: str
+    hybrid: bool                 # qbr/qvb/qvo (iptables_hybrid) vs tap on br-int
+    tap: str
+    qbr: str | None
+    qvb: str | None
+    qvo: str | None
+    ovs_port: str                # the port on br-int (qvo... or tap...)
+    integration_bridge: str
+    local_vlan: int | None
+    network_id: str | None       # from the agent's other_config net_uuid
+    network_type: str | None
+    physical_network: str | None
+    segmentation_id: int | None
+    mtu: int | None              # the tap's MTU (kernel)
+    libvirt_mtu: int | None
+    state: str                   # the tap's operstate (kernel)
+    ovs_link_state: str | None
+    libvirt: DomainInterface | None
+    # provider networks: int-br-ex <-> phy-br-ex and the VLAN rewrite flows
+    int_patch: str | None = None
+    phys_patch: str | None = None
+    physical_bridge: str | None = None
+    physical_nics: list[str] = dataclasses.field(default_factory=list)
+    int_flow: str | None = None     # br-int: from the physical bridge, segment -> local VLAN
+    phys_flow: str | None = None    # br-ex: from br-int, local VLAN -> segment
+    # tunnel networks
+    tun_patch: str | None = None
+    tun_peer: str | None = None
+    tunnel_bridge: str | None = None
+    tunnels: list[Tunnel] = dataclasses.field(default_factory=list)
+    tunnel_nic: str | None = None
+    # kernel facts (ip -j -d link) of every kernel device on the path: name -> {mac, mtu, state, master, kind}
+    devices: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    def hops(self) -> list[dict]:
+        """The path from the guest's NIC outwards, one dict per hop with the
+        keys of `netpath show` rows (port, hop, device, kind, bridge, vlan,
+        mac, mtu, state, source).  vlan is the VLAN id seen on that hop:
+        the local tag inside br-int, the segmentation id past the VLAN rewrite,
+        None untagged (flat) and "vni:N" on tunnels."""
+        rows: list[dict] = []
+
+        def add(device, kind, bridge=None, vlan=None, mac=None, mtu=None, state=None, source="ovsdb"):
+            dev = self.devices.get(device) or {}
+            mac = mac or dev.get("mac")
+            mtu = mtu or dev.get("mtu")
+            state = state or dev.get("state")
+            rows.append(dict(port=self.port_id, hop=len(rows) + 1, device=device, kind=kind,
+                             bridge=bridge, vlan=vlan, mac=mac, mtu=mtu, state=state, source=source))
+
+        # the tap's MAC is the guest's (libvirt <mac>, = the Neutron port's); the
+        # kernel side of a tap carries fe:... instead (kept in self.devices)
+        add(self.tap, "tap", bridge=self.qbr if self.hybrid else self.integration_bridge,
+            vlan=None if self.hybrid else self.local_vlan, mac=self.mac, mtu=self.mtu,
+            state=self.state, source="libvirt+kernel")
+        if self.hybrid:
+            add(self.qbr, "linux-bridge", source="kernel")
+            add(self.qvb, "veth", bridge=self.qbr, source="kernel")
+            add(self.qvo, "veth", bridge=self.integration_bridge, vlan=self.local_vlan)
+        if self.network_type in ("flat", "vlan"):
+            seg = self.segmentation_id if self.network_type == "vlan" else None
+            add(self.int_patch, "patch", bridge=self.integration_bridge, vlan=self.local_vlan)
+            add(self.phys_patch, "patch", bridge=self.physical_bridge, vlan=seg, source="ovsdb+flows")
+            for nic in self.physical_nics:
+                add(nic, "nic", bridge=self.physical_bridge, vlan=seg, source="ovsdb+kernel")
+        elif self.network_type in ("vxlan", "gre", "geneve"):
+            add(self.tun_patch, "patch", bridge=self.integration_bridge, vlan=self.local_vlan)
+            add(self.tun_peer, "patch", bridge=self.tunnel_bridge, vlan=self.local_vlan)
+            for t in self.tunnels:
+                add(t.port, "tunnel", bridge=self.tunnel_bridge, vlan="vni:%s" % self.segmentation_id,
+                    source="ovsdb+flows")
+            if self.tunnel_nic:
+                add(self.tunnel_nic, "nic", source="kernel")
+        return rows
+
+
+@dataclasses.dataclass
+class ServerTruth:
+    server_id: str
+    host: str
+    domain: Domain | None
+    ports: list[PortTruth]
+
+    def port(self, port_id: str) -> PortTruth:
+        for p in self.ports:
+            if p.port_id == port_id:
+                return p
+        raise KeyError(port_id)
+
+    def hops(self) -> list[dict]:
+        return [row for p in self.ports for row in p.hops()]
+
+
+def _int(v) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _actions_vlan(actions: str) -> str | None:
+    m = re.search(r"mod_vlan_vid:(\d+)", actions)
+    return m.group(1) if m else None
+
+
+def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> PortTruth:
+    iface = snap.interfaces[iface_name]
+    ext = iface.get("external_ids") or {}
+    port_id = ext["iface-id"]
+    ovs_port = snap.ports[iface_name]
+    br_int = ovs_port["bridge"]
+    oc = ovs_port.get("other_config") or {}
+    tag = ovs_port.get("tag")
+    tag = tag if isinstance(tag, int) else None
+    hybrid = iface_name.startswith("qvo")
+    suffix = iface_name[3:]
+    tap = "tap" + suffix
+    qbr, qvb, qvo = ("qbr" + suffix, "qvb" + suffix, iface_name) if hybrid else (None, None, None)
+    link = snap.links.get(tap, {})
+    mac = ext.get("attached-mac", "")
+    dif = None
+    if domain:
+        for d in domain.interfaces:
+            if d.mac == mac:
+                dif = d
+    net_type = oc.get("network_type")
+    pt = PortTruth(
+        port_id=port_id, host=snap.name, server_id=ext.get("vm-uuid", ""), mac=mac, hybrid=hybrid,
+        tap=tap, qbr=qbr, qvb=qvb, qvo=qvo, ovs_port=iface_name, integration_bridge=br_int,
+        local_vlan=tag, network_id=oc.get("net_uuid"), network_type=net_type,
+        physical_network=None if oc.get("physical_network") in (None, "None") else oc.get("physical_network"),
+        segmentation_id=_int(oc.get("segmentation_id")), mtu=link.get("mtu"),
+        libvirt_mtu=dif.mtu if dif else None, state=link.get("operstate", "missing"),
+        ovs_link_state=iface.get("link_state") or None, libvirt=dif)
+
+    if net_type in ("flat", "vlan"):
+        # int-br-<phys> on br-int; its patch peer sits on the physical bridge
+        for pname in snap.bridges[br_int]["port_names"]:
+            peer = snap.patch_peer(pname)
+            if pname.startswith("int-") and peer and peer in snap.ports:
+                pt.int_patch, pt.phys_patch = pname, peer
+                pt.physical_bridge = snap.ports[peer]["bridge"]
+        if pt.phys_patch:
+            ofp_int = snap.name_ofport(pt.int_patch)
+            ofp_phy = snap.name_ofport(pt.phys_patch)
+            seg_match = ({"dl_vlan": str(pt.segmentation_id)} if net_type == "vlan"
+                         else {"vlan_tci": "0x0000/0x1fff"})
+            for fl in snap.flows_where(br_int, 0, in_port=ofp_int, **seg_match):
+                if _actions_vlan(fl.actions) == str(tag):
+                    pt.int_flow = fl.raw
+            for fl in snap.flows_where(pt.physical_bridge, 0, in_port=ofp_phy, dl_vlan=str(tag)):
+                if net_type == "vlan" and _actions_vlan(fl.actions) == str(pt.segmentation_id):
+                    pt.phys_flow = fl.raw
+                if net_type == "flat" and fl.actions.startswith("strip_vlan"):
+                    pt.phys_flow = fl.raw
+            pt.physical_nics = [
+                p for p in snap.bridges[pt.physical_bridge]["port_names"]
+                if p != pt.physical_bridge and snap.interfaces[p].get("type") in ("", "system", None)
+            ]
+    elif net_type in ("vxlan", "gre", "geneve"):
+        for pname in snap.bridges[br_int]["port_names"]:
+            peer = snap.patch_peer(pname)
+            if peer and peer in snap.ports and not pname.startswith("int-"):
+                pt.tun_patch, pt.tun_peer = pname, peer
+                pt.tunnel_bridge = snap.ports[peer]["bridge"]
+        if pt.tunnel_bridge:
+            vni_hex = "0x%x" % pt.segmentation_id if pt.segmentation_id is not None else None
+            in_flows = [f for f in snap.flows_where(pt.tunnel_bridge, 4, tun_id=vni_hex)
+                        if _actions_vlan(f.actions) == str(tag)]
+            out_flows = snap.flows_where(pt.tunnel_bridge, 22, dl_vlan=str(tag))
+            local_ips = set()
+            for pname in snap.bridges[pt.tunnel_bridge]["port_names"]:
+                i = snap.interfaces[pname]
+                if i.get("type") != net_type:
+                    continue
+                opts = i.get("options") or {}
+                local_ips.add(opts.get("local_ip"))
+                ofp = str(i.get("ofport"))
+                out = [f.raw for f in out_flows if re.search(r"output:(%s)(,|$)" % re.escape(ofp), f.actions)]
+                pt.tunnels.append(Tunnel(port=pname, remote_ip=opts.get("remote_ip", ""),
+                                         local_ip=opts.get("local_ip", ""),
+                                         in_flow=in_flows[0].raw if in_flows else None,
+                                         out_flow=out[0] if out else None))
+            for ifname, addrs in snap.addresses.items():
+                if local_ips & set(addrs):
+                    pt.tunnel_nic = ifname
+    for dev in [pt.tap, pt.qbr, pt.qvb, pt.qvo, pt.tunnel_nic] + pt.physical_nics:
+        ln = snap.links.get(dev) if dev else None
+        if ln:
+            pt.devices[dev] = {"mac": ln.get("address"), "mtu": ln.get("mtu"),
+                               "state": ln.get("operstate"), "master": ln.get("master"),
+                               "kind": (ln.get("linkinfo") or {}).get("info_kind")}
+    return pt
+
+
+def read_server(stack: dict, server: str, snapshots: dict[str, HostSnapshot] | None = None) -> ServerTruth:
+    """Ground truth for a server given by name (as in stack.json) or UUID.
+    snapshots: {host name: HostSnapshot} to reuse (read on demand otherwise)."""
+    sid = stack.get("servers", {}).get(server, {}).get("id", server)
+    snapshots = snapshots if snapshots is not None else {}
+    for name, host in stack["hosts"].items():
+        if name not in snapshots:
+            snapshots[name] = read_host(host)
+        snap = snapshots[name]
+        dom = snap.domain_by_uuid(sid)
+        ifaces = [n for n, i in snap.interfaces.items()
+                  if (i.get("external_ids") or {}).get("vm-uuid") == sid and "iface-id" in i["external_ids"]]
+        if dom is None and not ifaces:
+            continue
+        ports = [port_truth(snap, n, dom) for n in ifaces]
+        if dom:  # NIC order of the guest
+            order = [d.mac for d in dom.interfaces]
+            ports.sort(key=lambda p: order.index(p.mac) if p.mac in order else len(order))
+        return ServerTruth(server_id=sid, host=name, domain=dom, ports=ports)
+    raise LookupError("server %s runs on none of the hosts %s" % (server, ", ".join(stack["hosts"])))

@@ -1,0 +1,111 @@
+# shellcheck shell=bash
+# Common settings and helpers of the stack tier (sourced by up.sh and down.sh).
+#
+# Everything this tier creates is named npstack-* (network namespaces, veths,
+# linux bridges) and lives under $NPSTACK_DIR (state, logs, pid files).
+
+NPSTACK_SRC=${NPSTACK_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+NPSTACK_DIR=${NPSTACK_DIR:-/var/tmp/npstack}
+# /24 of the management network between the root namespace (.1) and the
+# compute hosts (.11, .12, ...): sshd, VXLAN local_ip and nova's my_ip live there.
+NPSTACK_NET=${NPSTACK_NET:-172.30.77}
+NPSTACK_PW=${NPSTACK_PW:-secret}
+# name:firewall_driver[:virt_driver] per compute host; each is its own network,
+# mount and UTS namespace with its own OVS, agent, nova-compute, libvirtd and sshd.
+NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt"}
+NPSTACK_AMQP_PORT=${NPSTACK_AMQP_PORT:-5672}
+# the control plane ports relayed into every host namespace (see fwd.py)
+NPSTACK_RELAY_PORTS="$NPSTACK_AMQP_PORT 5000 8774 8778 9292 9696"
+NPSTACK_PYTHON=${NPSTACK_PYTHON:-$(command -v python3)}
+
+D=$NPSTACK_DIR
+V=$D/venv/bin
+E=$D/etc
+L=$D/logs
+R=$D/run
+
+export PYTHONWARNINGS=ignore
+export OS_NOVA_DISABLE_EVENTLET_PATCHING=true
+
+# ------------------------------------------------------------------ timing
+NPSTACK_T0=${NPSTACK_T0:-$(date +%s.%N)}
+stamp() {
+    local now; now=$(date +%s.%N)
+    printf '%7.1fs  %s\n' "$(echo "$now - $NPSTACK_T0" | bc)" "$*" | tee -a "$L/up-timing.log"
+}
+# record a named duration (seconds) into $D/timings.env for the test tier
+timing() { echo "$1=$2" >> "$D/timings.env"; }
+now() { date +%s.%N; }
+since() { echo "$(now) - $1" | bc; }
+
+die() {
+    echo "npstack: ERROR: $*" >&2
+    exit 1
+}
+
+# ------------------------------------------------------------------ hosts
+# host_field SPEC N -> field N (1=name 2=firewall 3=virt driver) of a host spec
+host_field() { echo "$1" | cut -d: -f"$2"; }
+host_names() { local h; for h in $NPSTACK_HOSTS; do host_field "$h" 1; done; }
+host_index() { # 1-based position of host NAME
+    local i=0 h
+    for h in $NPSTACK_HOSTS; do i=$((i + 1)); [ "$(host_field "$h" 1)" = "$1" ] && { echo $i; return; }; done
+    return 1
+}
+host_ns() { echo "npstack-$1"; }
+host_addr() { echo "$NPSTACK_NET.$((10 + $(host_index "$1")))"; }
+host_dir() { echo "$D/hosts/$1"; }
+# run a command inside a host: its network, mount and UTS namespaces, i.e. what
+# a process started by that host's init would see (its own OVS, libvirtd, /etc/hosts)
+hx() {
+    local h=$1; shift
+    nsenter -t "$(cat "$(host_dir "$h")/anchor.pid")" -m -u -n -- "$@"
+}
+
+# ------------------------------------------------------------------ services
+# svc NAME CMD... : start a service detached in its own session (process group
+# = its pid), log to $L/NAME.out, pid in $R/NAME.pid.
+svc() {
+    local n=$1; shift
+    (cd "$D" && PATH=$V:$PATH exec setsid "$@" >"$L/$n.out" 2>&1 </dev/null) &
+    echo $! >"$R/$n.pid"
+}
+# hsvc HOST NAME CMD... : the same inside a compute host's namespaces
+hsvc() {
+    local h=$1 n=$2; shift 2
+    local anchor; anchor=$(cat "$(host_dir "$h")/anchor.pid")
+    mkdir -p "$L/$h"
+    (cd "$D" && PATH=$V:$PATH exec setsid nsenter -t "$anchor" -m -u -n -- "$@" \
+        >"$L/$h/$n.out" 2>&1 </dev/null) &
+    echo $! >"$(host_dir "$h")/run/$n.pid"
+}
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# the tail of a service's logs, for failures
+show_log() {
+    local f
+    for f in "$@"; do
+        [ -s "$f" ] || continue
+        echo "----- last lines of $f -----" >&2
+        tail -n 40 "$f" >&2
+    done
+}
+
+wait_for() { # DESCRIPTION TIMEOUT_S LOGFILE... -- CMD...
+    local what=$1 timeout=$2; shift 2
+    local logs=()
+    while [ "$1" != "--" ]; do logs+=("$1"); shift; done
+    shift
+    local end; end=$(echo "$(date +%s) + $timeout" | bc)
+    until "$@" >/dev/null 2>&1; do
+        if [ "$(date +%s)" -ge "$end" ]; then
+            echo "npstack: ERROR: $what not ready after ${timeout}s" >&2
+            show_log "${logs[@]}"
+            exit 1
+        fi
+        sleep 0.5
+    done
+    stamp "$what ready"
+}
+http_ok() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" | grep -qE '^(200|300)$'; }
+tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }

@@ -1,0 +1,295 @@
+"""Provision the stack through its real APIs (runs in the stack's own venv).
+
+    provision.py catalog    projects, users, roles, services and endpoints
+    provision.py hosts N    wait for N nova-compute services and N OVS agents, map cells
+    provision.py topology   flavor, image, availability zones, networks
+    provision.py boot       the test servers; waits until ACTIVE with ACTIVE ports
+
+Configuration comes from the environment (set by up.sh): NPSTACK_DIR,
+NPSTACK_PW, NPSTACK_HOSTS.  One process per phase, openstacksdk only.
+"""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import openstack
+
+D = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
+PW = os.environ.get("NPSTACK_PW", "secret")
+AUTH_URL = "http://127.0.0.1:5000/v3"
+HOSTS = [h.split(":")[0] for h in os.environ.get(
+    "NPSTACK_HOSTS", "compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt").split()]
+
+SERVICE_USERS = ("placement", "glance", "nova", "neutron")
+ENDPOINTS = (  # name, type, url
+    ("placement", "placement", "http://127.0.0.1:8778"),
+    ("glance", "image", "http://127.0.0.1:9292"),
+    ("nova", "compute", "http://127.0.0.1:8774/v2.1"),
+    ("neutron", "network", "http://127.0.0.1:9696"),
+)
+MEMBER_PROJECT = "demo"
+MEMBER_USER = "demo"
+
+# The servers the tier boots.  Every firewall driver (host) x network type
+# (flat, vlan, vxlan) is covered by vm1 and vm2; vm3 belongs to the non-admin
+# project, on its own VXLAN network.
+NETWORKS = {
+    # name: (project, provider attributes or None for a tenant network, cidr)
+    "provider-flat": ("admin", {"provider:network_type": "flat",
+                                "provider:physical_network": "physnet1"}, "203.0.113.0/24"),
+    "provider-vlan101": ("admin", {"provider:network_type": "vlan",
+                                   "provider:physical_network": "physnet1",
+                                   "provider:segmentation_id": 101}, "198.51.100.0/24"),
+    "tenant-vx": ("admin", None, "10.77.1.0/24"),
+    "member-vx": (MEMBER_PROJECT, None, "10.77.2.0/24"),
+}
+SERVERS = {
+    # name: (project, availability zone (= host), networks in NIC order)
+    "vm1": ("admin", "az-compute1", ["provider-vlan101", "provider-flat", "tenant-vx"]),
+    "vm2": ("admin", "az-compute2", ["provider-vlan101", "provider-flat", "tenant-vx"]),
+    "vm3": (MEMBER_PROJECT, "az-compute1", ["member-vx"]),
+}
+FLAVOR = "m1.tiny"
+IMAGE = "halt"
+
+
+def log(msg):
+    print("provision: %s" % msg, flush=True)
+
+
+def connect(user="admin", project="admin"):
+    return openstack.connect(
+        auth_url=AUTH_URL, username=user, password=PW, project_name=project,
+        user_domain_name="Default", project_domain_name="Default",
+        region_name="RegionOne", identity_api_version="3", interface="public")
+
+
+def wait(what, fn, timeout, interval=1.0):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = fn()
+        if last is True:
+            return
+        time.sleep(interval)
+    sys.exit("provision: %s not reached after %ss (last: %r)" % (what, timeout, last))
+
+
+def catalog():
+    c = connect()
+    idn = c.identity
+    roles = {r.name: r for r in idn.roles()}
+    for name in ("admin", "member", "reader", "service"):
+        if name not in roles:
+            roles[name] = idn.create_role(name=name)
+    projects = {p.name: p for p in idn.projects()}
+    for name in ("service", MEMBER_PROJECT):
+        if name not in projects:
+            projects[name] = idn.create_project(name=name, domain_id="default")
+    for name in SERVICE_USERS:
+        u = idn.create_user(name=name, password=PW, domain_id="default",
+                            default_project_id=projects["service"].id)
+        for role in ("admin", "service"):
+            idn.assign_project_role_to_user(projects["service"], u, roles[role])
+    u = idn.create_user(name=MEMBER_USER, password=PW, domain_id="default",
+                        default_project_id=projects[MEMBER_PROJECT].id)
+    idn.assign_project_role_to_user(projects[MEMBER_PROJECT], u, roles["member"])
+    for name, stype, url in ENDPOINTS:
+        s = idn.create_service(name=name, type=stype)
+        for iface in ("public", "internal"):
+            idn.create_endpoint(service_id=s.id, interface=iface, url=url, region_id="RegionOne")
+    log("catalog: %d services, users %s" % (len(ENDPOINTS), ", ".join(SERVICE_USERS + (MEMBER_USER,))))
+
+
+def hosts(n):
+    c = connect()
+
+    def computes_up():
+        up = [s for s in c.compute.services(binary="nova-compute") if s.state == "up"]
+        return True if len(up) >= n else "%d nova-compute up" % len(up)
+
+    def agents_alive():
+        alive = [a for a in c.network.agents(agent_type="Open vSwitch agent") if a.is_alive]
+        return True if len(alive) >= n else "%d ovs agents alive" % len(alive)
+
+    wait("%d OVS agents alive" % n, agents_alive, 240, 1)
+    log("%d OVS agents alive" % n)
+    wait("%d nova-compute up" % n, computes_up, 240, 1)
+    log("%d nova-compute up" % n)
+    nova_manage = [os.path.join(D, "venv/bin/nova-manage"), "--config-file",
+                   os.path.join(D, "etc/nova/nova.conf"), "cell_v2", "discover_hosts"]
+
+    def discovered():
+        subprocess.run(nova_manage, check=False, capture_output=True)
+        hv = list(c.compute.hypervisors())
+        return True if len(hv) >= n else "%d hypervisors" % len(hv)
+
+    wait("%d hypervisors discovered" % n, discovered, 120, 2)
+    log("%d hypervisors mapped" % n)
+
+
+def boot_image(path):
+    """A 1 MiB raw disk whose boot sector halts the CPU: real enough for QEMU
+    to boot (SeaBIOS loads it), idle afterwards, made here, no download."""
+    img = bytearray(1024 * 1024)
+    code = bytes([0xFA, 0xF4, 0xEB, 0xFD])  # cli; hlt; jmp $-3
+    img[: len(code)] = code
+    # one primary partition (type 0x83, LBA 1..2047): image format inspectors
+    # reject an MBR that defines none
+    img[446:462] = struct.pack("<B3BB3BII", 0x80, 0, 2, 0, 0x83, 0, 0, 0, 1, 2047)
+    img[510:512] = b"\x55\xaa"
+    with open(path, "wb") as f:
+        f.write(img)
+
+
+def topology():
+    """Idempotent: what exists already (by name) is kept."""
+    c = connect()
+    if not c.compute.find_flavor(FLAVOR):
+        c.compute.create_flavor(name=FLAVOR, vcpus=1, ram=64, disk=1)
+    if not c.image.find_image(IMAGE):
+        path = os.path.join(D, "data", "halt.raw")
+        boot_image(path)
+        c.image.create_image(name=IMAGE, filename=path, disk_format="raw",
+                             container_format="bare", visibility="public", wait=True)
+    aggs = {a.name: a for a in c.compute.aggregates()}
+    for host in HOSTS:
+        agg = aggs.get("agg-" + host) or c.compute.create_aggregate(
+            name="agg-" + host, availability_zone="az-" + host)
+        if host not in (agg.hosts or []):
+            c.compute.add_host_to_aggregate(agg, host)
+    member = connect(MEMBER_USER, MEMBER_PROJECT)
+    for name, (project, provider, cidr) in NETWORKS.items():
+        conn = c if project == "admin" else member
+        if conn.network.find_network(name):
+            continue
+        attrs = dict(name=name)
+        if provider:
+            attrs.update(provider)
+            attrs["is_shared"] = True
+        net = conn.network.create_network(**attrs)
+        conn.network.create_subnet(network_id=net.id, name=name + "-v4", ip_version=4,
+                                   cidr=cidr, is_dhcp_enabled=False)
+    log("topology: flavor %s, image %s, AZs %s, networks %s"
+        % (FLAVOR, IMAGE, ", ".join("az-" + h for h in HOSTS), ", ".join(NETWORKS)))
+
+
+def boot():
+    conns = {"admin": connect(), MEMBER_PROJECT: connect(MEMBER_USER, MEMBER_PROJECT)}
+    admin = conns["admin"]
+    nets = {n.name: n for n in admin.network.networks()}
+    flavor = admin.compute.find_flavor(FLAVOR)
+    image = admin.image.find_image(IMAGE)
+    ids = {}
+    for name, (project, az, networks) in SERVERS.items():
+        srv = conns[project].compute.create_server(
+            name=name, flavor_id=flavor.id, image_id=image.id, availability_zone=az,
+            networks=[{"uuid": nets[n].id} for n in networks])
+        ids[name] = srv.id
+
+    def all_active():
+        states = {}
+        for name, sid in ids.items():
+            s = admin.compute.get_server(sid)
+            if s.status == "ERROR":
+                sys.exit("provision: server %s ERROR: %s" % (name, s.fault))
+            states[name] = s.status
+        return True if set(states.values()) == {"ACTIVE"} else states
+
+    wait("servers ACTIVE", all_active, 300, 2)
+    log("servers ACTIVE: %s" % ", ".join(ids))
+
+    def ports_active():
+        ports = [p for p in admin.network.ports() if p.device_id in ids.values()]
+        st = sorted(p.status for p in ports)
+        want = sum(len(v[2]) for v in SERVERS.values())
+        return True if len(ports) == want and set(st) == {"ACTIVE"} else st
+
+    wait("server ports ACTIVE", ports_active, 120, 1)
+    log("server ports ACTIVE")
+    write_state(admin, ids)
+
+
+def write_state(admin, ids):
+    nets = {n.id: n for n in admin.network.networks()}
+    projects = {p.id: p.name for p in admin.identity.projects()}
+    servers = {}
+    for name, sid in ids.items():
+        s = admin.compute.get_server(sid)
+        ports = []
+        for p in admin.network.ports(device_id=sid):
+            n = nets[p.network_id]
+            ports.append({
+                "id": p.id, "mac": p.mac_address, "network": n.name, "network_id": n.id,
+                "network_type": n.provider_network_type,
+                "physical_network": n.provider_physical_network,
+                "segmentation_id": n.provider_segmentation_id,
+                "host": p.binding_host_id, "vif_type": p.binding_vif_type,
+                "vif_details": p.binding_vif_details, "status": p.status,
+                "fixed_ips": [ip["ip_address"] for ip in p.fixed_ips],
+                "mtu": n.mtu,
+            })
+        order = SERVERS[name][2]
+        ports.sort(key=lambda p: order.index(p["network"]))
+        servers[name] = {
+            "id": sid, "name": name, "project": projects.get(s.project_id, s.project_id),
+            "host": s.compute_host, "hypervisor_hostname": s.hypervisor_hostname,
+            "instance_name": s.instance_name, "status": s.status,
+            "availability_zone": s.availability_zone, "ports": ports,
+        }
+    with open(os.path.join(D, "servers.json"), "w") as f:
+        json.dump(servers, f, indent=2, sort_keys=True)
+    log("wrote %s" % os.path.join(D, "servers.json"))
+
+
+def state():
+    """stack.json: the handles the test tier needs."""
+    net = os.environ.get("NPSTACK_NET", "172.30.77")
+    hosts = {}
+    for i, spec in enumerate(os.environ.get("NPSTACK_HOSTS", "").split() or HOSTS, 1):
+        name, fw, virt = (spec.split(":") + ["", "libvirt"])[:3]
+        h = os.path.join(D, "hosts", name)
+        with open(os.path.join(h, "anchor.pid")) as f:
+            anchor = int(f.read())
+        hosts[name] = {
+            "name": name, "namespace": "npstack-" + name, "address": "%s.%d" % (net, 10 + i),
+            "firewall_driver": fw, "virt_driver": virt, "anchor_pid": anchor,
+            "dir": h, "logs": os.path.join(D, "logs", name),
+        }
+    servers = {}
+    if os.path.exists(os.path.join(D, "servers.json")):
+        with open(os.path.join(D, "servers.json")) as f:
+            servers = json.load(f)
+    doc = {
+        "dir": D, "clouds_yaml": os.path.join(D, "clouds.yaml"),
+        "clouds": {"admin": "stack-admin", "member": "stack-member"},
+        "venv": os.path.join(D, "venv"), "logs": os.path.join(D, "logs"),
+        "ssh": {"user": "root", "identity_file": os.path.join(D, "ssh", "id_ed25519"),
+                "known_hosts": os.path.join(D, "ssh", "known_hosts")},
+        "hosts": hosts, "servers": servers,
+        "networks": {name: {"project": v[0], "cidr": v[2]} for name, v in NETWORKS.items()},
+        "member": {"project": MEMBER_PROJECT, "user": MEMBER_USER},
+    }
+    with open(os.path.join(D, "stack.json"), "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+    log("wrote %s" % os.path.join(D, "stack.json"))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    if cmd == "catalog":
+        catalog()
+    elif cmd == "hosts":
+        hosts(int(sys.argv[2]))
+    elif cmd == "topology":
+        topology()
+    elif cmd == "boot":
+        boot()
+    elif cmd == "state":
+        state()
+    else:
+        sys.exit(__doc__)
