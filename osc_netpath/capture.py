@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -57,10 +58,23 @@ def load(where: str) -> Bundle:
     if data.get("version") != VERSION:
         raise CaptureError(f"{source} is capture version {data.get('version')}, "
                            f"this osc-netpath reads version {VERSION}")
-    return Bundle(
-        traces=[serial.from_data(Trace, t) for t in data.get("traces", [])],
-        recorded_from=data.get("recorded_from"),
-    )
+    try:
+        return Bundle(
+            traces=[serial.from_data(Trace, t) for t in data.get("traces", [])],
+            recorded_from=data.get("recorded_from"),
+        )
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise CaptureError(f"{source} is a damaged netpath capture ({exc})") from None
+
+
+# OVS keeps IPsec pre-shared keys in Interface options (options:psk); probe output is recorded
+# verbatim, so secrets are blanked before anything is written. Matches ovs-vsctl's JSON map pairs.
+_SECRET_PAIR = re.compile(r'(\[\\?"(?:psk|[^"\\]*(?:passw|secret)[^"\\]*)\\?",\s*\\?")'
+                          r'((?:[^"\\]|\\[^"])*)(\\?"\])', re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return _SECRET_PAIR.sub(r"\1<redacted>\3", text)
 
 
 def dump(bundle: Bundle) -> str:
@@ -70,7 +84,21 @@ def dump(bundle: Bundle) -> str:
         "recorded_from": bundle.recorded_from,
         "traces": [serial.to_data(t) for t in bundle.traces],
     }
+    for trace in data["traces"]:
+        trace["probes"] = {h: redact(out) for h, out in trace["probes"].items()}
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def check_writable(path: str) -> None:
+    """Fail before any API call or SSH session, not after: a finished run is never lost."""
+    if os.path.exists(path):
+        load(path)  # must be a capture we can add to
+        if not os.access(path, os.W_OK):
+            raise CaptureError(f"cannot write capture {path}: permission denied")
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise CaptureError(f"cannot write capture {path}: {folder} is not a writable directory")
 
 
 def save(bundle: Bundle, path: str) -> None:
@@ -83,9 +111,14 @@ def save(bundle: Bundle, path: str) -> None:
         merged.recorded_from = bundle.recorded_from or old.recorded_from
     merged.traces.extend(bundle.traces)
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(dump(merged))
-    os.replace(tmp, path)
+    try:
+        # 0600: a capture describes the fleet's wiring; only its owner reads it
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(dump(merged))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CaptureError(f"cannot write capture {path}: {exc.strerror}") from None
 
 
 def find(bundle: Bundle, ref: str) -> Trace:

@@ -49,11 +49,8 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
     for port in cloud.ports:
         if (port.binding_host_id or cloud.server.host) != host:
             continue
-        int_br = str(port.binding_vif_details.get("bridge_name")
-                     or (agent.integration_bridge if agent else None) or "br-int")
-        flows.add((int_br, TABLE_LOCAL))
-        network = cloud.networks.get(port.network_id)
-        seg = resolve.pick_segment(network, mappings)
+        flows.add((resolve.integration_bridge(port, agent), TABLE_LOCAL))
+        seg = resolve.pick_segment(cloud.networks.get(port.network_id), agent)
         if seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
         elif seg.network_type in TUNNEL_TABLES:

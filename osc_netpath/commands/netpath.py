@@ -56,6 +56,8 @@ class ShowNetpath(command.Lister):
                 found = capture.find(capture.load(parsed_args.capture), parsed_args.server)
                 path = trace.replay(found)
             else:
+                if parsed_args.record:
+                    capture.check_writable(parsed_args.record)
                 outcome = self._live(parsed_args)
                 path = outcome.path
                 if parsed_args.record:
@@ -74,8 +76,9 @@ class ShowNetpath(command.Lister):
         from osc_netpath import config, trace
         from osc_netpath.cloud import session
 
-        conn = session.sdk_connection(self.app)
+        # settings and flags first: a bad flag is the user's first problem, not auth
         cfg = config.apply_args(config.load(session.netpath_settings(self.app)), parsed_args)
+        conn = session.sdk_connection(self.app)
         return trace.live(conn, parsed_args.server, cfg, host_override=parsed_args.host)
 
     @staticmethod
@@ -92,7 +95,8 @@ class ShowNetpath(command.Lister):
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         super().run(parsed_args)
-        self.app.stdout.flush()  # findings come after the path they are about
-        for line in self._findings:
-            self.app.stderr.write(f"warning: {line}\n")
+        if not parsed_args.diagram:  # the diagram carries its findings itself
+            self.app.stdout.flush()  # findings come after the path they are about
+            for line in self._findings:
+                self.app.stderr.write(f"warning: {line}\n")
         return self._exit

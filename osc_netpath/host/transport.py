@@ -229,7 +229,7 @@ class _Runner:
             self.stats.execs[target.host] += 1
             proc = await conn.run(command, input=self.script, check=False,
                                   timeout=target.command_timeout, encoding="utf-8",
-                                  errors="replace")
+                                  errors="replace", request_pty=False)  # RequestTTY force: no
         except asyncssh.TimeoutError as exc:
             return ProbeResult(  # keep what arrived: the sections printed so far still parse
                 target.host, address=target.address, error_kind="timeout",
@@ -264,6 +264,10 @@ class _Runner:
             "config": () if target.use_ssh_config else [],
             "password_auth": False,  # never prompt, never send a password
             "kbdint_auth": False,
+            # ~/.ssh/config may say ForwardAgent/ForwardX11 yes: a root user on a hypervisor
+            # must never get to use the operator's keys to reach the rest of the fleet
+            "agent_forwarding": False,
+            "x11_forwarding": False,
         }
         if target.port is not None:
             opts["port"] = target.port

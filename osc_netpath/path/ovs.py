@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from osc_netpath.cloud.facts import AgentFacts, PortFacts, Segment
-from osc_netpath.host.facts import Domain, DomainInterface, Flow, HostFacts, OvsInterface
+from osc_netpath.host.facts import Domain, DomainInterface, Flow, HostFacts, Ovs, OvsInterface
 from osc_netpath.path import model as m
 
 DEAD_VLAN = 4095  # neutron.plugins.ml2.drivers.openvswitch.agent.common.constants.DEAD_VLAN_TAG
@@ -41,6 +41,7 @@ class _Ctx:
     hops: list[m.Hop]
     problems: list[str]
     server_id: str | None = None
+    net_mtu: int | None = None
 
     def add(self, **kw: object) -> m.Hop:
         hop = m.Hop(index=len(self.hops), **kw)  # type: ignore[arg-type]
@@ -58,9 +59,10 @@ def resolve_port_hops(
     int_br: str,
     guest_label: str,
     server_id: str | None = None,
+    net_mtu: int | None = None,
 ) -> tuple[list[m.Hop], list[str]]:
     """Walk one port from the guest to the uplink. Returns (hops, problems)."""
-    ctx = _Ctx(port, facts, segment, agent, domain, int_br, [], [], server_id)
+    ctx = _Ctx(port, facts, segment, agent, domain, int_br, [], [], server_id, net_mtu)
     vif = _domain_interface(domain, port)
     _guest_hop(ctx, vif, guest_label)
     ovs_if = _ovs_interface_for_port(ctx)
@@ -126,6 +128,9 @@ def _link_hop(ctx: _Ctx, name: str, kind: str, bridge: str | None, **kw: object)
         return ctx.add(
             device=name, kind=kind, bridge=bridge, state="absent", source=m.SRC_MISSING, **kw
         )
+    if ctx.net_mtu and link.mtu and link.mtu < ctx.net_mtu:
+        ctx.problems.append(f"{name} has MTU {link.mtu}, smaller than the network's "
+                            f"{ctx.net_mtu}: large packets are dropped here")
     return ctx.add(
         device=name,
         kind=kind,
@@ -190,15 +195,26 @@ def _native_tap_hop(ctx: _Ctx, tap: str, ovs_if: OvsInterface | None) -> None:
 # --- br-int --------------------------------------------------------------------------------
 
 
+def interfaces_of_port(ovs: Ovs, port_id: str) -> list[OvsInterface]:
+    """Interfaces whose external_ids:iface-id is the port; the attached one (valid ofport) first."""
+    found = [i for i in ovs.interfaces.values() if i.external_ids.get("iface-id") == port_id]
+    return sorted(found, key=lambda i: (i.ofport is None or i.ofport < 0, i.name))
+
+
 def _ovs_interface_for_port(ctx: _Ctx) -> OvsInterface | None:
     """The br-int interface of the port: external_ids:iface-id is authoritative, not names/MACs."""
     ovs = ctx.facts.ovs
     if ovs is None:
         return None
-    for iface in ovs.interfaces.values():
-        if iface.external_ids.get("iface-id") == ctx.port.id:
-            return iface
-    return None
+    found = interfaces_of_port(ovs, ctx.port.id)
+    if len(found) > 1:
+        names = ", ".join(sorted(i.name for i in found))
+        ctx.problems.append(f"{len(found)} OVS interfaces claim iface-id {ctx.port.id} ({names}): "
+                            "a stale plug competes with the live one")
+    if found and (found[0].error or found[0].ofport == -1):
+        ctx.problems.append(f"OVS cannot use {found[0].name}: "
+                            f"{found[0].error or 'ofport -1 (device missing?)'}")
+    return found[0] if found else None
 
 
 def _int_bridge_hop(ctx: _Ctx, ovs_if: OvsInterface | None, hybrid: bool) -> int | None:
@@ -344,6 +360,9 @@ def _provider_hops(ctx: _Ctx, local_vlan: int | None) -> None:
                 f"no flow on {ctx.int_br} maps {want} from {near.name} back to local VLAN "
                 f"{local_vlan}"
             )
+        elif ingress != want:
+            ctx.problems.append(f"{ctx.int_br} maps {ingress} from {near.name} to local VLAN "
+                                f"{local_vlan}, Neutron says {want}")
     ctx.add(device=phys_br, kind=m.OVS_BRIDGE, vlan=vlan, source=m.SRC_FLOWS,
             detail=f"bridge_mappings {physnet}:{phys_br}")
     _uplink_hops(ctx, phys_br)
@@ -399,7 +418,8 @@ def _vlan_action(actions: list[str]) -> str | None:
 
 
 def _flows(ctx: _Ctx, bridge: str) -> list[Flow]:
-    return [f for f in ctx.facts.flows if f.bridge == bridge]
+    """The bridge's flows, highest priority first: the one OVS would apply wins."""
+    return sorted((f for f in ctx.facts.flows if f.bridge == bridge), key=lambda f: -f.priority)
 
 
 def _uplink_hops(ctx: _Ctx, bridge: str) -> None:

@@ -1,7 +1,7 @@
 """Join API facts and host facts into one path per port. Pure: data in, data out."""
 from __future__ import annotations
 
-from osc_netpath.cloud.facts import CloudFacts, NetworkFacts, PortFacts, Segment
+from osc_netpath.cloud.facts import AgentFacts, CloudFacts, NetworkFacts, PortFacts, Segment
 from osc_netpath.host.facts import HostFacts
 from osc_netpath.path import model as m
 from osc_netpath.path import ovs
@@ -9,18 +9,28 @@ from osc_netpath.path import ovs
 UNBOUND = ("unbound", "binding_failed", None, "")
 
 
-def pick_segment(network: NetworkFacts | None, mappings: dict[str, str]) -> Segment:
-    """The segment a host uses: one whose physnet the host maps, else the first, else unknown.
+def pick_segment(network: NetworkFacts | None, agent: AgentFacts | None) -> Segment:
+    """The segment ML2 binds on a host: the first, in order, that the host's agent can bind.
 
-    A routed (multi-segment) network has one segment per physnet; the host's bridge_mappings say
-    which one its ports are bound to.
+    As the openvswitch mechanism driver does: a flat/VLAN segment whose physical network is in
+    the agent's bridge_mappings, or a tunnel segment whose type is in its tunnel_types.
     """
     if network is None or not network.segments:
         return Segment(network_type="unknown")
-    for seg in network.segments:
-        if seg.physical_network and seg.physical_network in mappings:
-            return seg
+    if agent is not None:
+        for seg in network.segments:
+            if seg.network_type in ("flat", "vlan"):
+                if seg.physical_network in agent.bridge_mappings:
+                    return seg
+            elif seg.network_type in agent.tunnel_types or seg.network_type == "local":
+                return seg
     return network.segments[0]
+
+
+def integration_bridge(port: PortFacts, agent: AgentFacts | None) -> str:
+    """binding:vif_details bridge_name first (never assume br-int), then the agent's."""
+    return str(port.binding_vif_details.get("bridge_name")
+               or (agent.integration_bridge if agent else None) or "br-int")
 
 
 def segment_label(seg: Segment) -> str:
@@ -33,14 +43,35 @@ def segment_label(seg: Segment) -> str:
     return seg.network_type
 
 
-def backend_of(port: PortFacts, facts: HostFacts | None) -> str:
-    """ovs-hybrid / ovs-native from the binding; the host's qbr device breaks a missing detail."""
+def backend_of(port: PortFacts, facts: HostFacts | None) -> tuple[str, str | None]:
+    """(ovs-hybrid | ovs-native | vif_type, finding) from the binding and the host's wiring.
+
+    The host wins: ports plugged before a firewall-driver change keep their old wiring until
+    the instance is hard-rebooted or migrated, whatever the binding now says.
+    """
     if port.binding_vif_type != "ovs":
-        return port.binding_vif_type or "unbound"
-    hybrid = port.binding_vif_details.get("ovs_hybrid_plug")
-    if hybrid is None and facts is not None:
-        hybrid = facts.link(f"qbr{port.short_id}") is not None
-    return "ovs-hybrid" if hybrid else "ovs-native"
+        return port.binding_vif_type or "unbound", None
+    said = port.binding_vif_details.get("ovs_hybrid_plug")
+    seen: bool | None = None
+    if facts is not None and facts.ovs is not None:
+        live = ovs.interfaces_of_port(facts.ovs, port.id)
+        if live:
+            seen = live[0].name.startswith("qvo")
+    if seen is None and facts is not None and facts.link(f"qbr{port.short_id}") is not None:
+        seen = True
+    hybrid = seen if seen is not None else bool(said)
+    finding = None
+    if said is not None and seen is not None and bool(said) != seen:
+        finding = (
+            f"the binding says ovs_hybrid_plug={bool(said)} but the host has the port plugged "
+            f"{'through a qbr bridge' if seen else 'directly on the integration bridge'}: the "
+            "firewall driver changed since it was plugged (a hard reboot or migration re-plugs)"
+        )
+    return ("ovs-hybrid" if hybrid else "ovs-native"), finding
+
+
+def _short(name: str | None) -> str:
+    return (name or "").split(".")[0].lower()
 
 
 def resolve(
@@ -54,25 +85,38 @@ def resolve(
     result = m.ServerPath(server_id=server.id, server_name=server.name, status=server.status,
                           host=server.host, notes=list(cloud.notes))
     for host in sorted(hosts):
-        result.notes.extend(_host_notes(cloud, host, hosts[host]))
+        unreadable, notes = _host_notes(cloud, host, hosts[host])
+        result.errors.extend(unreadable)
+        result.notes.extend(notes)
     for port in cloud.ports:
         result.ports.append(_resolve_port(cloud, port, hosts, host_errors))
+    carried = {p.host for p in result.ports if p.host_error}
+    result.errors.extend(e for h, e in sorted(host_errors.items()) if h not in carried)
     return result
 
 
-def _host_notes(cloud: CloudFacts, host: str, facts: HostFacts) -> list[str]:
-    """What the probe could not read on a host, said once per host rather than per port."""
-    notes = []
+# Probe sections whose loss leaves the path incomplete (an error), rather than a detail missing.
+_ESSENTIAL = ("ip", "ovs", "flows", "probe", "sysfs")
+
+
+def _host_notes(cloud: CloudFacts, host: str, facts: HostFacts) -> tuple[list[str], list[str]]:
+    """(errors, notes) about what the probe could not read on a host, once per host."""
+    errors: list[str] = []
+    notes: list[str] = []
+    if facts.hostname and _short(facts.hostname) not in (
+            _short(host), _short(cloud.server.hypervisor_hostname)):
+        notes.append(f"{host}: SSH reached a machine named {facts.hostname!r}: check the netpath "
+                     "address/hosts settings (or ignore if nova.conf sets its own host name)")
     for problem in facts.problems:
         tool = problem.source.split(":")[0]
         msg = problem.message if problem.message.startswith(tool) else (
             f"{problem.source}: {problem.message}")
-        notes.append(f"{host}: {msg}")
+        (errors if tool in _ESSENTIAL else notes).append(f"{host}: {msg}")
     server = cloud.server
     if server.instance_name and host == server.host and facts.domain(server.instance_name) is None:
         notes.append(f"{host}: libvirt domain {server.instance_name} not found "
                      f"(server is {server.status.lower()})")
-    return notes
+    return errors, notes
 
 
 def _resolve_port(
@@ -82,15 +126,21 @@ def _resolve_port(
     host = port.binding_host_id or server.host
     network = cloud.networks.get(port.network_id)
     agent = cloud.agent_for(host)
-    segment = pick_segment(network, agent.bridge_mappings if agent else {})
+    segment = pick_segment(network, agent)
     facts = hosts.get(host or "")
+    backend, wiring = backend_of(port, facts)
     path = m.PortPath(
         port_id=port.id,
         network=network.name if network else port.network_id,
         host=host,
-        backend=backend_of(port, facts),
+        backend=backend,
         segment=segment_label(segment),
     )
+    if wiring:
+        path.problems.append(wiring)
+    if not port.admin_state_up:
+        path.problems.append("port is administratively down (admin_state_up=false): the agent "
+                             "parks it on dead VLAN 4095 on purpose")
     if port.binding_host_id and server.host and port.binding_host_id != server.host:
         path.problems.append(
             f"port is bound to {port.binding_host_id} but the server runs on {server.host}: "
@@ -115,15 +165,15 @@ def _resolve_port(
         path.hops.append(_api_only_guest_hop(port, server.name))
         path.problems.append(f"vif_type {port.binding_vif_type!r} is not traced yet")
         return path
-    domain = facts.domain(server.instance_name) if server.instance_name else None
-    int_br = str(
-        port.binding_vif_details.get("bridge_name")
-        or (agent.integration_bridge if agent else None)
-        or "br-int"
-    )
+    # the domain lives where the server runs, even when this port is bound elsewhere
+    server_facts = hosts.get(server.host or "")
+    domain = (server_facts.domain(server.instance_name)
+              if server_facts and server.instance_name else None)
     hops, problems = ovs.resolve_port_hops(
-        port, segment, facts, agent, domain, path.backend == "ovs-hybrid", int_br,
+        port, segment, facts, agent, domain, path.backend == "ovs-hybrid",
+        integration_bridge(port, agent),
         guest_label=domain.name if domain else server.name, server_id=server.id,
+        net_mtu=network.mtu if network else None,
     )
     path.hops.extend(hops)
     path.problems.extend(problems)

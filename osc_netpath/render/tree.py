@@ -8,7 +8,7 @@ _PAIRED = (m.VETH, m.PATCH)
 
 def diagram(path: m.ServerPath) -> str:
     lines = [f"{path.server_name} ({path.server_id})  {path.status}  on {path.host or '?'}"]
-    lines.extend(f"  ! {e}" for e in path.errors)
+    lines.extend(f"  ! {e}" for e in path.errors + path.notes)
     for port in path.ports:
         lines.append("")
         lines.append(

@@ -192,3 +192,36 @@ def test_capture_round_trips_cloud_facts(mocker):
     facts = fetch.gather(conn, fetch.find_server(conn, "web-1"))
     again = serial.from_data(type(facts), json.loads(json.dumps(serial.to_data(facts))))
     assert again == facts
+
+
+def test_record_to_an_unwritable_place_fails_before_any_request(mocker, probes, tmp_path):
+    cloud = fakes.scenario(mocker)
+    with pytest.raises(exceptions.CommandError, match="not a writable directory"):
+        run(FakeApp(cloud.connection()), "web-1", "--record", str(tmp_path / "no" / "c.json"))
+    assert cloud.calls() == [] and probes.calls == []
+
+
+def test_recorded_capture_is_private_and_has_no_secrets(mocker, probes, tmp_path):
+    cloud = fakes.scenario(mocker)
+    probes.answers[fakes.HOST] = transport.ProbeResult(
+        host=fakes.HOST, stdout='x "options":["map",[["psk","hunter2"],["key","flow"]]] y')
+    path = tmp_path / "c.json"
+    run(FakeApp(cloud.connection()), "web-1", "--record", str(path), "-f", "json")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    text = path.read_text()
+    assert "hunter2" not in text and "<redacted>" in text and '\\"key\\",\\"flow\\"' in text
+
+
+def test_damaged_capture_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text(json.dumps({"format": "osc-netpath-capture", "version": 1,
+                               "traces": [{"cloud": {"server": 3}}]}))
+    with pytest.raises(exceptions.CommandError, match="damaged netpath capture"):
+        run(FakeApp(None), "vm1", "--capture", str(bad))
+
+
+def test_no_such_server(mocker, probes):
+    cloud = fakes.scenario(mocker)
+    with pytest.raises(exceptions.CommandError) as err:
+        run(FakeApp(cloud.connection()), "no-such-vm")
+    assert "no-such-vm" in str(err.value) and "\n" not in str(err.value)

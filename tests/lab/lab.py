@@ -109,7 +109,7 @@ class LabHost:
 
     def run(self, *argv: str, check: bool = True, input: str | None = None) -> str:
         """Run on the host, in its net and mount namespaces (what an SSH session sees)."""
-        return sh("nsenter", "-t", str(self.anchor_pid), "-n", "-m", "--", *argv,
+        return sh("nsenter", "-t", str(self.anchor_pid), "-n", "-m", "-u", "--", *argv,
                   input=input, check=check)
 
     def vsctl(self, *args: str) -> str:
@@ -361,16 +361,17 @@ class Lab:
         sh("ip", "-n", ns, "link", "set", "eth0", "up")
 
         # The anchor: a private mount namespace with its own /run and its own /root (this
-        # machine's root dotfiles are not the hypervisor's), kept alive by `sleep`. Everything
-        # of this host (daemons, SSH sessions, nsenter) lives in it.
+        # machine's root dotfiles are not the hypervisor's) and its own hostname (UTS), kept
+        # alive by `sleep`. Everything of this host (daemons, SSH sessions, nsenter) lives in it.
         (hdir / "home").mkdir(mode=0o700)
         script = ('mount -t tmpfs -o mode=0755 nplab-run /run && '
                   'mkdir -p /run/sshd /run/openvswitch /run/netns && '
                   'mount --bind "$1" /run/openvswitch && mount --bind "$2" /root && '
-                  'echo ready && exec sleep infinity')
+                  'hostname "$3" && echo ready && exec sleep infinity')
         anchor = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "unshare", "-m", "--propagation", "private", "--",
-             "sh", "-c", script, "nplab-anchor", str(hdir / "run"), str(hdir / "home")],
+            ["ip", "netns", "exec", ns, "unshare", "-m", "-u", "--propagation", "private", "--",
+             "sh", "-c", script, "nplab-anchor", str(hdir / "run"), str(hdir / "home"),
+             spec.name],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True,
         )

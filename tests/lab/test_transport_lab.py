@@ -237,7 +237,7 @@ def test_same_host_twice_is_a_caller_bug(lab: Lab) -> None:
 def test_run_local_on_the_hypervisor(lab: Lab) -> None:
     """The operator logged in on hv1 runs the probe there: no SSH, same script and arguments."""
     hv1 = lab.hosts["hv1"]
-    argv = ["nsenter", "-t", str(hv1.anchor_pid), "-n", "-m", "--",
+    argv = ["nsenter", "-t", str(hv1.anchor_pid), "-n", "-m", "-u", "--",
             "sh", "-s", "--", "--flows", "br-int:0"]
     r = run_local(argv, SCRIPT, host="hv1")
     assert r.ok, r.error

@@ -208,9 +208,114 @@ def test_host_problems_are_said_once_per_host():
     b.plug_hybrid(host)
     host.domains.append(b.domain(hybrid=True))
     facts = host.facts()
-    facts.problems.append(Problem("flows:br-ex:0", "ovs-ofctl: permission denied"))
+    facts.problems.append(Problem("flows:br-ex", "ovs-ofctl: permission denied"))
+    facts.problems.append(Problem("libvirt:instance-00000001", "libvirt: libvirtd is not running"))
     cloud = b.cloud()
     cloud.ports.append(type(cloud.ports[0])(**{**cloud.ports[0].__dict__, "id": "p2" * 10}))
     path = resolve(cloud, {"compute1": facts})
-    assert path.notes == ["compute1: flows:br-ex:0: ovs-ofctl: permission denied"]
+    # unreadable OVS facts leave the path incomplete (an error); a missing libvirt only a detail
+    assert path.errors == ["compute1: flows:br-ex: ovs-ofctl: permission denied"]
+    assert path.notes == ["compute1: libvirt: libvirtd is not running"]
     assert all("permission" not in p for port in path.ports for p in port.problems)
+
+
+def test_first_bindable_segment_wins_like_ml2():
+    from osc_netpath.cloud.facts import Segment
+
+    host = b.base_host()
+    b.plug_native(host, tag=2)
+    b.vxlan(host, local=2, vni=1001)
+    cloud = b.cloud("vxlan", 1001, hybrid=False)
+    net = cloud.networks["net-1"]
+    net.segments = [Segment("vxlan", None, 1001), Segment("vlan", "physnet1", 101)]
+    path = resolve(cloud, {"compute1": host.facts()})
+    assert path.ports[0].segment == "vxlan 1001"
+    cloud.agents[0].tunnel_types = []  # this host cannot bind vxlan: ML2 takes the VLAN one
+    path = resolve(cloud, {"compute1": host.facts()})
+    assert path.ports[0].segment == "vlan physnet1/101"
+
+
+def test_wiring_from_the_host_wins_over_the_binding():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    b.vlan_flows(host)
+    path = resolve(b.cloud(hybrid=False), {"compute1": host.facts()})
+    assert path.ports[0].backend == "ovs-hybrid"
+    assert ("ovs-port" in [h.kind for h in path.ports[0].hops])
+    assert any("binding says ovs_hybrid_plug=False but the host has the port plugged through "
+               "a qbr bridge" in p for p in path.ports[0].problems)
+
+
+def test_duplicate_iface_id_and_interface_errors():
+    host = b.base_host()
+    b.plug_native(host, tag=2)
+    stale = host.port("br-int", f"qvo{b.SID}", tag=5, external_ids={"iface-id": b.PORT_ID})
+    stale.ofport, stale.error = -1, "could not open network device qvoc3d70d5c-a9"
+    b.vxlan(host, local=2)
+    path = resolve(b.cloud("vxlan", 1001, hybrid=False), {"compute1": host.facts()})
+    problems = " | ".join(path.ports[0].problems)
+    assert f"2 OVS interfaces claim iface-id {b.PORT_ID}" in problems
+    assert _hop(path, f"tap{b.SID}").vlan == "2"  # the live one, not the leftover
+
+
+def test_interface_error_is_reported():
+    host = b.base_host()
+    b.plug_native(host, tag=2)
+    host.ovs.interfaces[f"tap{b.SID}"].error = "could not open network device"
+    path = resolve(b.cloud("vxlan", 1001, hybrid=False), {"compute1": host.facts()})
+    assert any("OVS cannot use" in p and "could not open network device" in p
+               for p in path.ports[0].problems)
+
+
+def test_ingress_flow_to_the_wrong_vlan_is_flagged_and_priority_decides():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    b.vlan_flows(host, local=3, seg=101)
+    host.flows[-1].match["dl_vlan"] = "102"  # br-int maps 102 (not 101) -> 3
+    # a lower-priority flow with the right id must not hide the winning one
+    low = type(host.flows[0])(bridge="br-ex", table=0, priority=1,
+                              match={"in_port": "phy-br-ex", "dl_vlan": "3"},
+                              actions=["mod_vlan_vid:999", "NORMAL"])
+    host.flows.append(low)
+    path = resolve(b.cloud(seg=101), {"compute1": host.facts()})
+    problems = " | ".join(path.ports[0].problems)
+    assert "br-int maps 102 from int-br-ex to local VLAN 3, Neutron says 101" in problems
+    assert _hop(path, "br-ex").vlan == "3 → 101"
+
+
+def test_mtu_smaller_than_the_network_is_flagged():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    b.vlan_flows(host)
+    host.links[-2].mtu = 1400  # qvb
+    path = resolve(b.cloud(), {"compute1": host.facts()})
+    assert any(f"qvb{b.SID} has MTU 1400, smaller than the network's 1500" in p
+               for p in path.ports[0].problems)
+
+
+def test_admin_down_port_explains_dead_vlan():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=4095)
+    cloud = b.cloud()
+    cloud.ports[0].admin_state_up = False
+    path = resolve(cloud, {"compute1": host.facts()})
+    assert any("administratively down" in p for p in path.ports[0].problems)
+
+
+def test_host_error_without_ports_on_it_is_not_lost():
+    host = b.base_host("compute2")
+    cloud = b.cloud(host="compute1", bound_host="compute2")
+    path = resolve(cloud, {"compute2": host.facts()},
+                   {"compute1": "compute1 (192.0.2.11:22): host key CHANGED"})
+    assert path.errors == ["compute1 (192.0.2.11:22): host key CHANGED"]
+
+
+def test_ssh_to_the_wrong_machine_is_said():
+    host = b.base_host()
+    b.plug_hybrid(host)
+    facts = host.facts()
+    facts.hostname = "compute7.example.org"
+    path = resolve(b.cloud(), {"compute1": facts})
+    assert any("SSH reached a machine named 'compute7.example.org'" in n for n in path.notes)
+    facts.hostname = "compute1.example.org"  # FQDN of the right host is fine
+    assert not any("SSH reached" in n for n in resolve(b.cloud(), {"compute1": facts}).notes)

@@ -77,3 +77,16 @@ def test_classification(exc: BaseException, kind: str, needle: str) -> None:
 def test_run_local_splits_without_a_shell() -> None:
     r = transport.run_local("sh -s -- 'a b' ';' c", 'printf "%s|" "$@"\n')
     assert r.ok and r.stdout == "a b|;|c|"
+
+
+def test_never_forwards_agent_or_x11_whatever_ssh_config_says(tmp_path) -> None:
+    import asyncio
+
+    from osc_netpath.host import transport
+
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    runner = transport._Runner("", asyncio.Semaphore(1))
+    opts = runner._options(_target(known_hosts=str(known)))
+    assert opts["agent_forwarding"] is False and opts["x11_forwarding"] is False
+    assert opts["known_hosts"] is not None and opts["password_auth"] is False
