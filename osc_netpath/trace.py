@@ -49,7 +49,10 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
     for port in cloud.ports:
         if (port.binding_host_id or cloud.server.host) != host:
             continue
-        flows.add((resolve.integration_bridge(port, agent), TABLE_LOCAL))
+        bridge = resolve.integration_bridge(port, agent)
+        if bridge.startswith("tbr-"):  # a trunk bridge: the VLANs are translated on br-int
+            bridge = (agent.integration_bridge if agent else None) or "br-int"
+        flows.add((bridge, TABLE_LOCAL))
         seg = resolve.pick_segment(cloud.networks.get(port.network_id), agent)
         if seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))

@@ -22,6 +22,7 @@ from osc_netpath.cloud.facts import AgentFacts, PortFacts, Segment
 from osc_netpath.host.facts import Domain, DomainInterface, Flow, HostFacts, Ovs, OvsInterface
 from osc_netpath.path import model as m
 
+TRUNK_BRIDGE_PREFIX = "tbr-"  # neutron.services.trunk.drivers.openvswitch.constants
 DEAD_VLAN = 4095  # neutron.plugins.ml2.drivers.openvswitch.agent.common.constants.DEAD_VLAN_TAG
 TUNNEL_TYPES = ("vxlan", "gre", "geneve")
 PATCH = "patch"
@@ -67,11 +68,15 @@ def resolve_port_hops(
     _guest_hop(ctx, vif, guest_label)
     ovs_if = _ovs_interface_for_port(ctx)
     tap_name = (vif.target_dev if vif and vif.target_dev else None) or f"tap{port.short_id}"
-    if hybrid:
-        _hybrid_hops(ctx, tap_name)
+    if int_br.startswith(TRUNK_BRIDGE_PREFIX):
+        ctx.int_br = (agent.integration_bridge if agent else None) or "br-int"
+        local_vlan = _trunk_hops(ctx, tap_name, ovs_if, int_br)
     else:
-        _native_tap_hop(ctx, tap_name, ovs_if)
-    local_vlan = _int_bridge_hop(ctx, ovs_if, hybrid)
+        if hybrid:
+            _hybrid_hops(ctx, tap_name)
+        else:
+            _native_tap_hop(ctx, tap_name, ovs_if)
+        local_vlan = _int_bridge_hop(ctx, ovs_if, hybrid)
     if local_vlan == DEAD_VLAN:  # isolated on br-int: nothing leaves, so the path ends here
         return ctx.hops, ctx.problems
     if segment.network_type in TUNNEL_TYPES:
@@ -206,7 +211,8 @@ def _ovs_interface_for_port(ctx: _Ctx) -> OvsInterface | None:
     ovs = ctx.facts.ovs
     if ovs is None:
         return None
-    found = interfaces_of_port(ovs, ctx.port.id)
+    # a trunk's tpi- patch port on br-int carries the parent's iface-id too: not a competitor
+    found = [i for i in interfaces_of_port(ovs, ctx.port.id) if i.type != PATCH]
     if len(found) > 1:
         names = ", ".join(sorted(i.name for i in found))
         ctx.problems.append(f"{len(found)} OVS interfaces claim iface-id {ctx.port.id} ({names}): "
@@ -264,6 +270,33 @@ def _int_bridge_hop(ctx: _Ctx, ovs_if: OvsInterface | None, hybrid: bool) -> int
     return tag
 
 
+def _trunk_hops(ctx: _Ctx, tap: str, ovs_if: OvsInterface | None, tbr: str) -> int | None:
+    """A trunk parent port: tap on tbr-<trunk>, tpt-<port> ⇄ tpi-<port> patches to br-int, where
+    tpi carries the port's local VLAN (subports ride spt-/spi- pairs, VLAN-tagged in the guest)."""
+    ovs = ctx.facts.ovs
+    _native_tap_hop(ctx, tap, ovs_if)
+    ctx.hops[-1].bridge = tbr
+    if ovs_if is not None:
+        ctx.hops[-1].detail = _ids_detail(ctx, ovs_if)
+    ctx.add(device=tbr, kind=m.OVS_BRIDGE, source=m.SRC_OVSDB,
+            state="present" if ovs and tbr in ovs.bridges else "absent",
+            detail="trunk bridge")
+    pair = _patch_pair(ctx, tbr, ctx.int_br) if ovs else None
+    if ovs is None or pair is None:
+        ctx.problems.append(f"no patch pair between trunk bridge {tbr} and {ctx.int_br}: the "
+                            "OVS agent has not wired the trunk")
+        return None
+    near, far = pair
+    _patch_hops(ctx, near, far, ctx.int_br, near_bridge=tbr)
+    tag = ovs.ports[far.name].tag if far.name in ovs.ports else None
+    if tag == DEAD_VLAN:
+        ctx.problems.append(f"{far.name} is on dead VLAN {DEAD_VLAN}: the trunk parent is not "
+                            "wired by the agent")
+    ctx.add(device=ctx.int_br, kind=m.OVS_BRIDGE, vlan=None if tag is None else str(tag),
+            source=m.SRC_OVSDB, detail=_bridge_detail(ctx, ctx.int_br))
+    return tag
+
+
 def _ovs_state(iface: OvsInterface) -> str | None:
     return iface.link_state or iface.admin_state
 
@@ -312,10 +345,11 @@ def _patch_pair(ctx: _Ctx, from_bridge: str, to_bridge: str | None) -> tuple[Ovs
     return None
 
 
-def _patch_hops(ctx: _Ctx, near: OvsInterface, far: OvsInterface, far_bridge: str) -> None:
+def _patch_hops(ctx: _Ctx, near: OvsInterface, far: OvsInterface, far_bridge: str,
+                near_bridge: str | None = None) -> None:
     ovs = ctx.facts.ovs
     assert ovs is not None
-    for iface, peer, bridge in ((near, far, ctx.int_br), (far, near, far_bridge)):
+    for iface, peer, bridge in ((near, far, near_bridge or ctx.int_br), (far, near, far_bridge)):
         ctx.add(device=iface.name, kind=m.PATCH, bridge=bridge, peer=peer.name,
                 state=_ovs_state(iface), source=m.SRC_OVSDB,
                 detail=f"ofport {iface.ofport}" if iface.ofport is not None else None)
@@ -440,9 +474,19 @@ def _uplink_hops(ctx: _Ctx, bridge: str) -> None:
                     mtu=(link.mtu if link else None) or iface.mtu,
                     state=(link.operstate if link else None) or _ovs_state(iface),
                     source=m.SRC_KERNEL if link else m.SRC_OVSDB,
-                    detail=f"bond {pname}" if pname != iname else (iface.type or None))
+                    detail=_nic_detail(ctx, pname, iname, iface.type))
     if not found:
         ctx.problems.append(f"{bridge} has no physical interface: traffic cannot leave the host")
+
+
+def _nic_detail(ctx: _Ctx, ovs_port: str, name: str, iface_type: str) -> str | None:
+    """OVS bond (several interfaces on one Port) or a linux bond (members with master=name)."""
+    if ovs_port != name:
+        return f"OVS bond {ovs_port}"
+    members = sorted(x.name for x in ctx.facts.links if x.master == name and x.namespace == "")
+    if members:
+        return f"bond members {', '.join(members)}"
+    return iface_type or None
 
 
 def _tunnel_hops(ctx: _Ctx, local_vlan: int | None) -> None:
@@ -548,10 +592,19 @@ def _tunnel_ingress(ctx: _Ctx, bridge: str, vni: int | None) -> int | None:
 
 
 def _underlay_hop(ctx: _Ctx, ip: str) -> None:
+    """The device that carries the tunnel endpoint; when it is a bridge's internal port (local_ip
+    on br-ex, a common layout), the way out continues through that bridge's uplink."""
     for link in ctx.facts.links:
         if link.namespace == "" and any(a.split("/")[0] == ip for a in link.addresses):
-            ctx.add(device=link.name, kind=m.NIC, mac=link.mac, mtu=link.mtu,
-                    state=link.operstate, source=m.SRC_KERNEL, bridge=link.master,
+            ovs = ctx.facts.ovs
+            on_bridge = ovs.ports[link.name].bridge if ovs and link.name in ovs.ports else None
+            internal = on_bridge is not None and ovs is not None and (
+                ovs.interfaces.get(link.name, OvsInterface(link.name)).type == "internal")
+            ctx.add(device=link.name, kind=m.OVS_PORT if internal else m.NIC, mac=link.mac,
+                    mtu=link.mtu, state=link.operstate, source=m.SRC_KERNEL,
+                    bridge=on_bridge if internal else link.master,
                     detail=f"tunnel endpoint {ip}")
+            if internal and on_bridge:
+                _uplink_hops(ctx, on_bridge)
             return
     ctx.problems.append(f"no interface on {ctx.facts.host} carries the tunnel endpoint {ip}")

@@ -319,3 +319,63 @@ def test_ssh_to_the_wrong_machine_is_said():
     assert any("SSH reached a machine named 'compute7.example.org'" in n for n in path.notes)
     facts.hostname = "compute1.example.org"  # FQDN of the right host is fine
     assert not any("SSH reached" in n for n in resolve(b.cloud(), {"compute1": facts}).notes)
+
+
+def test_tunnel_endpoint_on_br_ex_continues_to_its_uplink():
+    host = b.base_host()
+    b.plug_native(host, tag=2)
+    b.vxlan(host, local=2, vni=1001)
+    host.links = [x for x in host.links if x.name != "eth0"]
+    next(x for x in host.links if x.name == "br-ex").addresses = ["192.0.2.11/24"]
+    path = resolve(b.cloud("vxlan", 1001, hybrid=False), {"compute1": host.facts()})
+    tail = [(h.device, h.kind, h.bridge) for h in path.ports[0].hops[-2:]]
+    assert tail == [("br-ex", m.OVS_PORT, "br-ex"), ("eth1", m.NIC, "br-ex")]
+    assert path.ports[0].problems == []
+
+
+def test_linux_bond_uplink_lists_its_members():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    b.vlan_flows(host)
+    next(x for x in host.links if x.name == "eth1").kind = "bond"
+    host.link("ens1f0", master="eth1")
+    host.link("ens1f1", master="eth1")
+    path = resolve(b.cloud(), {"compute1": host.facts()})
+    assert _hop(path, "eth1").detail == "bond members ens1f0, ens1f1"
+
+
+def test_trunk_parent_port_goes_through_the_trunk_bridge():
+    host = b.base_host()
+    tbr = "tbr-5a1c2e3f-b7"
+    host.bridge(tbr)
+    host.link(f"tap{b.SID}", kind="tun", master="ovs-system")
+    host.port(tbr, f"tap{b.SID}", external_ids={"iface-id": b.PORT_ID, "attached-mac": b.MAC})
+    host.patch(tbr, f"tpt-{b.SID}", "br-int", f"tpi-{b.SID}")
+    host.ovs.ports[f"tpi-{b.SID}"].tag = 5
+    host.ovs.interfaces[f"tpi-{b.SID}"].external_ids = {"iface-id": b.PORT_ID}
+    b.vlan_flows(host, local=5, seg=101)
+    cloud = b.cloud(hybrid=False)
+    cloud.ports[0].binding_vif_details["bridge_name"] = tbr
+    path = resolve(cloud, {"compute1": host.facts()})
+    assert [(h.device, h.kind, h.bridge, h.vlan) for h in path.ports[0].hops[1:6]] == [
+        (f"tap{b.SID}", m.TAP, tbr, None),
+        (tbr, m.OVS_BRIDGE, None, None),
+        (f"tpt-{b.SID}", m.PATCH, tbr, None),
+        (f"tpi-{b.SID}", m.PATCH, "br-int", None),
+        ("br-int", m.OVS_BRIDGE, None, "5"),
+    ]
+    assert _hop(path, "br-ex").vlan == "5 → 101"
+    assert path.ports[0].problems == []
+
+
+def test_probe_request_reads_only_the_translating_tables():
+    from osc_netpath import trace
+
+    cloud = b.cloud("vlan", 101)
+    req = trace.probe_request(cloud, "compute1")
+    assert (req.domains, req.flows) == (["instance-00000001"], [("br-ex", 0), ("br-int", 0)])
+    cloud = b.cloud("vxlan", 1001, hybrid=False)
+    cloud.ports[0].binding_vif_details["bridge_name"] = "tbr-5a1c2e3f-b7"
+    req = trace.probe_request(cloud, "compute1")
+    assert req.flows == [("br-int", 0), ("br-tun", 4), ("br-tun", 22)]
+    assert trace.probe_request(cloud, "compute2").domains == []  # not where the server runs
