@@ -89,10 +89,10 @@ class StackHandles:
         exe = shutil.which("openstack", path=os.path.dirname(sys.executable))
         cmd = [exe] if exe else [sys.executable, "-m", "openstackclient.shell"]
         cmd += ["--os-cloud", cloud or self.admin_cloud] + list(args)
-        proc = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, env=self.env(), capture_output=True, text=True,
+                              timeout=timeout, check=False)
         if check and proc.returncode != 0:
-            raise AssertionError("%s failed (%d):\n%s" % (" ".join(cmd), proc.returncode,
-                                                          proc.stderr[-3000:]))
+            raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         return proc
 
     def connection(self, cloud: str | None = None):
@@ -107,7 +107,7 @@ class StackHandles:
         return ["ssh", "-i", self.ssh["identity_file"], "-o", "BatchMode=yes",
                 "-o", "UserKnownHostsFile=" + self.ssh["known_hosts"],
                 "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10",
-                "%s@%s" % (self.ssh["user"], self.hosts[host]["address"])] + list(command)
+                "{}@{}".format(self.ssh["user"], self.hosts[host]["address"])] + list(command)
 
 
 def _load_timings() -> None:
@@ -136,8 +136,9 @@ def _healthy() -> bool:
         with urllib.request.urlopen("http://127.0.0.1:5000/v3", timeout=5) as r:
             if r.status != 200:
                 return False
-        state = json.load(open(os.path.join(NPSTACK_DIR, "stack.json")))
-        return all(os.path.exists("/proc/%d" % h["anchor_pid"]) for h in state["hosts"].values())
+        with open(os.path.join(NPSTACK_DIR, "stack.json")) as f:
+            state = json.load(f)
+        return all(os.path.exists(f"/proc/{h['anchor_pid']}") for h in state["hosts"].values())
     except (OSError, ValueError, KeyError):
         return False
 
@@ -146,11 +147,11 @@ def _run(script: str, log: str, timeout: float) -> tuple[int, str]:
     env = dict(os.environ, NPSTACK_DIR=NPSTACK_DIR)
     with open(log, "w") as out:
         try:
-            rc = subprocess.run(["bash", os.path.join(HERE, script)], stdout=out,
+            rc = subprocess.run(["bash", os.path.join(HERE, script)], stdout=out, check=False,
                                 stderr=subprocess.STDOUT, env=env, timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             rc = -1
-            out.write("\nnpstack: %s timed out after %ss\n" % (script, timeout))
+            out.write(f"\nnpstack: {script} timed out after {timeout}s\n")
     with open(log) as f:
         return rc, f.read()
 
@@ -160,14 +161,15 @@ def _down(tag: str) -> None:
     rc, text = _run("down.sh", os.path.join(NPSTACK_DIR, "down-console.log"), 180)
     TIMINGS["teardown" if tag == "final" else "teardown_" + tag] = time.monotonic() - t
     if rc != 0:
-        NOTES.append("down.sh exited %d:\n%s" % (rc, text[-2000:]))
+        NOTES.append(f"down.sh exited {rc}:\n{text[-2000:]}")
 
 
 def leftovers() -> list[str]:
     """npstack-* namespaces and links still present (should be none after down.sh)."""
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
     left = [ln.split()[0] for ln in out.splitlines() if ln.startswith("npstack-")]
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                         check=False).stdout
     for ln in out.splitlines():
         name = ln.split(": ")[1].split("@")[0]
         if name.startswith("npstack-"):
@@ -192,13 +194,14 @@ def stack():
         _load_timings()
         if rc != 0:
             _down("after-failure")
-            pytest.fail("the stack did not come up (up.sh exit %d); last lines of its output, "
-                        "with the failing service's log:\n%s" % (rc, "\n".join(text.splitlines()[-150:])),
-                        pytrace=False)
+            tail = "\n".join(text.splitlines()[-150:])
+            pytest.fail(f"the stack did not come up (up.sh exit {rc}); last lines of its output, "
+                        f"with the failing service's log:\n{tail}", pytrace=False)
         TIMINGS["ram_mb"] = _mem_used_mb() - mem0
-        NOTES.append("up.sh timeline:\n" + "".join(
-            ln for ln in open(os.path.join(NPSTACK_DIR, "logs", "up-timing.log"))))
-    state = json.load(open(os.path.join(NPSTACK_DIR, "stack.json")))
+        with open(os.path.join(NPSTACK_DIR, "logs", "up-timing.log")) as f:
+            NOTES.append("up.sh timeline:\n" + f.read())
+    with open(os.path.join(NPSTACK_DIR, "stack.json")) as f:
+        state = json.load(f)
     handles = StackHandles(
         dir=state["dir"], clouds_yaml=state["clouds_yaml"], admin_cloud=state["clouds"]["admin"],
         member_cloud=state["clouds"]["member"], hosts=state["hosts"], servers=state["servers"],
@@ -212,7 +215,7 @@ def stack():
             _down("final")
             left = leftovers()
             if left:
-                NOTES.append("LEFT OVER after down.sh: %s" % ", ".join(left))
+                NOTES.append("LEFT OVER after down.sh: {}".format(", ".join(left)))
 
 
 @pytest.fixture(scope="session")
@@ -241,6 +244,6 @@ def pytest_terminal_summary(terminalreporter):
     for key, label in labels:
         if key in TIMINGS:
             unit = "" if key == "ram_mb" else " s"
-            tr.write_line("%-40s %8.1f%s" % (label, TIMINGS[key], unit))
+            tr.write_line(f"{label:<40} {TIMINGS[key]:8.1f}{unit}")
     for note in NOTES:
         tr.write_line(note.rstrip())

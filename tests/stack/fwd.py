@@ -53,7 +53,7 @@ def _handler(connect):
 async def main(mode, sockdir, ports):
     servers = []
     for port in ports:
-        path = os.path.join(sockdir, "%d.sock" % port)
+        path = os.path.join(sockdir, f"{port}.sock")
         if mode == "serve":
             if os.path.exists(path):
                 os.unlink(path)
@@ -67,7 +67,7 @@ async def main(mode, sockdir, ports):
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print("fwd %s ready: %s" % (mode, " ".join(map(str, ports))), flush=True)
+    print("fwd {} ready: {}".format(mode, " ".join(map(str, ports))), flush=True)
     await stop.wait()
     for srv in servers:
         srv.close()

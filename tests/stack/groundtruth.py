@@ -46,10 +46,10 @@ def load_stack(directory: str | None = None) -> dict:
 def host_run(host: dict, argv: list[str], check: bool = True, timeout: float = 30) -> str:
     """Run argv inside a compute host (its netns, mount ns, UTS ns)."""
     cmd = ["nsenter", "-t", str(host["anchor_pid"]), "-m", "-u", "-n", "--"] + list(argv)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if check and proc.returncode != 0:
-        raise RuntimeError("%s: %s failed (%d): %s" % (
-            host["name"], " ".join(argv), proc.returncode, proc.stderr.strip()))
+        raise RuntimeError(f"{host['name']}: {' '.join(argv)} failed ({proc.returncode}): "
+                           f"{proc.stderr.strip()}")
     return proc.stdout
 
 
@@ -146,7 +146,7 @@ def parse_domain(xml: str) -> Domain:
             mtu=int(mtu.get("size")) if mtu is not None else None,
             model=model.get("type") if model is not None else None,
         ))
-    nova_name = root.find(".//{%s}instance/{%s}name" % (NOVA_NS, NOVA_NS))
+    nova_name = root.find(f".//{{{NOVA_NS}}}instance/{{{NOVA_NS}}}name")
     return Domain(name=root.findtext("name", ""), uuid=root.findtext("uuid", ""),
                   nova_name=nova_name.text if nova_name is not None else None,
                   interfaces=ifaces, xml=xml)
@@ -276,46 +276,80 @@ class PortTruth:
     tunnel_nic: str | None = None
     # kernel facts (ip -j -d link) of every kernel device on the path: name -> {mac, mtu, state, master, kind}
     devices: dict[str, dict] = dataclasses.field(default_factory=dict)
+    # OVS Interface link_state of every OVS port on the path
+    ovs_states: dict[str, str] = dataclasses.field(default_factory=dict)
+    domain_name: str | None = None
+    phys_translation: str | None = None   # from phys_flow: the segmentation id, or "untagged"
+    tunnel_out_vni: int | None = None     # from br-tun table 22: the VNI the local VLAN leaves with
 
     def hops(self) -> list[dict]:
-        """The path from the guest's NIC outwards, one dict per hop with the
-        keys of `netpath show` rows (port, hop, device, kind, bridge, vlan,
-        mac, mtu, state, source).  vlan is the VLAN id seen on that hop:
-        the local tag inside br-int, the segmentation id past the VLAN rewrite,
-        None untagged (flat) and "vni:N" on tunnels."""
+        """The path from the guest outwards, one dict per hop, in the shape of
+        `openstack netpath show -f json` rows (keys lower-case: port, hop,
+        device, kind, bridge, vlan, mac, mtu, state, source, peer), every
+        value read from the host:
+
+          0 guest-nic   libvirt domain name; the guest's MAC and MTU (<mac>, <mtu>)
+          1 tap         kernel: MAC (fe:...), MTU, operstate; bridge qbr (hybrid) or
+                        br-int with the local VLAN (native)
+          2 linux-bridge qbr   3 veth qvb (peer qvo)      (hybrid only)
+          4 ovs-port    qvo on br-int, local VLAN, OVS link_state (hybrid only)
+            ovs-bridge  br-int, local VLAN
+          provider:  patch int-br-ex, patch phy-br-ex, ovs-bridge br-ex with
+                     vlan "LOCAL → SEG" / "LOCAL → untagged" from br-ex's flow, nic eth1
+          tunnel:    patch patch-tun, patch patch-int, ovs-bridge br-tun with
+                     vlan "LOCAL → VNI N" from br-tun's table 22 flow, one tunnel
+                     row per vxlan port (vlan "VNI N", peer = remote_ip), nic eth0
+        A fact that is not on the host is None (a missing flow gives "LOCAL → ?");
+        a kernel device that OVS or libvirt names but the kernel does not have
+        (the tap of a stopped guest) has state "absent"."""
         rows: list[dict] = []
 
-        def add(device, kind, bridge=None, vlan=None, mac=None, mtu=None, state=None, source="ovsdb"):
-            dev = self.devices.get(device) or {}
-            mac = mac or dev.get("mac")
-            mtu = mtu or dev.get("mtu")
-            state = state or dev.get("state")
-            rows.append(dict(port=self.port_id, hop=len(rows) + 1, device=device, kind=kind,
-                             bridge=bridge, vlan=vlan, mac=mac, mtu=mtu, state=state, source=source))
+        def add(device, kind, bridge=None, vlan=None, mac=None, mtu=None, state=None,
+                source="ovsdb", peer=None, kernel=False):
+            if kernel:
+                dev = self.devices.get(device)
+                if dev is None:   # e.g. the tap of a stopped guest: OVS/libvirt still name it
+                    mac, mtu, state = None, None, "absent"
+                else:
+                    mac, mtu, state = dev.get("mac"), dev.get("mtu"), dev.get("state")
+            rows.append({"port": self.port_id, "hop": len(rows), "device": device, "kind": kind,
+                             "bridge": bridge, "vlan": None if vlan is None else str(vlan), "mac": mac,
+                             "mtu": mtu, "state": state, "source": source, "peer": peer})
 
-        # the tap's MAC is the guest's (libvirt <mac>, = the Neutron port's); the
-        # kernel side of a tap carries fe:... instead (kept in self.devices)
-        add(self.tap, "tap", bridge=self.qbr if self.hybrid else self.integration_bridge,
-            vlan=None if self.hybrid else self.local_vlan, mac=self.mac, mtu=self.mtu,
-            state=self.state, source="libvirt+kernel")
+        add(self.domain_name, "guest-nic", mac=self.mac, mtu=self.libvirt_mtu, source="libvirt")
         if self.hybrid:
-            add(self.qbr, "linux-bridge", source="kernel")
-            add(self.qvb, "veth", bridge=self.qbr, source="kernel")
-            add(self.qvo, "veth", bridge=self.integration_bridge, vlan=self.local_vlan)
+            add(self.tap, "tap", bridge=self.qbr, source="kernel", kernel=True)
+            add(self.qbr, "linux-bridge", source="kernel", kernel=True)
+            add(self.qvb, "veth", bridge=self.qbr, source="kernel", peer=self.qvo, kernel=True)
+            dev = self.devices.get(self.qvo) or {}
+            add(self.qvo, "ovs-port", bridge=self.integration_bridge, vlan=self.local_vlan,
+                mac=dev.get("mac"), mtu=dev.get("mtu"), state=self.ovs_link_state, peer=self.qvb)
+        else:
+            add(self.tap, "tap", bridge=self.integration_bridge, vlan=self.local_vlan,
+                source="kernel", kernel=True)
+        add(self.integration_bridge, "ovs-bridge", vlan=self.local_vlan)
         if self.network_type in ("flat", "vlan"):
-            seg = self.segmentation_id if self.network_type == "vlan" else None
-            add(self.int_patch, "patch", bridge=self.integration_bridge, vlan=self.local_vlan)
-            add(self.phys_patch, "patch", bridge=self.physical_bridge, vlan=seg, source="ovsdb+flows")
+            add(self.int_patch, "patch", bridge=self.integration_bridge, peer=self.phys_patch,
+                state=self.ovs_states.get(self.int_patch))
+            add(self.phys_patch, "patch", bridge=self.physical_bridge, peer=self.int_patch,
+                state=self.ovs_states.get(self.phys_patch))
+            add(self.physical_bridge, "ovs-bridge", source="flows",
+                vlan="{} → {}".format(self.local_vlan, self.phys_translation or "?"))
             for nic in self.physical_nics:
-                add(nic, "nic", bridge=self.physical_bridge, vlan=seg, source="ovsdb+kernel")
+                add(nic, "nic", bridge=self.physical_bridge, source="kernel", kernel=True)
         elif self.network_type in ("vxlan", "gre", "geneve"):
-            add(self.tun_patch, "patch", bridge=self.integration_bridge, vlan=self.local_vlan)
-            add(self.tun_peer, "patch", bridge=self.tunnel_bridge, vlan=self.local_vlan)
+            add(self.tun_patch, "patch", bridge=self.integration_bridge, peer=self.tun_peer,
+                state=self.ovs_states.get(self.tun_patch))
+            add(self.tun_peer, "patch", bridge=self.tunnel_bridge, peer=self.tun_patch,
+                state=self.ovs_states.get(self.tun_peer))
+            out_vni = self.tunnel_out_vni
+            add(self.tunnel_bridge, "ovs-bridge", source="flows",
+                vlan="{} → VNI {}".format(self.local_vlan, out_vni if out_vni is not None else "?"))
             for t in self.tunnels:
-                add(t.port, "tunnel", bridge=self.tunnel_bridge, vlan="vni:%s" % self.segmentation_id,
-                    source="ovsdb+flows")
+                add(t.port, "tunnel", bridge=self.tunnel_bridge, vlan=f"VNI {self.segmentation_id}",
+                    state=self.ovs_states.get(t.port), peer=t.remote_ip)
             if self.tunnel_nic:
-                add(self.tunnel_nic, "nic", source="kernel")
+                add(self.tunnel_nic, "nic", source="kernel", kernel=True)
         return rows
 
 
@@ -334,6 +368,46 @@ class ServerTruth:
 
     def hops(self) -> list[dict]:
         return [row for p in self.ports for row in p.hops()]
+
+
+COMPARE_FIELDS = ("port", "hop", "device", "kind", "bridge", "vlan", "mac", "mtu", "state", "peer")
+
+
+def compare(plugin_rows: list[dict], truth: ServerTruth | list[dict],
+            fields: tuple[str, ...] = COMPARE_FIELDS) -> list[str]:
+    """Differences between `netpath show -f json` rows (keys as printed: Port,
+    Hop, Device...) and the ground truth rows; [] when they agree.  Rows are
+    matched by (port, device, kind); ``fields`` are compared as strings
+    (None stays None).  The guest-nic's state is the API's (port status) and
+    is not compared."""
+    want = truth.hops() if isinstance(truth, ServerTruth) else truth
+    got = [{k.lower(): v for k, v in r.items()} for r in plugin_rows]
+
+    def key(r):
+        return (r.get("port"), r.get("device"), r.get("kind"))
+
+    def norm(v):
+        return None if v is None else str(v)
+
+    diffs = []
+    got_by = {key(r): r for r in got}
+    want_by = {key(r): r for r in want}
+    for k in want_by:
+        if k not in got_by:
+            diffs.append(f"missing hop {k[0][:8] if k[0] else k[0]} {k[1]} ({k[2]})")
+    for k in got_by:
+        if k not in want_by:
+            diffs.append(f"unexpected hop {k[0][:8] if k[0] else k[0]} {k[1]} ({k[2]})")
+    for k, w in want_by.items():
+        g = got_by.get(k)
+        if g is None:
+            continue
+        for f in fields:
+            if f == "state" and w.get("kind") == "guest-nic":
+                continue
+            if f in w and norm(g.get(f)) != norm(w.get(f)):
+                diffs.append(f"{k[0][:8] if k[0] else k[0]} {k[1]} {f}: plugin {g.get(f)!r}, host {w.get(f)!r}")
+    return diffs
 
 
 def _int(v) -> int | None:
@@ -409,7 +483,7 @@ def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> Po
                 pt.tun_patch, pt.tun_peer = pname, peer
                 pt.tunnel_bridge = snap.ports[peer]["bridge"]
         if pt.tunnel_bridge:
-            vni_hex = "0x%x" % pt.segmentation_id if pt.segmentation_id is not None else None
+            vni_hex = f"0x{pt.segmentation_id:x}" if pt.segmentation_id is not None else None
             in_flows = [f for f in snap.flows_where(pt.tunnel_bridge, 4, tun_id=vni_hex)
                         if _actions_vlan(f.actions) == str(tag)]
             out_flows = snap.flows_where(pt.tunnel_bridge, 22, dl_vlan=str(tag))
@@ -421,7 +495,7 @@ def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> Po
                 opts = i.get("options") or {}
                 local_ips.add(opts.get("local_ip"))
                 ofp = str(i.get("ofport"))
-                out = [f.raw for f in out_flows if re.search(r"output:(%s)(,|$)" % re.escape(ofp), f.actions)]
+                out = [f.raw for f in out_flows if re.search(rf"output:({re.escape(ofp)})(,|$)", f.actions)]
                 pt.tunnels.append(Tunnel(port=pname, remote_ip=opts.get("remote_ip", ""),
                                          local_ip=opts.get("local_ip", ""),
                                          in_flow=in_flows[0].raw if in_flows else None,
@@ -429,6 +503,21 @@ def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> Po
             for ifname, addrs in snap.addresses.items():
                 if local_ips & set(addrs):
                     pt.tunnel_nic = ifname
+    pt.domain_name = domain.name if domain else None
+    if pt.phys_flow:
+        vid = _actions_vlan(pt.phys_flow.split(" actions=", 1)[1])
+        pt.phys_translation = vid if vid else (
+            "untagged" if "strip_vlan" in pt.phys_flow.split(" actions=", 1)[1] else None)
+    outs = [t.out_flow for t in pt.tunnels if t.out_flow]
+    if outs:
+        m = re.search(r"(?:load:(0x[0-9a-f]+)->NXM_NX_TUN_ID\[\]|set_tunnel(?:64)?:(0x[0-9a-f]+|\d+))",
+                      outs[0].split(" actions=", 1)[1])
+        if m:
+            pt.tunnel_out_vni = int(m.group(1) or m.group(2), 0)
+    for name in [pt.qvo, pt.tap, pt.int_patch, pt.phys_patch, pt.tun_patch, pt.tun_peer] + [
+            t.port for t in pt.tunnels]:
+        if name and name in snap.interfaces:
+            pt.ovs_states[name] = snap.interfaces[name].get("link_state") or None
     for dev in [pt.tap, pt.qbr, pt.qvb, pt.qvo, pt.tunnel_nic] + pt.physical_nics:
         ln = snap.links.get(dev) if dev else None
         if ln:
@@ -457,4 +546,4 @@ def read_server(stack: dict, server: str, snapshots: dict[str, HostSnapshot] | N
             order = [d.mac for d in dom.interfaces]
             ports.sort(key=lambda p: order.index(p.mac) if p.mac in order else len(order))
         return ServerTruth(server_id=sid, host=name, domain=dom, ports=ports)
-    raise LookupError("server %s runs on none of the hosts %s" % (server, ", ".join(stack["hosts"])))
+    raise LookupError("server {} runs on none of the hosts {}".format(server, ", ".join(stack["hosts"])))

@@ -48,17 +48,23 @@ NETWORKS = {
     "member-vx": (MEMBER_PROJECT, None, "10.77.2.0/24"),
 }
 SERVERS = {
-    # name: (project, availability zone (= host), networks in NIC order)
-    "vm1": ("admin", "az-compute1", ["provider-vlan101", "provider-flat", "tenant-vx"]),
-    "vm2": ("admin", "az-compute2", ["provider-vlan101", "provider-flat", "tenant-vx"]),
-    "vm3": (MEMBER_PROJECT, "az-compute1", ["member-vx"]),
+    # label: (name, project, availability zone (= host), networks in NIC order, then)
+    "vm1": ("vm1", "admin", "az-compute1", ["provider-vlan101", "provider-flat", "tenant-vx"], None),
+    "vm2": ("vm2", "admin", "az-compute2", ["provider-vlan101", "provider-flat", "tenant-vx"], None),
+    "vm3": ("vm3", MEMBER_PROJECT, "az-compute1", ["member-vx"], None),
+    # the error cases a real cloud gives: a stopped server, two servers with
+    # one name, a server that existed (its ID is kept in stack.json)
+    "vm-off": ("vm-off", "admin", "az-compute2", ["provider-flat"], "stop"),
+    "twin-a": ("twin", "admin", "az-compute1", ["tenant-vx"], None),
+    "twin-b": ("twin", "admin", "az-compute2", ["tenant-vx"], None),
+    "vm-gone": ("vm-gone", "admin", "az-compute1", ["tenant-vx"], "delete"),
 }
 FLAVOR = "m1.tiny"
 IMAGE = "halt"
 
 
 def log(msg):
-    print("provision: %s" % msg, flush=True)
+    print(f"provision: {msg}", flush=True)
 
 
 def connect(user="admin", project="admin"):
@@ -76,7 +82,7 @@ def wait(what, fn, timeout, interval=1.0):
         if last is True:
             return
         time.sleep(interval)
-    sys.exit("provision: %s not reached after %ss (last: %r)" % (what, timeout, last))
+    sys.exit(f"provision: {what} not reached after {timeout}s (last: {last!r})")
 
 
 def catalog():
@@ -102,7 +108,7 @@ def catalog():
         s = idn.create_service(name=name, type=stype)
         for iface in ("public", "internal"):
             idn.create_endpoint(service_id=s.id, interface=iface, url=url, region_id="RegionOne")
-    log("catalog: %d services, users %s" % (len(ENDPOINTS), ", ".join(SERVICE_USERS + (MEMBER_USER,))))
+    log(f"catalog: {len(ENDPOINTS)} services, users {', '.join(SERVICE_USERS + (MEMBER_USER,))}")
 
 
 def hosts(n):
@@ -110,26 +116,26 @@ def hosts(n):
 
     def computes_up():
         up = [s for s in c.compute.services(binary="nova-compute") if s.state == "up"]
-        return True if len(up) >= n else "%d nova-compute up" % len(up)
+        return True if len(up) >= n else f"{len(up)} nova-compute up"
 
     def agents_alive():
         alive = [a for a in c.network.agents(agent_type="Open vSwitch agent") if a.is_alive]
-        return True if len(alive) >= n else "%d ovs agents alive" % len(alive)
+        return True if len(alive) >= n else f"{len(alive)} ovs agents alive"
 
-    wait("%d OVS agents alive" % n, agents_alive, 240, 1)
-    log("%d OVS agents alive" % n)
-    wait("%d nova-compute up" % n, computes_up, 240, 1)
-    log("%d nova-compute up" % n)
+    wait(f"{n} OVS agents alive", agents_alive, 240, 1)
+    log(f"{n} OVS agents alive")
+    wait(f"{n} nova-compute up", computes_up, 240, 1)
+    log(f"{n} nova-compute up")
     nova_manage = [os.path.join(D, "venv/bin/nova-manage"), "--config-file",
                    os.path.join(D, "etc/nova/nova.conf"), "cell_v2", "discover_hosts"]
 
     def discovered():
         subprocess.run(nova_manage, check=False, capture_output=True)
         hv = list(c.compute.hypervisors())
-        return True if len(hv) >= n else "%d hypervisors" % len(hv)
+        return True if len(hv) >= n else f"{len(hv)} hypervisors"
 
-    wait("%d hypervisors discovered" % n, discovered, 120, 2)
-    log("%d hypervisors mapped" % n)
+    wait(f"{n} hypervisors discovered", discovered, 120, 2)
+    log(f"{n} hypervisors mapped")
 
 
 def boot_image(path):
@@ -154,8 +160,11 @@ def topology():
     if not c.image.find_image(IMAGE):
         path = os.path.join(D, "data", "halt.raw")
         boot_image(path)
+        # the guest halts and never answers ACPI: stop it at once instead of
+        # nova's 60 s clean-shutdown wait
         c.image.create_image(name=IMAGE, filename=path, disk_format="raw",
-                             container_format="bare", visibility="public", wait=True)
+                             container_format="bare", visibility="public", wait=True,
+                             os_shutdown_timeout="0")
     aggs = {a.name: a for a in c.compute.aggregates()}
     for host in HOSTS:
         agg = aggs.get("agg-" + host) or c.compute.create_aggregate(
@@ -167,15 +176,15 @@ def topology():
         conn = c if project == "admin" else member
         if conn.network.find_network(name):
             continue
-        attrs = dict(name=name)
+        attrs = {"name": name}
         if provider:
             attrs.update(provider)
             attrs["is_shared"] = True
         net = conn.network.create_network(**attrs)
         conn.network.create_subnet(network_id=net.id, name=name + "-v4", ip_version=4,
                                    cidr=cidr, is_dhcp_enabled=False)
-    log("topology: flavor %s, image %s, AZs %s, networks %s"
-        % (FLAVOR, IMAGE, ", ".join("az-" + h for h in HOSTS), ", ".join(NETWORKS)))
+    azs = ", ".join("az-" + h for h in HOSTS)
+    log(f"topology: flavor {FLAVOR}, image {IMAGE}, AZs {azs}, networks {', '.join(NETWORKS)}")
 
 
 def boot():
@@ -185,40 +194,56 @@ def boot():
     flavor = admin.compute.find_flavor(FLAVOR)
     image = admin.image.find_image(IMAGE)
     ids = {}
-    for name, (project, az, networks) in SERVERS.items():
+    for label, (name, project, az, networks, _) in SERVERS.items():
         srv = conns[project].compute.create_server(
             name=name, flavor_id=flavor.id, image_id=image.id, availability_zone=az,
             networks=[{"uuid": nets[n].id} for n in networks])
-        ids[name] = srv.id
+        ids[label] = srv.id
 
-    def all_active():
+    def all_in(wanted, labels):
         states = {}
-        for name, sid in ids.items():
-            s = admin.compute.get_server(sid)
+        for label in labels:
+            s = admin.compute.get_server(ids[label])
             if s.status == "ERROR":
-                sys.exit("provision: server %s ERROR: %s" % (name, s.fault))
-            states[name] = s.status
-        return True if set(states.values()) == {"ACTIVE"} else states
+                sys.exit(f"provision: server {label} ERROR: {s.fault}")
+            states[label] = s.status
+        return True if set(states.values()) == {wanted} else states
 
-    wait("servers ACTIVE", all_active, 300, 2)
-    log("servers ACTIVE: %s" % ", ".join(ids))
+    wait("servers ACTIVE", lambda: all_in("ACTIVE", ids), 300, 2)
+    log("servers ACTIVE: {}".format(", ".join(ids)))
 
     def ports_active():
         ports = [p for p in admin.network.ports() if p.device_id in ids.values()]
         st = sorted(p.status for p in ports)
-        want = sum(len(v[2]) for v in SERVERS.values())
+        want = sum(len(v[3]) for v in SERVERS.values())
         return True if len(ports) == want and set(st) == {"ACTIVE"} else st
 
     wait("server ports ACTIVE", ports_active, 120, 1)
     log("server ports ACTIVE")
-    write_state(admin, ids)
+    deleted = {}
+    for label, spec in SERVERS.items():
+        if spec[4] == "stop":
+            admin.compute.stop_server(ids[label])
+        elif spec[4] == "delete":
+            admin.compute.delete_server(ids[label])
+            deleted[label] = {"id": ids.pop(label), "name": spec[0]}
+    stopped = [label for label, spec in SERVERS.items() if spec[4] == "stop"]
+    wait("servers SHUTOFF", lambda: all_in("SHUTOFF", stopped), 120, 1)
+
+    def gone():
+        left = [lb for lb, d in deleted.items() if admin.compute.find_server(d["id"]) is not None]
+        return True if not left else left
+
+    wait("servers deleted", gone, 120, 1)
+    log("stopped {}, deleted {}".format(", ".join(stopped), ", ".join(deleted)))
+    write_state(admin, ids, deleted)
 
 
-def write_state(admin, ids):
+def write_state(admin, ids, deleted):
     nets = {n.id: n for n in admin.network.networks()}
     projects = {p.id: p.name for p in admin.identity.projects()}
     servers = {}
-    for name, sid in ids.items():
+    for label, sid in ids.items():
         s = admin.compute.get_server(sid)
         ports = []
         for p in admin.network.ports(device_id=sid):
@@ -233,17 +258,18 @@ def write_state(admin, ids):
                 "fixed_ips": [ip["ip_address"] for ip in p.fixed_ips],
                 "mtu": n.mtu,
             })
-        order = SERVERS[name][2]
+        order = SERVERS[label][3]
         ports.sort(key=lambda p: order.index(p["network"]))
-        servers[name] = {
-            "id": sid, "name": name, "project": projects.get(s.project_id, s.project_id),
+        servers[label] = {
+            "id": sid, "name": s.name, "label": label,
+            "project": projects.get(s.project_id, s.project_id),
             "host": s.compute_host, "hypervisor_hostname": s.hypervisor_hostname,
             "instance_name": s.instance_name, "status": s.status,
             "availability_zone": s.availability_zone, "ports": ports,
         }
     with open(os.path.join(D, "servers.json"), "w") as f:
-        json.dump(servers, f, indent=2, sort_keys=True)
-    log("wrote %s" % os.path.join(D, "servers.json"))
+        json.dump({"servers": servers, "deleted": deleted}, f, indent=2, sort_keys=True)
+    log("wrote {}".format(os.path.join(D, "servers.json")))
 
 
 def state():
@@ -256,27 +282,27 @@ def state():
         with open(os.path.join(h, "anchor.pid")) as f:
             anchor = int(f.read())
         hosts[name] = {
-            "name": name, "namespace": "npstack-" + name, "address": "%s.%d" % (net, 10 + i),
+            "name": name, "namespace": "npstack-" + name, "address": f"{net}.{10 + i}",
             "firewall_driver": fw, "virt_driver": virt, "anchor_pid": anchor,
             "dir": h, "logs": os.path.join(D, "logs", name),
         }
-    servers = {}
+    booted = {"servers": {}, "deleted": {}}
     if os.path.exists(os.path.join(D, "servers.json")):
         with open(os.path.join(D, "servers.json")) as f:
-            servers = json.load(f)
+            booted = json.load(f)
     doc = {
         "dir": D, "clouds_yaml": os.path.join(D, "clouds.yaml"),
         "clouds": {"admin": "stack-admin", "member": "stack-member"},
         "venv": os.path.join(D, "venv"), "logs": os.path.join(D, "logs"),
         "ssh": {"user": "root", "identity_file": os.path.join(D, "ssh", "id_ed25519"),
                 "known_hosts": os.path.join(D, "ssh", "known_hosts")},
-        "hosts": hosts, "servers": servers,
+        "hosts": hosts, "servers": booted["servers"], "deleted_servers": booted["deleted"],
         "networks": {name: {"project": v[0], "cidr": v[2]} for name, v in NETWORKS.items()},
         "member": {"project": MEMBER_PROJECT, "user": MEMBER_USER},
     }
     with open(os.path.join(D, "stack.json"), "w") as f:
         json.dump(doc, f, indent=2, sort_keys=True)
-    log("wrote %s" % os.path.join(D, "stack.json"))
+    log("wrote {}".format(os.path.join(D, "stack.json")))
 
 
 if __name__ == "__main__":

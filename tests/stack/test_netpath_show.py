@@ -1,0 +1,72 @@
+"""The real CLI against the real stack: `openstack --os-cloud stack-admin
+netpath show SERVER -f json` hop for hop equal to the ground truth read
+independently from the hosts (tests/stack/groundtruth.py), and the errors
+only a real cloud gives honestly."""
+
+import json
+
+import pytest
+
+from tests.stack import groundtruth
+
+TRACED = ("vm1", "vm2", "vm3", "twin-a", "twin-b")
+
+
+def _show(stack, *args, cloud=None):
+    return stack.openstack("netpath", "show", *args, cloud=cloud, check=False)
+
+
+@pytest.mark.parametrize("label", TRACED)
+def test_netpath_show_matches_ground_truth(stack, label):
+    server = stack.servers[label]
+    # by ID: the twins share a name
+    proc = _show(stack, server["id"], "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    truth = groundtruth.read_server(stack.state, label)
+    assert groundtruth.compare(rows, truth) == []
+    assert {r["Port"] for r in rows} == {p["id"] for p in server["ports"]}
+
+
+def test_netpath_show_by_name_with_os_cloud_env(stack):
+    proc = stack.openstack("netpath", "show", "vm2", "-f", "json", check=False)
+    assert proc.returncode == 0, proc.stderr
+    truth = groundtruth.read_server(stack.state, "vm2")
+    assert groundtruth.compare(json.loads(proc.stdout), truth) == []
+
+
+def test_member_profile_is_told_host_is_admin_only(stack):
+    proc = _show(stack, "vm3", "-f", "json", cloud=stack.member_cloud)
+    assert proc.returncode != 0
+    assert "admin" in proc.stderr and stack.member_cloud in proc.stderr
+
+
+def test_ambiguous_name_lists_both_servers(stack):
+    proc = _show(stack, "twin", "-f", "json")
+    assert proc.returncode != 0
+    for label in ("twin-a", "twin-b"):
+        assert stack.servers[label]["id"] in proc.stderr
+
+
+def test_deleted_server_is_not_found(stack):
+    gone = stack.state["deleted_servers"]["vm-gone"]
+    for ref in (gone["id"], gone["name"]):
+        proc = _show(stack, ref, "-f", "json")
+        assert proc.returncode != 0
+        assert ref in proc.stderr
+
+
+def test_shutoff_server_still_shows_its_wiring(stack):
+    """A stopped libvirt guest keeps its port bound and its OVS port (with its
+    local VLAN); QEMU is gone, so the kernel has no tap any more."""
+    server = stack.servers["vm-off"]
+    assert server["status"] == "SHUTOFF"
+    truth = groundtruth.read_server(stack.state, "vm-off")
+    assert truth.domain is not None
+    assert [pt.state for pt in truth.ports] == ["missing"]
+    proc = _show(stack, "vm-off", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert groundtruth.compare(rows, truth) == []
+    assert [r["State"] for r in rows if r["Kind"] == "tap"] == ["absent"]
+    assert "does not exist" in proc.stderr
