@@ -185,18 +185,22 @@ def stack():
     reuse = _truthy("NETPATH_STACK_REUSE")
     reused = reuse and _healthy()
     if not reused:
-        if os.path.exists(os.path.join(NPSTACK_DIR, "stack.json")) or leftovers():
-            _down("stale")
+        _down("stale")  # idempotent: whatever an earlier run left (or nothing)
         mem0 = _mem_used_mb()
         t = time.monotonic()
         rc, text = _run("up.sh", os.path.join(NPSTACK_DIR, "up-console.log"), 1200)
         TIMINGS["up_total"] = time.monotonic() - t
         _load_timings()
         if rc != 0:
-            _down("after-failure")
-            tail = "\n".join(text.splitlines()[-150:])
-            pytest.fail(f"the stack did not come up (up.sh exit {rc}); last lines of its output, "
-                        f"with the failing service's log:\n{tail}", pytrace=False)
+            if not _truthy("NETPATH_STACK_KEEP"):
+                _down("after-failure")
+            lines = text.splitlines()
+            errors = [ln for ln in lines if ln.startswith("npstack: ERROR")] or lines[-1:]
+            tail = "\n".join(lines[-150:])
+            NOTES.append(f"STACK DID NOT COME UP (up.sh exit {rc}). Last lines of its output, "
+                         f"with the failing service's log:\n{tail}")
+            pytest.fail(f"the stack did not come up: {errors[-1]} (the failing service's log is "
+                        f"printed in the 'stack tier' section at the end)", pytrace=False)
         TIMINGS["ram_mb"] = _mem_used_mb() - mem0
         with open(os.path.join(NPSTACK_DIR, "logs", "up-timing.log")) as f:
             NOTES.append("up.sh timeline:\n" + f.read())

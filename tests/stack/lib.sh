@@ -16,7 +16,8 @@ NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt compute2:openvs
 NPSTACK_AMQP_PORT=${NPSTACK_AMQP_PORT:-5672}
 # the control plane ports relayed into every host namespace (see fwd.py)
 NPSTACK_RELAY_PORTS="$NPSTACK_AMQP_PORT 5000 8774 8778 9292 9696"
-NPSTACK_PYTHON=${NPSTACK_PYTHON:-$(command -v python3)}
+# the interpreter the stack's venv is made from (a venv's python resolves to its base)
+NPSTACK_PYTHON=${NPSTACK_PYTHON:-$(python3 -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')}
 
 D=$NPSTACK_DIR
 V=$D/venv/bin

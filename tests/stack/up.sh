@@ -21,6 +21,19 @@ NPSTACK_T0=$(date +%s.%N)
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, OVS, libvirt)"
+# background helpers (host setup, db syncs, waits): on failure stop them before
+# exiting, so that nothing gets started after up.sh returns (down.sh runs next)
+HELPERS=()
+helper() { HELPERS+=("$!"); }
+stop_helpers() {
+    local rc=$?
+    if [ $rc -ne 0 ] && [ ${#HELPERS[@]} -gt 0 ]; then
+        kill "${HELPERS[@]}" 2>/dev/null
+        wait "${HELPERS[@]}" 2>/dev/null
+    fi
+    return $rc
+}
+trap stop_helpers EXIT
 if [ -f "$D/stack.json" ] || ls "$R"/*.pid >/dev/null 2>&1; then
     die "a stack seems to be up in $D (run tests/stack/down.sh first)"
 fi
@@ -60,7 +73,7 @@ if [ "$(cat "$D/venv/.npstack-lock" 2>/dev/null)" != "$LOCK_HASH" ]; then
     command -v uv >/dev/null || "$NPSTACK_PYTHON" -m pip install -q uv >"$L/pip.log" 2>&1
     rm -rf "$D/venv"
     export UV_PYTHON_DOWNLOADS=never
-    uv venv -q --python "$("$NPSTACK_PYTHON" -c 'import sys; print(sys.executable)')" "$D/venv"
+    uv venv -q --python "$NPSTACK_PYTHON" "$D/venv"
     uv pip install --compile-bytecode --python "$V/python" -r "$NPSTACK_SRC/requirements.txt" >"$L/pip.log" 2>&1 ||
         { show_log "$L/pip.log"; die "uv pip install failed"; }
     echo "$LOCK_HASH" >"$D/venv/.npstack-lock"
@@ -78,7 +91,7 @@ done
 for h in $(host_names); do
     ip netns list | grep -qw "$(host_ns "$h")" && die "namespace $(host_ns "$h") exists; run down.sh"
 done
-PYFWD=$("$NPSTACK_PYTHON" -c 'import sys; print(sys.executable)')
+PYFWD=$NPSTACK_PYTHON
 SITE=$("$V/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 
 # --------------------------------------------------------------- 4. MariaDB, RabbitMQ
@@ -97,7 +110,7 @@ mkdir -p "$D/mysql" "$D/rabbit/home" "$D/rabbit/mnesia" "$L/rabbit" "$E/rabbitmq
     wait_for "mariadb" 60 "$L/mysqld.log" "$L/mysqld.out" -- \
         mariadb-admin --no-defaults -S "$R/mysql.sock" ping
 ) &
-P_MYSQL=$!
+P_MYSQL=$!; helper
 
 cat >"$E/rabbitmq/rabbitmq.conf" <<EOF
 listeners.tcp.1 = 127.0.0.1:$NPSTACK_AMQP_PORT
@@ -119,7 +132,7 @@ svc rabbitmq env HOME="$D/rabbit/home" RABBITMQ_NODENAME=npstack@localhost \
     /usr/lib/rabbitmq/bin/rabbitmq-server
 (wait_for "rabbitmq" 120 "$L/rabbitmq.out" "$L/rabbit/npstack@localhost.log" -- \
     tcp_open 127.0.0.1 "$NPSTACK_AMQP_PORT") &
-P_RABBIT=$!
+P_RABBIT=$!; helper
 
 # --------------------------------------------------------------- 5. compute host namespaces
 # ssh: one client key for the tests, one host key per host, a known_hosts file
@@ -238,7 +251,7 @@ HOST_PIDS=()
 for spec in $NPSTACK_HOSTS; do
     host_up "$(host_field "$spec" 1)" "$(host_field "$spec" 2)" "$(host_field "$spec" 3)" \
         >"$L/host-$(host_field "$spec" 1).log" 2>&1 &
-    HOST_PIDS+=($!)
+    HOST_PIDS+=($!); helper
 done
 
 # --------------------------------------------------------------- 6. configs
@@ -498,17 +511,17 @@ NM="$V/nova-manage --config-file $E/nova/nova.conf"
         --bootstrap-admin-url http://127.0.0.1:5000/v3 --bootstrap-internal-url http://127.0.0.1:5000/v3 \
         --bootstrap-public-url http://127.0.0.1:5000/v3
 ) >"$L/db-keystone.log" 2>&1 &
-P_KS=$!
+P_KS=$!; helper
 $V/placement-manage --config-file "$E/placement/placement.conf" db sync >"$L/db-placement.log" 2>&1 &
-P_PL=$!
+P_PL=$!; helper
 $V/glance-manage --config-file "$E/glance/glance-api.conf" db_sync >"$L/db-glance.log" 2>&1 &
-P_GL=$!
+P_GL=$!; helper
 ( $NM api_db sync && $NM cell_v2 map_cell0 --database_connection "$DB/nova_cell0$DBQ" &&
   $NM cell_v2 create_cell --name cell1 && $NM db sync ) >"$L/db-nova.log" 2>&1 &
-P_NV=$!
+P_NV=$!; helper
 $V/neutron-db-manage --config-file "$E/neutron/neutron.conf" \
     --config-file "$E/neutron/plugins/ml2/ml2_conf.ini" upgrade heads >"$L/db-neutron.log" 2>&1 &
-P_NE=$!
+P_NE=$!; helper
 
 wait $P_KS || { show_log "$L/db-keystone.log"; die "keystone db sync/bootstrap failed"; }
 stamp "keystone db synced + bootstrapped"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A real, small OpenStack on this machine (the stack test tier), by hand.
+#
+#   tools/stack.sh up            bring it up (tests/stack/up.sh; ~2 min once installed)
+#   tools/stack.sh down          stop everything, remove namespaces/bridges (keeps the venv)
+#   tools/stack.sh status        what runs, hosts, servers
+#   tools/stack.sh env           print `export OS_CLIENT_CONFIG_FILE=… OS_CLOUD=stack-admin`
+#   tools/stack.sh ssh HOST [CMD...]   ssh into a compute host's sshd (compute1, compute2)
+#   tools/stack.sh exec HOST CMD...    run CMD inside a compute host's namespaces (no ssh)
+#   tools/stack.sh openstack ARGS...   the project's openstack CLI against stack-admin
+#   tools/stack.sh test [PYTEST ARGS]  the stack tier's tests, reusing a stack that is up
+#
+# Env: NPSTACK_DIR (default /var/tmp/npstack); everything else: tests/stack/lib.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+S=$ROOT/tests/stack
+D=${NPSTACK_DIR:-/var/tmp/npstack}
+export NPSTACK_DIR=$D
+
+need_up() { [ -f "$D/stack.json" ] || { echo "stack.sh: no stack up in $D (tools/stack.sh up)" >&2; exit 1; }; }
+host_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hosts"][sys.argv[2]][sys.argv[3]])' "$D/stack.json" "$1" "$2"; }
+
+cmd=${1:-help}
+shift || true
+case "$cmd" in
+up) exec bash "$S/up.sh" ;;
+down) exec bash "$S/down.sh" ;;
+env)
+    need_up
+    echo "export OS_CLIENT_CONFIG_FILE=$D/clouds.yaml OS_CLOUD=stack-admin"
+    ;;
+status)
+    if [ ! -f "$D/stack.json" ]; then echo "no stack up in $D"; exit 0; fi
+    for f in "$D"/run/*.pid "$D"/hosts/*/run/*.pid; do
+        [ -f "$f" ] || continue
+        p=$(cat "$f"); st=down; kill -0 "$p" 2>/dev/null && st="up (pid $p)"
+        printf '%-50s %s\n' "${f#"$D"/}" "$st"
+    done
+    ip netns list | grep '^npstack-' || true
+    python3 - "$D/stack.json" <<'EOF'
+import json, sys
+st = json.load(open(sys.argv[1]))
+for h in st["hosts"].values():
+    print("host %-9s %-15s ns %-17s firewall %s" % (h["name"], h["address"], h["namespace"], h["firewall_driver"]))
+for label, s in st["servers"].items():
+    nets = ", ".join("%s(%s)" % (p["network"], p["network_type"]) for p in s["ports"])
+    print("server %-7s %-8s %-9s on %-9s %s" % (label, s["status"], s["project"], s["host"], nets))
+print("clouds.yaml:", st["clouds_yaml"])
+EOF
+    ;;
+ssh)
+    need_up
+    h=${1:?host}; shift
+    exec ssh -i "$D/ssh/id_ed25519" -o UserKnownHostsFile="$D/ssh/known_hosts" \
+        -o StrictHostKeyChecking=yes "root@$(host_field "$h" address)" "$@"
+    ;;
+exec)
+    need_up
+    h=${1:?host}; shift
+    exec nsenter -t "$(host_field "$h" anchor_pid)" -m -u -n -- "$@"
+    ;;
+openstack)
+    need_up
+    OS_CLIENT_CONFIG_FILE=$D/clouds.yaml OS_CLOUD=${OS_CLOUD:-stack-admin} PYTHONWARNINGS=ignore \
+        exec openstack "$@"
+    ;;
+test)
+    cd "$ROOT"
+    NETPATH_STACK=1 NETPATH_STACK_REUSE=1 exec python3 -m pytest -ra tests/stack "$@"
+    ;;
+*) sed -n '2,16p' "$0"; exit 2 ;;
+esac
