@@ -16,18 +16,15 @@ from typing import Any
 
 from osc_lib.exceptions import CommandError
 
-from osc_netpath.host.transport import SshTarget
+from osc_netpath.host.names import CONTAINER_RE, RUNTIMES
+from osc_netpath.host.transport import JUMP_RE, SshTarget
 
 ADDRESS_MODES = ("host_ip", "host")
 TEMPLATE_FIELDS = frozenset({"host", "host_ip", "short_host"})
-CONTAINER_RUNTIMES = ("auto", "host", "docker", "podman")  # probe.sh --runtime
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
-_CONTAINER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_JUMP_RE = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:@\s\[\]]+)"
-                      r"(?::(?P<port>[^:@\s]+))?$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -139,12 +136,12 @@ def _user(where: str, value: Any) -> str:
 
 def _jump(where: str, value: Any) -> str:
     text = _str(where, value)
-    m = _JUMP_RE.match(text)
+    m = JUMP_RE.match(text)
     if not m:
         raise _fail(where, "want [user@]host[:port]", value)
     if m["user"]:
         _user(where, m["user"])
-    _address(where, m["host"].strip("[]"))
+    _address(where, m["ip6"] or m["host"])
     if m["port"]:
         _int(where, m["port"], 1, 65535)
     return text
@@ -152,15 +149,15 @@ def _jump(where: str, value: Any) -> str:
 
 def _container(where: str, value: Any) -> str:
     text = _str(where, value)
-    if not _CONTAINER_RE.match(text):
+    if not CONTAINER_RE.match(text):
         raise _fail(where, "not a valid container name", value)
     return text
 
 
 def _runtime(where: str, value: Any) -> str:
     text = _str(where, value).lower()
-    if text not in CONTAINER_RUNTIMES:
-        raise _fail(where, f"want one of {', '.join(CONTAINER_RUNTIMES)}", value)
+    if text not in RUNTIMES:
+        raise _fail(where, f"want one of {', '.join(RUNTIMES)}", value)
     return text
 
 

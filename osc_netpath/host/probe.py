@@ -25,16 +25,11 @@ from importlib import resources
 from typing import TypeVar
 
 from osc_netpath.host.facts import HostFacts, Link, Problem
+from osc_netpath.host.names import BRIDGE_RE, CONTAINER_RE, DOMAIN_RE, NETNS_RE, RUNTIMES
 from osc_netpath.host.parsers import flows as flow_parser
 from osc_netpath.host.parsers import iproute, libvirt, ovs
 
-# Argument checks: strict character sets, never a leading "-" (it would read as an option).
-DOMAIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")  # instance-0000000a
-BRIDGE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")  # IFNAMSIZ 16 incl. NUL
-NETNS_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")  # qdhcp-<network uuid>
-CONTAINER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # docker/podman names
 TOKEN_RE = re.compile(r"^[0-9a-f]{8,64}$")
-RUNTIMES = ("auto", "host", "docker", "podman")
 MAX_TABLE = 254  # OpenFlow tables 0..254 (255 = OFPTT_ALL)
 MAX_TIMEOUT = 600
 T = TypeVar("T")

@@ -25,7 +25,7 @@ LOG = logging.getLogger(__name__)
 
 ERROR_KINDS = ("unreachable", "timeout", "auth", "hostkey-unknown", "hostkey-changed", "exec")
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
-_JUMP_RE = re.compile(
+JUMP_RE = re.compile(
     r"^(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})@)?"
     r"(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]{1,253}))"
     r"(?::(?P<port>[0-9]{1,5}))?$"
@@ -323,7 +323,7 @@ class _Runner:
         import asyncssh
 
         assert target.jump_host
-        m = _JUMP_RE.match(target.jump_host)
+        m = JUMP_RE.match(target.jump_host)
         if not m:
             raise _SetupError("unreachable", "bad jump host (want [user@]host[:port])")
         key = (target.jump_host, tuple(target.identity_files), target.known_hosts,
@@ -362,7 +362,7 @@ class _Runner:
 
         where = target.where()
         address, port = target.address, target.port
-        if jump and (m := _JUMP_RE.match(target.jump_host or "")):
+        if jump and (m := JUMP_RE.match(target.jump_host or "")):
             where = f"{where}: jump host {target.jump_host}"
             address, port = m["ip6"] or m["host"], int(m["port"]) if m["port"] else None
         user = f"user {target.username!r}" if target.username else "the ssh user"

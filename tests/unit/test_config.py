@@ -90,7 +90,7 @@ def test_booleans_from_strings(text: str, value: bool) -> None:
     ({"sudo": "maybe"}, "true or false"),
     ({"ssh_user": "root; rm -rf /"}, "user name"),
     ({"jump_host": "a@b@c"}, "[user@]host[:port]"),
-    ({"jump_host": "bastion:port"}, "1-65535"),
+    ({"jump_host": "bastion:port"}, "[user@]host[:port]"),
     ({"address": "dns"}, "host_ip, host"),
     ({"address": "{host.__class__}"}, "{host}, {host_ip}, {short_host}"),
     ({"address": "{host!r}.example.com"}, "{host}, {host_ip}, {short_host}"),
