@@ -22,9 +22,16 @@ host_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["
 
 cmd=${1:-help}
 shift || true
+# a pytest session that owns the stack holds this lock (tests/stack/conftest.py)
+not_in_use() {
+    mkdir -p "$D"
+    flock -n "$D/.session.lock" true ||
+        { echo "stack.sh: a test session is using the stack in $D; try again when it ends" >&2; exit 1; }
+}
+
 case "$cmd" in
-up) exec bash "$S/up.sh" ;;
-down) exec bash "$S/down.sh" ;;
+up) not_in_use; exec bash "$S/up.sh" ;;
+down) not_in_use; exec bash "$S/down.sh" ;;
 env)
     need_up
     echo "export OS_CLIENT_CONFIG_FILE=$D/clouds.yaml OS_CLOUD=stack-admin"

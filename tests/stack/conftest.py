@@ -17,6 +17,7 @@ The session fixture ``stack`` yields a :class:`StackHandles`.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -182,6 +183,16 @@ def stack():
     if not stack_requested():
         pytest.skip("stack tier not requested")
     os.makedirs(NPSTACK_DIR, exist_ok=True)
+    # one session at a time owns the stack: a second one waits (it would
+    # otherwise tear down the first one's stack before bringing up its own)
+    lock = open(os.path.join(NPSTACK_DIR, ".session.lock"), "w")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"\nstack tier: another session holds {NPSTACK_DIR}; waiting", file=sys.stderr)
+        t = time.monotonic()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        TIMINGS["waited_for_other_session"] = time.monotonic() - t
     reuse = _truthy("NETPATH_STACK_REUSE")
     reused = reuse and _healthy()
     if not reused:
@@ -199,6 +210,7 @@ def stack():
             tail = "\n".join(lines[-150:])
             NOTES.append(f"STACK DID NOT COME UP (up.sh exit {rc}). Last lines of its output, "
                          f"with the failing service's log:\n{tail}")
+            lock.close()
             pytest.fail(f"the stack did not come up: {errors[-1]} (the failing service's log is "
                         f"printed in the 'stack tier' section at the end)", pytrace=False)
         TIMINGS["ram_mb"] = _mem_used_mb() - mem0
@@ -220,6 +232,7 @@ def stack():
             left = leftovers()
             if left:
                 NOTES.append("LEFT OVER after down.sh: {}".format(", ".join(left)))
+        lock.close()
 
 
 @pytest.fixture(scope="session")
@@ -243,6 +256,7 @@ def pytest_terminal_summary(terminalreporter):
     labels = [
         ("install_apt", "install: apt packages"), ("install_venv", "install: python venv (uv)"),
         ("start", "start: services + hosts + servers"), ("up_total", "up.sh total"),
+        ("waited_for_other_session", "waited for another session"),
         ("tests", "tests"), ("teardown", "teardown (down.sh)"), ("ram_mb", "RAM used by the stack (MB)"),
     ]
     for key, label in labels:
