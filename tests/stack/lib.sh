@@ -32,12 +32,12 @@ export OS_NOVA_DISABLE_EVENTLET_PATCHING=true
 NPSTACK_T0=${NPSTACK_T0:-$(date +%s.%N)}
 stamp() {
     local now; now=$(date +%s.%N)
-    printf '%7.1fs  %s\n' "$(echo "$now - $NPSTACK_T0" | bc)" "$*" | tee -a "$L/up-timing.log"
+    printf '%7.1fs  %s\n' "$(awk "BEGIN {print $now - $NPSTACK_T0}")" "$*" | tee -a "$L/up-timing.log"
 }
 # record a named duration (seconds) into $D/timings.env for the test tier
 timing() { echo "$1=$2" >> "$D/timings.env"; }
 now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc; }
+since() { awk "BEGIN {printf \"%.1f\", $(now) - $1}"; }
 
 die() {
     echo "npstack: ERROR: $*" >&2
@@ -97,7 +97,7 @@ wait_for() { # DESCRIPTION TIMEOUT_S LOGFILE... -- CMD...
     local logs=()
     while [ "$1" != "--" ]; do logs+=("$1"); shift; done
     shift
-    local end; end=$(echo "$(date +%s) + $timeout" | bc)
+    local end=$(( $(date +%s) + timeout ))
     until "$@" >/dev/null 2>&1; do
         if [ "$(date +%s)" -ge "$end" ]; then
             echo "npstack: ERROR: $what not ready after ${timeout}s" >&2

@@ -2,7 +2,8 @@
 
     provision.py catalog    projects, users, roles, services and endpoints
     provision.py hosts N    wait for N nova-compute services and N OVS agents, map cells
-    provision.py topology   flavor, image, availability zones, networks
+    provision.py topology   flavor, image, networks
+    provision.py aggregates one availability zone per compute host
     provision.py boot       the test servers; waits until ACTIVE with ACTIVE ports
 
 Configuration comes from the environment (set by up.sh): NPSTACK_DIR,
@@ -165,12 +166,6 @@ def topology():
         c.image.create_image(name=IMAGE, filename=path, disk_format="raw",
                              container_format="bare", visibility="public", wait=True,
                              os_shutdown_timeout="0")
-    aggs = {a.name: a for a in c.compute.aggregates()}
-    for host in HOSTS:
-        agg = aggs.get("agg-" + host) or c.compute.create_aggregate(
-            name="agg-" + host, availability_zone="az-" + host)
-        if host not in (agg.hosts or []):
-            c.compute.add_host_to_aggregate(agg, host)
     member = connect(MEMBER_USER, MEMBER_PROJECT)
     for name, (project, provider, cidr) in NETWORKS.items():
         conn = c if project == "admin" else member
@@ -183,8 +178,19 @@ def topology():
         net = conn.network.create_network(**attrs)
         conn.network.create_subnet(network_id=net.id, name=name + "-v4", ip_version=4,
                                    cidr=cidr, is_dhcp_enabled=False)
-    azs = ", ".join("az-" + h for h in HOSTS)
-    log(f"topology: flavor {FLAVOR}, image {IMAGE}, AZs {azs}, networks {', '.join(NETWORKS)}")
+    log(f"topology: flavor {FLAVOR}, image {IMAGE}, networks {', '.join(NETWORKS)}")
+
+
+def aggregates():
+    """One availability zone per compute host (needs the hosts mapped)."""
+    c = connect()
+    aggs = {a.name: a for a in c.compute.aggregates()}
+    for host in HOSTS:
+        agg = aggs.get("agg-" + host) or c.compute.create_aggregate(
+            name="agg-" + host, availability_zone="az-" + host)
+        if host not in (agg.hosts or []):
+            c.compute.add_host_to_aggregate(agg, host)
+    log(f"availability zones: {', '.join('az-' + h for h in HOSTS)}")
 
 
 def boot():
@@ -313,6 +319,8 @@ if __name__ == "__main__":
         hosts(int(sys.argv[2]))
     elif cmd == "topology":
         topology()
+    elif cmd == "aggregates":
+        aggregates()
     elif cmd == "boot":
         boot()
     elif cmd == "state":

@@ -44,7 +44,7 @@ rm -f "$L"/*.log "$L"/*.out "$D/timings.env" "$D/servers.json"
 # --------------------------------------------------------------- 1. packages
 APT_PKGS="openvswitch-switch mariadb-server rabbitmq-server conntrack ipset iptables iproute2
  openssh-server openssh-client qemu-system-x86 qemu-utils libvirt-daemon-system
- libvirt-dev pkg-config gcc libc6-dev curl bc util-linux"
+ libvirt-dev pkg-config gcc libc6-dev curl util-linux"
 t=$(now)
 if [ "${NPSTACK_SKIP_APT:-0}" != 1 ]; then
     # shellcheck disable=SC2086
@@ -559,17 +559,24 @@ for i in "${!HOST_PIDS[@]}"; do
     wait "${HOST_PIDS[$i]}" || { show_log "$L/host-$(host_field "$spec" 1).log"; die "host $(host_field "$spec" 1) setup failed"; }
 done
 stamp "host namespaces up (OVS, sshd, libvirtd): $(host_names | xargs) in $(since "$T_HOSTS" | cut -d. -f1)s"
-wait_for placement 60 "$L/placement.out" "$L/placement.log" -- http_ok http://127.0.0.1:8778/
-wait_for neutron-api 90 "$L/neutron-api.out" -- http_ok http://127.0.0.1:9696/
+# the agents need only RabbitMQ (and the rpc server, started above); nova-compute
+# needs Placement up when it starts, or its resource provider waits for the next
+# periodic run (60 s)
 for h in $(host_names); do
-    H=$(host_dir "$h")
     hsvc "$h" ovs-agent "$V/neutron-openvswitch-agent" --config-file "$E/neutron/neutron.conf" \
-        --config-file "$H/etc/openvswitch_agent.ini" --log-file "$L/$h/ovs-agent.log"
-    hsvc "$h" nova-compute "$V/nova-compute" --config-file "$E/nova/nova.conf" \
-        --config-file "$H/etc/nova-compute.conf" --log-file "$L/$h/nova-compute.log"
+        --config-file "$(host_dir "$h")/etc/openvswitch_agent.ini" --log-file "$L/$h/ovs-agent.log"
 done
+wait_for placement 60 "$L/placement.out" "$L/placement.log" -- http_ok http://127.0.0.1:8778/
+for h in $(host_names); do
+    hsvc "$h" nova-compute "$V/nova-compute" --config-file "$E/nova/nova.conf" \
+        --config-file "$(host_dir "$h")/etc/nova-compute.conf" --log-file "$L/$h/nova-compute.log"
+done
+wait_for neutron-api 90 "$L/neutron-api.out" -- http_ok http://127.0.0.1:9696/
 wait_for glance 60 "$L/glance.out" "$L/glance-api.log" -- http_ok http://127.0.0.1:9292/
 wait_for nova-api 90 "$L/nova-api.out" "$L/nova-api.log" -- http_ok http://127.0.0.1:8774/
+# flavor, image, networks meanwhile
+"$V/python" "$NPSTACK_SRC/provision.py" topology >"$L/provision-topology.log" 2>&1 &
+P_TOPO=$!; helper
 N=$(host_names | wc -l)
 "$V/python" "$NPSTACK_SRC/provision.py" hosts "$N" >"$L/provision-hosts.log" 2>&1 || {
     show_log "$L/provision-hosts.log"
@@ -610,9 +617,11 @@ export OS_CLIENT_CONFIG_FILE=$D/clouds.yaml OS_CLOUD=stack-admin PYTHONWARNINGS=
 EOF
 
 # --------------------------------------------------------------- 11. topology, servers
-"$V/python" "$NPSTACK_SRC/provision.py" topology >"$L/provision-topology.log" 2>&1 ||
+wait $P_TOPO ||
     { show_log "$L/provision-topology.log" "$L/neutron-api.out" "$L/glance-api.log"; die "topology failed"; }
-stamp "topology: flavor, image, AZs, networks"
+"$V/python" "$NPSTACK_SRC/provision.py" aggregates >>"$L/provision-topology.log" 2>&1 ||
+    { show_log "$L/provision-topology.log" "$L/nova-api.log"; die "availability zones failed"; }
+stamp "topology: flavor, image, networks, AZs"
 if [ "${NPSTACK_BOOT:-1}" = 1 ]; then
     "$V/python" "$NPSTACK_SRC/provision.py" boot >"$L/provision-boot.log" 2>&1 || {
         show_log "$L/provision-boot.log" "$L/nova-conductor.log" "$L/nova-scheduler.log"
