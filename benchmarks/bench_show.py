@@ -65,7 +65,10 @@ def cloud_mode(cloud: str, server: str) -> None:
     ports = len(outcome.trace.cloud.ports)
     hosts = sorted(outcome.trace.probes) + sorted(outcome.trace.errors)
     print(f"netpath show {server}: {ports} port(s), host(s) {', '.join(hosts)}")
-    print(f"API requests: {len(seen)} (target ≤ 6 for a 1-port server)")
+    discovery = [x for x in seen if x.startswith("GET ") and x.rstrip("/").endswith(("/v3", ":5000"))]
+    print(f"API requests: {len(seen)} (target ≤ 6 for a 1-port server)"
+          + (f", of which {len(discovery)} Keystone version discovery (auth_type: password; "
+             "v3password skips it)" if discovery else ""))
     for line in seen:
         print(f"  {line}")
     print(f"SSH connections: {outcome.stats['ssh_connections']}, remote execs: "
