@@ -85,6 +85,8 @@ class StackHandles:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         env["OS_CLIENT_CONFIG_FILE"] = self.clouds_yaml
         env["PYTHONWARNINGS"] = "ignore"
+        env["no_proxy"] = env["NO_PROXY"] = ",".join(
+            ["127.0.0.1", "localhost"] + [h["address"] for h in self.hosts.values()])
         if cloud:
             env["OS_CLOUD"] = cloud
         return env
@@ -139,7 +141,8 @@ def _healthy() -> bool:
     if not os.path.exists(os.path.join(NPSTACK_DIR, "stack.json")):
         return False
     try:
-        with urllib.request.urlopen("http://127.0.0.1:5000/v3", timeout=5) as r:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+            "http://127.0.0.1:5000/v3", timeout=5) as r:
             if r.status != 200:
                 return False
         with open(os.path.join(NPSTACK_DIR, "stack.json")) as f:

@@ -27,6 +27,8 @@ R=$D/run
 
 export PYTHONWARNINGS=ignore
 export OS_NOVA_DISABLE_EVENTLET_PATCHING=true
+# every endpoint is local: never through a proxy the environment may name
+export no_proxy="127.0.0.1,localhost,$NPSTACK_NET.0/24" NO_PROXY="127.0.0.1,localhost,$NPSTACK_NET.0/24"
 
 # ------------------------------------------------------------------ timing
 NPSTACK_T0=${NPSTACK_T0:-$(date +%s.%N)}
@@ -108,5 +110,5 @@ wait_for() { # DESCRIPTION TIMEOUT_S LOGFILE... -- CMD...
     done
     stamp "$what ready"
 }
-http_ok() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" | grep -qE '^(200|300)$'; }
+http_ok() { curl --noproxy '*' -s -o /dev/null -m 5 -w '%{http_code}' "$1" | grep -qE '^(200|300)$'; }
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }

@@ -30,7 +30,8 @@ NPSTACK_DIR = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
 
 def _stack_up() -> bool:
     try:
-        with urllib.request.urlopen("http://127.0.0.1:5000/v3", timeout=5) as r:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+            "http://127.0.0.1:5000/v3", timeout=5) as r:
             return r.status == 200 and os.path.exists(os.path.join(NPSTACK_DIR, "stack.json"))
     except OSError:
         return False
@@ -51,7 +52,8 @@ def main(argv: list[str]) -> int:
         with open(os.path.join(NPSTACK_DIR, "stack.json")) as f:
             state = json.load(f)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        env.update(OS_CLIENT_CONFIG_FILE=state["clouds_yaml"], PYTHONWARNINGS="ignore")
+        env.update(OS_CLIENT_CONFIG_FILE=state["clouds_yaml"], PYTHONWARNINGS="ignore",
+                   no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
         exe = shutil.which("openstack", path=os.path.dirname(sys.executable)) or "openstack"
         bundle = capture.Bundle(recorded_from=(
             "osc-netpath stack tier (tests/stack): Keystone, Nova 34 (libvirt/QEMU), Neutron 29 "

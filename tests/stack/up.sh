@@ -527,7 +527,7 @@ wait $P_KS || { show_log "$L/db-keystone.log"; die "keystone db sync/bootstrap f
 stamp "keystone db synced + bootstrapped"
 uwsgi_ini keystone 5000 keystone.wsgi.api:application "OS_KEYSTONE_CONFIG_DIR=$E/keystone"
 svc keystone "$V/uwsgi" --ini "$E/keystone-uwsgi.ini"
-wait_for keystone 60 "$L/keystone.out" "$L/keystone.log" -- http_ok http://127.0.0.1:5000/v3
+wait_for keystone 120 "$L/keystone.out" "$L/keystone.log" -- http_ok http://127.0.0.1:5000/v3
 export NPSTACK_DIR NPSTACK_PW NPSTACK_HOSTS
 "$V/python" "$NPSTACK_SRC/provision.py" catalog >"$L/provision-catalog.log" 2>&1 ||
     { show_log "$L/provision-catalog.log" "$L/keystone.log"; die "keystone catalog failed"; }
@@ -566,14 +566,14 @@ for h in $(host_names); do
     hsvc "$h" ovs-agent "$V/neutron-openvswitch-agent" --config-file "$E/neutron/neutron.conf" \
         --config-file "$(host_dir "$h")/etc/openvswitch_agent.ini" --log-file "$L/$h/ovs-agent.log"
 done
-wait_for placement 60 "$L/placement.out" "$L/placement.log" -- http_ok http://127.0.0.1:8778/
+wait_for placement 120 "$L/placement.out" "$L/placement.log" -- http_ok http://127.0.0.1:8778/
 for h in $(host_names); do
     hsvc "$h" nova-compute "$V/nova-compute" --config-file "$E/nova/nova.conf" \
         --config-file "$(host_dir "$h")/etc/nova-compute.conf" --log-file "$L/$h/nova-compute.log"
 done
-wait_for neutron-api 90 "$L/neutron-api.out" -- http_ok http://127.0.0.1:9696/
-wait_for glance 60 "$L/glance.out" "$L/glance-api.log" -- http_ok http://127.0.0.1:9292/
-wait_for nova-api 90 "$L/nova-api.out" "$L/nova-api.log" -- http_ok http://127.0.0.1:8774/
+wait_for neutron-api 120 "$L/neutron-api.out" -- http_ok http://127.0.0.1:9696/
+wait_for glance 120 "$L/glance.out" "$L/glance-api.log" -- http_ok http://127.0.0.1:9292/
+wait_for nova-api 120 "$L/nova-api.out" "$L/nova-api.log" -- http_ok http://127.0.0.1:8774/
 # flavor, image, networks meanwhile
 "$V/python" "$NPSTACK_SRC/provision.py" topology >"$L/provision-topology.log" 2>&1 &
 P_TOPO=$!; helper
