@@ -75,6 +75,8 @@ for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^npst
     ip link del "$l" 2>/dev/null && echo "npstack: removed link $l"
 done
 rm -f "$D/stack.json" "$D/servers.json" "$R/mysql.sock" "$D"/fwd/*.sock
+# data up.sh recreates anyway (databases, queues, images, instance disks); logs stay
+rm -rf "$D/mysql" "$D/rabbit" "$D/data" "$D"/hosts/*/nova "$D"/hosts/*/libvirt "$D"/hosts/*/ovs
 if [ "${NPSTACK_PURGE:-0}" = 1 ]; then
     rm -rf "$D" && echo "npstack: removed $D"
 fi
