@@ -59,8 +59,7 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
         elif seg.network_type in TUNNEL_TABLES:
             for table in TUNNEL_TABLES[seg.network_type]:
                 flows.add((TUNNEL_BRIDGE, table))
-    domains = [cloud.server.instance_name] if (
-        cloud.server.instance_name and cloud.server.host == host) else []
+    domains = [cloud.server.domain_ref] if cloud.server.host == host else []
     return probe.ProbeRequest(domains=domains, flows=sorted(flows), sudo=sudo, **extra)
 
 

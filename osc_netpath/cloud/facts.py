@@ -17,6 +17,12 @@ class ServerFacts:
     vm_state: str | None = None
     task_state: str | None = None
     host_attributes_visible: bool = True  # False when policy hid the OS-EXT-SRV-ATTR fields
+
+    @property
+    def domain_ref(self) -> str:
+        """How to ask libvirt for the domain: its name, or Nova's UUID (libvirt's UUID too)
+        when policy hides the instance name."""
+        return self.instance_name or self.id
     project_id: str | None = None  # tenant_id: tells same-named servers of two projects apart
 
 

@@ -148,5 +148,6 @@ class HostFacts:
             (x for x in self.links if x.ifindex == ifindex and x.namespace == namespace), None
         )
 
-    def domain(self, name: str) -> Domain | None:
-        return next((d for d in self.domains if d.name == name), None)
+    def domain(self, ref: str) -> Domain | None:
+        """By libvirt name or UUID (Nova gives its instance UUID to the libvirt domain)."""
+        return next((d for d in self.domains if ref in (d.name, d.uuid)), None)

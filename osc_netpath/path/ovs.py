@@ -85,6 +85,9 @@ def resolve_port_hops(
         _provider_hops(ctx, local_vlan)
     elif segment.network_type == "local":
         ctx.problems.append("network type 'local': traffic never leaves br-int on this host")
+    elif segment.network_type == "unknown":
+        ctx.problems.append("the network's segment is not visible to this cloud profile "
+                            "(provider attributes are admin-only): the path stops at br-int")
     else:
         ctx.problems.append(f"network type {segment.network_type!r} is not traced yet")
     return ctx.hops, ctx.problems

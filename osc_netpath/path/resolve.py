@@ -6,7 +6,7 @@ from osc_netpath.host.facts import HostFacts
 from osc_netpath.path import model as m
 from osc_netpath.path import ovs
 
-UNBOUND = ("unbound", "binding_failed", None, "")
+UNBOUND = ("unbound", "binding_failed")
 
 
 def pick_segment(network: NetworkFacts | None, agent: AgentFacts | None) -> Segment:
@@ -49,8 +49,8 @@ def backend_of(port: PortFacts, facts: HostFacts | None) -> tuple[str, str | Non
     The host wins: ports plugged before a firewall-driver change keep their old wiring until
     the instance is hard-rebooted or migrated, whatever the binding now says.
     """
-    if port.binding_vif_type != "ovs":
-        return port.binding_vif_type or "unbound", None
+    if port.binding_vif_type not in ("ovs", None, ""):
+        return port.binding_vif_type, None
     said = port.binding_vif_details.get("ovs_hybrid_plug")
     seen: bool | None = None
     if facts is not None and facts.ovs is not None:
@@ -59,6 +59,8 @@ def backend_of(port: PortFacts, facts: HostFacts | None) -> tuple[str, str | Non
             seen = live[0].name.startswith("qvo")
     if seen is None and facts is not None and facts.link(f"qbr{port.short_id}") is not None:
         seen = True
+    if not port.binding_vif_type and seen is None:  # binding hidden by policy, nothing plugged
+        return "unknown", None
     hybrid = seen if seen is not None else bool(said)
     finding = None
     if said is not None and seen is not None and bool(said) != seen:
@@ -113,8 +115,8 @@ def _host_notes(cloud: CloudFacts, host: str, facts: HostFacts) -> tuple[list[st
             f"{problem.source}: {problem.message}")
         (errors if tool in _ESSENTIAL else notes).append(f"{host}: {msg}")
     server = cloud.server
-    if server.instance_name and host == server.host and facts.domain(server.instance_name) is None:
-        notes.append(f"{host}: libvirt domain {server.instance_name} not found "
+    if host == server.host and facts.domain(server.domain_ref) is None:
+        notes.append(f"{host}: libvirt domain {server.domain_ref} not found "
                      f"(server is {server.status.lower()})")
     return errors, notes
 
@@ -148,8 +150,8 @@ def _resolve_port(
         )
     if port.binding_vif_type in UNBOUND:
         path.problems.append(
-            f"port binding is {port.binding_vif_type or 'not visible'}: Neutron could not bind "
-            f"it on {host} (is the L2 agent there alive, and does it map the physical network?)"
+            f"port binding is {port.binding_vif_type}: Neutron could not bind it on {host} "
+            "(is the L2 agent there alive, and does it map the physical network?)"
         )
     if agent is not None and not agent.alive:
         path.problems.append(f"the {agent.agent_type} on {host} is down (not reporting)")
@@ -163,12 +165,15 @@ def _resolve_port(
         return path
     if not path.backend.startswith("ovs-"):
         path.hops.append(_api_only_guest_hop(port, server.name))
-        path.problems.append(f"vif_type {port.binding_vif_type!r} is not traced yet")
+        if port.binding_vif_type:
+            path.problems.append(f"vif_type {port.binding_vif_type!r} is not traced yet")
+        else:
+            path.problems.append(f"the port's binding is not visible to this cloud profile and "
+                                 f"no OVS interface on {host} carries it: use an admin profile")
         return path
     # the domain lives where the server runs, even when this port is bound elsewhere
     server_facts = hosts.get(server.host or "")
-    domain = (server_facts.domain(server.instance_name)
-              if server_facts and server.instance_name else None)
+    domain = server_facts.domain(server.domain_ref) if server_facts else None
     hops, problems = ovs.resolve_port_hops(
         port, segment, facts, agent, domain, path.backend == "ovs-hybrid",
         integration_bridge(port, agent),

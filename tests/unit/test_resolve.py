@@ -379,3 +379,30 @@ def test_probe_request_reads_only_the_translating_tables():
     req = trace.probe_request(cloud, "compute1")
     assert req.flows == [("br-int", 0), ("br-tun", 4), ("br-tun", 22)]
     assert trace.probe_request(cloud, "compute2").domains == []  # not where the server runs
+
+
+def test_member_profile_with_host_traces_what_the_host_shows():
+    """Non-admin + --host: binding, segments, agents and instance name are hidden by policy."""
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    b.vlan_flows(host)
+    cloud = b.cloud()
+    cloud.server.instance_name = None
+    port = cloud.ports[0]
+    port.binding_host_id, port.binding_vif_type, port.binding_vif_details = None, None, {}
+    cloud.networks["net-1"].segments = []
+    cloud.agents = []
+    path = resolve(cloud, {"compute1": host.facts()})
+    got = path.ports[0]
+    assert got.backend == "ovs-hybrid" and got.host == "compute1"
+    assert [h.device for h in got.hops][-2:] == [f"qvo{b.SID}", "br-int"]
+    assert _hop(path, "br-int").vlan == "3"
+    assert not any("could not bind" in p for p in got.problems)
+    assert any("not visible to this cloud profile" in p for p in got.problems)
+    # libvirt knows the domain by Nova's UUID as well: the guest hop still comes from libvirt
+    host.domains.append(b.domain(hybrid=True))
+    path = resolve(cloud, {"compute1": host.facts()})
+    assert path.ports[0].hops[0].device == "instance-00000001"
+    from osc_netpath import trace
+
+    assert trace.probe_request(cloud, "compute1").domains == [b.SERVER_ID]
