@@ -3,7 +3,8 @@
 # (apt packages for the lab tier, a virtualenv with the Python deps), then runs every tier.
 #   unit + commands: pure code and cliff commands (requests-mock behind openstacksdk)
 #   lab:   real Open vSwitch (userspace datapath) + netns + veth + linux bridges + sshd
-#   stack: real Keystone/Nova/Neutron/Placement (tests/stack; on when NETPATH_STACK=1)
+#   stack: real Keystone/Nova/Neutron/Placement (tests/stack; on with CI=true or
+#          NETPATH_STACK=1, off with NETPATH_STACK=0; it installs its own packages and venv)
 # Extra arguments go to pytest, e.g. tools/run-tests.sh tests/unit -k resolve
 set -euo pipefail
 cd "$(dirname "$0")/.."
