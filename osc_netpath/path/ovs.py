@@ -384,25 +384,26 @@ def _provider_hops(ctx: _Ctx, local_vlan: int | None) -> None:
     vlan = None
     if local_vlan is not None:
         vlan = f"{local_vlan} → {egress or '?'}"
-        if egress is None:
-            ctx.problems.append(
+        _expect(ctx, egress, want,
                 f"no flow on {phys_br} rewrites local VLAN {local_vlan} → {want} "
-                f"(in_port={far.name}): the agent has not wired this network"
-            )
-        elif egress != want:
-            ctx.problems.append(f"{phys_br} rewrites local VLAN {local_vlan} → {egress}, "
-                                f"Neutron says {want}")
-        if ingress is None:
-            ctx.problems.append(
+                f"(in_port={far.name}): the agent has not wired this network",
+                f"{phys_br} rewrites local VLAN {local_vlan} → {egress}, Neutron says {want}")
+        _expect(ctx, ingress, want,
                 f"no flow on {ctx.int_br} maps {want} from {near.name} back to local VLAN "
-                f"{local_vlan}"
-            )
-        elif ingress != want:
-            ctx.problems.append(f"{ctx.int_br} maps {ingress} from {near.name} to local VLAN "
-                                f"{local_vlan}, Neutron says {want}")
+                f"{local_vlan}",
+                f"{ctx.int_br} maps {ingress} from {near.name} to local VLAN {local_vlan}, "
+                f"Neutron says {want}")
     ctx.add(device=phys_br, kind=m.OVS_BRIDGE, vlan=vlan, source=m.SRC_FLOWS,
             detail=f"bridge_mappings {physnet}:{phys_br}")
     _uplink_hops(ctx, phys_br)
+
+
+def _expect(ctx: _Ctx, got: str | None, want: str, missing: str, wrong: str) -> None:
+    """One finding when a translation flow is missing, another when it disagrees with Neutron."""
+    if got is None:
+        ctx.problems.append(missing)
+    elif got != want:
+        ctx.problems.append(wrong)
 
 
 def _in_port_matches(flow: Flow, iface: OvsInterface) -> bool:
