@@ -31,16 +31,6 @@ class Outcome:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-def hosts_of(cloud: CloudFacts) -> list[str]:
-    """Every host a port is bound to, plus the server's host (where its domain lives)."""
-    if cloud.hosts:  # decided by the API side (--host wins over what policy shows)
-        return list(cloud.hosts)
-    hosts = {p.binding_host_id for p in cloud.ports if p.binding_host_id}
-    if cloud.server.host:
-        hosts.add(cloud.server.host)
-    return sorted(hosts)
-
-
 def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any) -> probe.ProbeRequest:
     """What to read on ``host``: only the domain and the bridges/tables that translate VLANs."""
     flows: set[tuple[str, int]] = set()
@@ -88,7 +78,7 @@ def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
 
     jobs = []
     errors: dict[str, str] = {}
-    for host in hosts_of(cloud):
+    for host in cloud.hosts:  # decided by the API side (--host wins over what policy shows)
         try:
             target = config.target_for(cfg, host, cloud.host_ips.get(host))
             request = probe_request(cloud, host, **config.probe_options(cfg))
