@@ -373,6 +373,11 @@ workers = 1
 [scheduler]
 workers = 1
 discover_hosts_in_cells_interval = -1
+# isolated aggregates (trait:X=required metadata), for the zone-map tests
+enable_isolated_aggregate_filtering = true
+[filter_scheduler]
+# Nova's defaults plus the aggregate filters `openstack aggregate zone-map` models
+enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,AggregateInstanceExtraSpecsFilter,AggregateMultiTenancyIsolation
 [glance]
 region_name = RegionOne
 [oslo_concurrency]
