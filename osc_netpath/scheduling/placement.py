@@ -51,12 +51,26 @@ def required_traits(extra_specs: Mapping[str, str]) -> set[str]:
     return {t for g in trait_groups(extra_specs).values() for t in g.required}
 
 
+def _sql_equal(a: str, b: str) -> bool:
+    """Equality as MySQL compares Nova's aggregate metadata (utf8mb3_general_ci: case and
+    trailing spaces ignored), in ``nova/objects/aggregate.py``
+    (``_get_non_matching_by_metadata_keys_from_db``: ``value = 'required'``,
+    ``key LIKE 'trait:%'``, ``key NOT IN (...)``)."""
+    return a.rstrip(" ").lower() == b.rstrip(" ").lower()
+
+
+def isolating_key(key: str, value: str) -> bool:
+    """True when Nova's isolate_aggregates reads metadata ``key=value`` as trait:NAME=required."""
+    return (_sql_equal(key[:len(ISOLATION_PREFIX)], ISOLATION_PREFIX)
+            and _sql_equal(value, ISOLATION_VALUE))
+
+
 def isolating_traits(aggregate: Aggregate) -> list[str]:
     """Traits an aggregate reserves for requests that require them (``trait:NAME=required``)."""
     return sorted(
         key[len(ISOLATION_PREFIX):]
         for key, value in aggregate.metadata.items()
-        if key.startswith(ISOLATION_PREFIX) and value == ISOLATION_VALUE
+        if isolating_key(key, value)
     )
 
 
@@ -64,10 +78,10 @@ def isolated_aggregates(
     aggregates: Iterable[Aggregate], extra_specs: Mapping[str, str]
 ) -> dict[str, list[str]]:
     """Aggregates forbidden to this flavor -> the isolating traits it does not require."""
-    wanted = required_traits(extra_specs)
+    wanted = {t.rstrip(" ").lower() for t in required_traits(extra_specs)}
     out: dict[str, list[str]] = {}
     for agg in aggregates:
-        missing = [t for t in isolating_traits(agg) if t not in wanted]
+        missing = [t for t in isolating_traits(agg) if t.rstrip(" ").lower() not in wanted]
         if missing:
             out[agg.name] = missing
     return out

@@ -485,11 +485,17 @@ def _static_findings(ctx: _Context) -> list[Finding]:
                     "bad-metadata-value",
                     f"aggregate {agg.name}: {key}={raw!r} has an empty item between commas; "
                     "Nova keeps it as the empty string ''"))
-            if key.startswith(placement.ISOLATION_PREFIX) and raw != placement.ISOLATION_VALUE:
-                out.append(Finding(
-                    "bad-metadata-value",
-                    f"aggregate {agg.name}: {key}={raw!r} does not isolate anything: only the "
-                    f"exact value {placement.ISOLATION_VALUE!r} does"))
+            if (key.lower().startswith(placement.ISOLATION_PREFIX)
+                    and raw != placement.ISOLATION_VALUE):
+                if placement.isolating_key(key, raw):
+                    msg = (f"isolates like {placement.ISOLATION_VALUE!r} only because Nova's "
+                           "MySQL tables compare metadata without case (not on PostgreSQL); "
+                           f"write {placement.ISOLATION_PREFIX}NAME={placement.ISOLATION_VALUE}")
+                else:
+                    msg = (f"does not isolate anything: only the value "
+                           f"{placement.ISOLATION_VALUE!r} does")
+                out.append(Finding("bad-metadata-value",
+                                   f"aggregate {agg.name}: {key}={raw!r} {msg}"))
     for host in shown:
         svc = ctx.services.get(host)
         zone_names = ",".join(ctx.zones[host])

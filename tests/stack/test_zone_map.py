@@ -695,9 +695,6 @@ def test_isolated_aggregate_and_required_trait(isolated_results, case):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="zone-map bug: Nova isolates an aggregate whose "
-                   "trait:X value is 'required' in any case (MySQL collation); zone-map only "
-                   "for the exact value (osc_netpath/scheduling/placement.py isolating_traits)")
 def test_isolation_value_is_matched_like_nova(case_insensitive_results):
     problems = _verdict(CASE_INSENSITIVE, case_insensitive_results[CASE_INSENSITIVE.id])
     assert not problems, "\n".join(problems)

@@ -136,6 +136,9 @@ ISOLATION = [
     ({"trait:CUSTOM_GPU": "forbidden"}, {}, False),  # only the value 'required' isolates
     ({"trait:CUSTOM_GPU": "required"}, {"trait:CUSTOM_GPU": "forbidden"}, True),
     ({"CUSTOM_GPU": "required"}, {}, False),
+    # Nova selects isolating aggregates in SQL; MySQL's collation ignores case/trailing spaces
+    ({"trait:CUSTOM_GPU": "Required "}, {}, True),
+    ({"TRAIT:CUSTOM_GPU": "required"}, {"trait:custom_gpu": "required"}, False),
 ]
 
 
@@ -228,8 +231,9 @@ def test_bad_metadata_values_are_static_findings_too() -> None:
     assert messages == [
         ("aggregate agg-gpu: gpu='a100,,v100' has an empty item between commas; Nova keeps it "
          "as the empty string ''"),
-        ("aggregate agg-gpu: trait:CUSTOM_GPU='Required' does not isolate anything: only the "
-         "exact value 'required' does"),
+        ("aggregate agg-gpu: trait:CUSTOM_GPU='Required' isolates like 'required' only because "
+         "Nova's MySQL tables compare metadata without case (not on PostgreSQL); write "
+         "trait:NAME=required"),
     ]
 
 
