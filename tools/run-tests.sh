@@ -35,6 +35,11 @@ fi
 "$VENV/bin/pip" install -q --no-deps -e .
 export PATH="$PWD/$VENV/bin:$PATH"
 
+if [ $# -eq 0 ]; then  # the whole suite: lint and types first, they take seconds
+    ruff check --quiet osc_netpath tests benchmarks
+    mypy --no-error-summary osc_netpath
+fi
+
 set +e
 python -m pytest -ra "${@:-tests}"
 rc=$?
