@@ -90,6 +90,25 @@ class TransportStats:
         return sum(self.execs.values())
 
 
+def _ssh_config_known_hosts(target: SshTarget) -> list[str] | None:
+    """UserKnownHostsFile/GlobalKnownHostsFile that ~/.ssh/config sets for this host (None: not
+    set). ``none`` yields an empty list: nothing is trusted, never everything."""
+    path = os.path.expanduser("~/.ssh/config")
+    if not os.path.isfile(path):
+        return None
+    from asyncssh.config import ConfigParseError, SSHClientConfig
+
+    try:
+        cfg = SSHClientConfig.load(None, [path], False, False, False, "", target.username or "",
+                                   target.address, target.port or 22)
+    except (ConfigParseError, OSError):  # connect() reports a broken config itself
+        return None
+    values: list[Any] = [cfg.get(o) for o in ("UserKnownHostsFile", "GlobalKnownHostsFile")]
+    if all(v is None for v in values):
+        return None
+    return [str(p) for v in values if v for p in v]
+
+
 def _one_line(text: object, limit: int = 300) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -289,7 +308,9 @@ class _Runner:
     def _known_hosts_paths(self, target: SshTarget) -> tuple[str, ...]:
         if target.known_hosts:
             return (os.path.expanduser(target.known_hosts),)
-        found = (os.path.expanduser(p) for p in DEFAULT_KNOWN_HOSTS)
+        listed = _ssh_config_known_hosts(target) if target.use_ssh_config else None
+        candidates = DEFAULT_KNOWN_HOSTS if listed is None else listed
+        found = (os.path.expanduser(p) for p in candidates)
         return tuple(p for p in found if os.path.isfile(p))
 
     def _load_known_hosts(self, target: SshTarget) -> Any:

@@ -90,3 +90,23 @@ def test_never_forwards_agent_or_x11_whatever_ssh_config_says(tmp_path) -> None:
     opts = runner._options(_target(known_hosts=str(known)))
     assert opts["agent_forwarding"] is False and opts["x11_forwarding"] is False
     assert opts["known_hosts"] is not None and opts["password_auth"] is False
+
+
+def test_known_hosts_files_named_in_ssh_config_are_used(tmp_path, monkeypatch) -> None:
+    import asyncio
+
+    from osc_netpath.host import transport
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    prod = tmp_path / "kh_prod"
+    prod.write_text("")
+    (tmp_path / ".ssh" / "config").write_text(
+        f"Host 192.0.2.*\n  UserKnownHostsFile {prod}\nHost 198.51.100.*\n"
+        "  UserKnownHostsFile none\n")
+    runner = transport._Runner("", asyncio.Semaphore(1))
+    assert runner._known_hosts_paths(_target()) == (str(prod),)  # 192.0.2.10
+    assert runner._known_hosts_paths(_target(address="198.51.100.7")) == ()  # none: trust nothing
+    assert runner._known_hosts_paths(_target(use_ssh_config=False)) == ()  # no ~/.ssh/known_hosts
+    explicit = tmp_path / "explicit"
+    assert runner._known_hosts_paths(_target(known_hosts=str(explicit))) == (str(explicit),)
