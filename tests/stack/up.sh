@@ -70,7 +70,12 @@ t=$(now)
 # and without .pyc files every service start recompiles nova/neutron (~3x slower)
 LOCK_HASH=$({ cat "$NPSTACK_SRC/requirements.txt"; echo compile-bytecode; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$D/venv/.npstack-lock" 2>/dev/null)" != "$LOCK_HASH" ]; then
-    command -v uv >/dev/null || "$NPSTACK_PYTHON" -m pip install -q uv >"$L/pip.log" 2>&1
+    # uv as a module of the base interpreter: a fresh `pip install uv` may land in a bin dir
+    # that is not on PATH (pyenv shims, ~/.local/bin)
+    "$NPSTACK_PYTHON" -m uv --version >/dev/null 2>&1 ||
+        "$NPSTACK_PYTHON" -m pip install -q uv >"$L/pip.log" 2>&1 ||
+        { show_log "$L/pip.log"; die "pip install uv failed"; }
+    uv() { "$NPSTACK_PYTHON" -m uv "$@"; }
     rm -rf "$D/venv"
     export UV_PYTHON_DOWNLOADS=never
     uv venv -q --python "$NPSTACK_PYTHON" "$D/venv"
