@@ -11,7 +11,7 @@ from typing import Any
 
 from osc_netpath import capture
 from osc_netpath.cloud.facts import CloudFacts
-from osc_netpath.host import probe
+from osc_netpath.host import names, probe
 from osc_netpath.host.facts import HostFacts
 from osc_netpath.path import resolve
 from osc_netpath.path.model import ServerPath
@@ -32,7 +32,10 @@ class Outcome:
 
 
 def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any) -> probe.ProbeRequest:
-    """What to read on ``host``: only the domain and the bridges/tables that translate VLANs."""
+    """What to read on ``host``: only the domain and the bridges/tables that translate VLANs.
+
+    A name from the API that could not be a bridge or domain name is left out with a note
+    (never sent, never able to stop the rest of the probe)."""
     flows: set[tuple[str, int]] = set()
     agent = cloud.agent_for(host)
     mappings = agent.bridge_mappings if agent else {}
@@ -50,7 +53,15 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
             for table in TUNNEL_TABLES[seg.network_type]:
                 flows.add((TUNNEL_BRIDGE, table))
     domains = [cloud.server.domain_ref] if cloud.server.host == host else []
-    return probe.ProbeRequest(domains=domains, flows=sorted(flows), sudo=sudo, **extra)
+    for bad in sorted({b for b, _ in flows if not names.BRIDGE_RE.match(b)}):
+        cloud.notes.append(f"{host}: bridge name {bad!r} from the API is not a valid interface "
+                           "name: its flows are not read")
+    for bad in [d for d in domains if not names.DOMAIN_RE.match(d)]:
+        cloud.notes.append(f"{host}: libvirt domain name {bad!r} from the API is not valid: "
+                           "the domain is not read")
+    return probe.ProbeRequest(
+        domains=[d for d in domains if names.DOMAIN_RE.match(d)],
+        flows=sorted(f for f in flows if names.BRIDGE_RE.match(f[0])), sudo=sudo, **extra)
 
 
 def replay(trace: capture.Trace) -> ServerPath:

@@ -406,3 +406,15 @@ def test_member_profile_with_host_traces_what_the_host_shows():
     from osc_netpath import trace
 
     assert trace.probe_request(cloud, "compute1").domains == [b.SERVER_ID]
+
+
+def test_an_odd_bridge_name_from_the_api_never_stops_the_probe():
+    from osc_netpath import trace
+    from osc_netpath.host import probe
+
+    cloud = b.cloud("vlan", 101)
+    cloud.ports[0].binding_vif_details["bridge_name"] = "br-int;id"
+    req = trace.probe_request(cloud, "compute1")
+    assert req.flows == [("br-ex", 0)] and req.domains == ["instance-00000001"]
+    assert "br-int;id" not in probe.command_line(req)
+    assert any("bridge name 'br-int;id' from the API is not a valid" in n for n in cloud.notes)
