@@ -9,10 +9,10 @@ from osc_netpath.cloud.facts import ServerFacts
 
 # Why a server has no compute host, by Nova status, and what the operator can do.
 _NO_HOST_WHY = {
-    "SHELVED_OFFLOADED": "is shelved and offloaded, so it runs on no hypervisor "
+    "SHELVED_OFFLOADED": "shelved and offloaded, it runs on no hypervisor "
     "(unshelve it to trace it)",
-    "BUILD": "is still being scheduled (retry once it is ACTIVE)",
-    "ERROR": "failed before it reached a hypervisor (see the fault in 'openstack server show')",
+    "BUILD": "it is still being scheduled (retry once it is ACTIVE)",
+    "ERROR": "it failed before reaching a hypervisor (see the fault in 'openstack server show')",
 }
 # openstack.config's names for credentials that came from no clouds.yaml profile.
 _ANONYMOUS_PROFILES = frozenset({"", "defaults", "envvars"})
@@ -25,9 +25,9 @@ def profile_name(conn: Any) -> str | None:
 
 
 def no_host_error(server: ServerFacts) -> CommandError:
-    why = _NO_HOST_WHY.get(server.status, "has no compute host")
+    why = _NO_HOST_WHY.get(server.status, "it has no compute host")
     return CommandError(
-        f"Server {server.name} ({server.id}) is {server.status} and {why}: "
+        f"Server {server.name} ({server.id}) is {server.status}: {why}; "
         "there is nothing to trace on a hypervisor."
     )
 

@@ -146,7 +146,7 @@ def test_no_host_means_nothing_to_trace(requests_mock, status, why):
         fetch.gather(conn, server)
 
     assert server.host is None and server.host_attributes_visible
-    assert f"is {status} and" in str(err.value) and why in str(err.value)
+    assert f"is {status}:" in str(err.value) and why in str(err.value)
     assert "nothing to trace on a hypervisor" in str(err.value)
     assert len(cloud.calls()) == before  # fails before asking Neutron anything
 
