@@ -78,3 +78,22 @@ def test_shutoff_server_still_shows_its_wiring(stack):
     assert groundtruth.compare(rows, truth) == []
     assert [r["State"] for r in rows if r["Kind"] == "tap"] == ["absent"]
     assert "does not exist" in proc.stderr
+
+
+def test_member_profile_with_host_traces_what_the_host_shows(stack):
+    """Policy hides the host, the binding, the segments and the instance name from a member;
+    with --host the path is still traced up to br-int, hop for hop as on the host, the libvirt
+    domain found by the server's UUID, and what is hidden is said."""
+    server = stack.servers["vm3"]
+    proc = _show(stack, "vm3", "--host", server["host"], "-f", "json", cloud=stack.member_cloud)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    truth = groundtruth.read_server(stack.state, "vm3")
+    want = []
+    for port in truth.ports:  # the ground truth up to and including br-int
+        hops = port.hops()
+        last = next(i for i, h in enumerate(hops) if h["kind"] == "ovs-bridge")
+        want.extend(hops[: last + 1])
+    assert groundtruth.compare(rows, want) == []
+    assert len(rows) == len(want)
+    assert "not visible to this cloud profile" in proc.stderr
