@@ -11,10 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
-import subprocess
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -115,34 +112,6 @@ def _one_line(text: object, limit: int = 300) -> str:
 
 
 # --------------------------------------------------------------------------- local
-
-
-def run_local(
-    command_line: str | Sequence[str],
-    script: str,
-    *,
-    host: str = "localhost",
-    timeout: float = 60.0,
-) -> ProbeResult:
-    """Run the probe on this machine (operator logged in on the hypervisor). No shell is involved:
-    a string is split with shlex, the script goes to stdin."""
-    argv = shlex.split(command_line) if isinstance(command_line, str) else list(command_line)
-    try:
-        proc = subprocess.run(  # argv list, no shell
-            argv, input=script, capture_output=True, text=True, errors="replace",
-            timeout=timeout, check=False,
-        )
-    except FileNotFoundError:
-        return ProbeResult(host, error=f"{host}: cannot run {argv[0]!r}: not found on this machine",
-                           error_kind="exec")
-    except subprocess.TimeoutExpired:
-        return ProbeResult(host, error=f"{host}: local probe did not finish within {timeout:g}s; "
-                           "raise netpath: command_timeout (--command-timeout)", error_kind="timeout")
-    result = ProbeResult(host, stdout=proc.stdout, stderr=proc.stderr, exit_status=proc.returncode)
-    if proc.returncode != 0:
-        result.error_kind = "exec"
-        result.error = _exec_error(host, shlex.join(argv), proc.returncode, proc.stderr)
-    return result
 
 
 def _exec_error(where: str, command: str, status: int | None, stderr: str | None) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from osc_netpath.host.transport import run_local, run_probes
+from osc_netpath.host.transport import run_probes
 from tests.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -232,21 +232,6 @@ def test_unverifiable_jump_host_names_the_jump(lab: Lab, tmp_path: Path) -> None
 def test_same_host_twice_is_a_caller_bug(lab: Lab) -> None:
     with pytest.raises(ValueError):
         run_probes([(lab.ssh_target("hv1"), "sh -s")] * 2, SCRIPT)
-
-
-def test_run_local_on_the_hypervisor(lab: Lab) -> None:
-    """The operator logged in on hv1 runs the probe there: no SSH, same script and arguments."""
-    hv1 = lab.hosts["hv1"]
-    argv = ["nsenter", "-t", str(hv1.anchor_pid), "-n", "-m", "-u", "--",
-            "sh", "-s", "--", "--flows", "br-int:0"]
-    r = run_local(argv, SCRIPT, host="hv1")
-    assert r.ok, r.error
-    assert r.stdout is not None and "hostname=hv1" in r.stdout
-    assert "args=--flows br-int:0" in r.stdout
-    bad = run_local(["sh", "-s"], "exit 4\n", host="hv1")
-    assert bad.error_kind == "exec" and bad.exit_status == 4
-    missing = run_local(["/nonexistent/netpath-probe"], "", host="hv1")
-    assert missing.error_kind == "exec"
 
 
 def test_clouds_yaml_settings_reach_the_lab(lab: Lab, tmp_path: Path) -> None:

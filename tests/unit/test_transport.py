@@ -74,11 +74,6 @@ def test_classification(exc: BaseException, kind: str, needle: str) -> None:
     assert message.startswith("cmp1 (192.0.2.10:22)") and "\n" not in message
 
 
-def test_run_local_splits_without_a_shell() -> None:
-    r = transport.run_local("sh -s -- 'a b' ';' c", 'printf "%s|" "$@"\n')
-    assert r.ok and r.stdout == "a b|;|c|"
-
-
 def test_never_forwards_agent_or_x11_whatever_ssh_config_says(tmp_path) -> None:
     import asyncio
 
