@@ -263,16 +263,8 @@ done
 DB="mysql+pymysql://stack:$NPSTACK_PW@localhost"
 DBQ="?unix_socket=$R/mysql.sock&charset=utf8mb4"
 MQ="rabbit://stack:$NPSTACK_PW@127.0.0.1:$NPSTACK_AMQP_PORT/"
-authtoken() { cat <<EOF
-[keystone_authtoken]
+authtoken() { ksauth keystone_authtoken "$1"; cat <<EOF
 www_authenticate_uri = http://127.0.0.1:5000/v3
-auth_url = http://127.0.0.1:5000/v3
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = service
-username = $1
-password = $NPSTACK_PW
 service_token_roles_required = true
 EOF
 }
