@@ -4,6 +4,7 @@
 # npstack-* host namespaces, then the namespaces, veths and bridges.
 # Keeps the venv and the logs; NPSTACK_PURGE=1 also removes $NPSTACK_DIR.
 set -uo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root"
 
@@ -35,8 +36,8 @@ wait_gone() { # TIMEOUT PIDFILE...
 #    (agents, nova-compute and its privsep daemons, libvirtd and QEMU, OVS, sshd)
 NSS=$(ip netns list | awk '{print $1}' | grep '^npstack-' || true)
 ns_pids() { local ns; for ns in $NSS; do ip netns pids "$ns" 2>/dev/null; done | xargs; }
-pids=$(ns_pids)
-[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
+read -ra pids <<<"$(ns_pids)"
+[ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null
 
 # 2. control plane: OpenStack services get TERM; RabbitMQ, epmd and MariaDB
 #    hold nothing worth a graceful stop (up.sh recreates their data) and get KILL
@@ -55,8 +56,8 @@ while [ "$(date +%s)" -lt "$end" ]; do
     [ -z "$(ns_pids)" ] && { [ ${#soft[@]} = 0 ] || wait_gone 0 "${soft[@]}"; } && break
     sleep 0.2
 done
-pids=$(ns_pids)
-[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+read -ra pids <<<"$(ns_pids)"
+[ ${#pids[@]} -gt 0 ] && kill -KILL "${pids[@]}" 2>/dev/null
 [ ${#soft[@]} -gt 0 ] && { wait_gone 0 "${soft[@]}" || signal_group KILL "${soft[@]}"; }
 [ ${#hard[@]} -gt 0 ] && signal_group KILL "${hard[@]}"
 [ ${#files[@]} -gt 0 ] && { wait_gone 5 "${files[@]}" || echo "npstack: WARNING: processes left in groups of ${files[*]}" >&2; }

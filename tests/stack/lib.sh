@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the variables set here are used by the scripts that source it
 # Common settings and helpers of the stack tier (sourced by up.sh and down.sh).
 #
 # Everything this tier creates is named npstack-* (network namespaces, veths,
@@ -15,7 +15,7 @@ NPSTACK_PW=${NPSTACK_PW:-secret}
 NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt"}
 NPSTACK_AMQP_PORT=${NPSTACK_AMQP_PORT:-5672}
 # the control plane ports relayed into every host namespace (see fwd.py)
-NPSTACK_RELAY_PORTS="$NPSTACK_AMQP_PORT 5000 8774 8778 9292 9696"
+NPSTACK_RELAY_PORTS=("$NPSTACK_AMQP_PORT" 5000 8774 8778 9292 9696)
 # the interpreter the stack's venv is made from (a venv's python resolves to its base)
 NPSTACK_PYTHON=${NPSTACK_PYTHON:-$(python3 -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')}
 

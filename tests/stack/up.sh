@@ -18,6 +18,7 @@
 #         $NPSTACK_DIR/stack.json (hosts, namespaces, servers), logs in $NPSTACK_DIR/logs.
 set -euo pipefail
 NPSTACK_T0=$(date +%s.%N)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, OVS, libvirt)"
@@ -47,17 +48,17 @@ APT_PKGS="openvswitch-switch mariadb-server rabbitmq-server conntrack ipset ipta
  libvirt-dev pkg-config gcc libc6-dev curl util-linux"
 t=$(now)
 if [ "${NPSTACK_SKIP_APT:-0}" != 1 ]; then
-    # shellcheck disable=SC2086
-    missing=$(dpkg-query -W -f '${Package} ${db:Status-Abbrev}\n' $APT_PKGS 2>/dev/null |
-        awk '$2 != "ii" {print $1}' || true)
-    for p in $APT_PKGS; do dpkg-query -W "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-    missing=$(echo $missing | tr ' ' '\n' | sort -u | xargs)
-    if [ -n "$missing" ]; then
+    # a package is missing unless dpkg knows it as installed ("ii"); names only, never globbed
+    read -ra pkgs <<<"$(echo "$APT_PKGS" | xargs)"
+    read -ra missing <<<"$(for p in "${pkgs[@]}"; do
+        [ "$(dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null)" = "ii " ] || echo "$p"
+    done | xargs)"
+    if [ ${#missing[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         { apt-get -o DPkg::Lock::Timeout=600 update &&
-          apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $missing; } \
-            >"$L/apt.log" 2>&1 || { show_log "$L/apt.log"; die "apt-get install failed: $missing"; }
-        stamp "apt packages installed: $missing"
+          apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"; } \
+            >"$L/apt.log" 2>&1 || { show_log "$L/apt.log"; die "apt-get install failed: ${missing[*]}"; }
+        stamp "apt packages installed: ${missing[*]}"
     else
         stamp "apt packages already installed"
     fi
@@ -90,14 +91,13 @@ timing install_venv "$(since "$t")"
 T_START=$(now)
 
 # --------------------------------------------------------------- 3. preflight
-for port in $NPSTACK_RELAY_PORTS; do
+for port in "${NPSTACK_RELAY_PORTS[@]}"; do
     tcp_open 127.0.0.1 "$port" && die "127.0.0.1:$port is already in use; is another stack up?"
 done
 for h in $(host_names); do
     ip netns list | grep -qw "$(host_ns "$h")" && die "namespace $(host_ns "$h") exists; run down.sh"
 done
 PYFWD=$NPSTACK_PYTHON
-SITE=$("$V/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 
 # --------------------------------------------------------------- 4. MariaDB, RabbitMQ
 rm -rf "$D/mysql" "$D/rabbit"
@@ -221,13 +221,13 @@ EOF
     hsvc "$h" sshd /usr/sbin/sshd -D -e -f "$H/etc/sshd_config"
 
     # the control plane's loopback ports, relayed into this host
-    hsvc "$h" fwd "$PYFWD" "$NPSTACK_SRC/fwd.py" relay "$D/fwd" $NPSTACK_RELAY_PORTS
+    hsvc "$h" fwd "$PYFWD" "$NPSTACK_SRC/fwd.py" relay "$D/fwd" "${NPSTACK_RELAY_PORTS[@]}"
 
     # libvirtd with this host's own /etc/libvirt, /run/libvirt, /var/lib/libvirt
     if [ "$virt" = libvirt ]; then
         cp -a /etc/libvirt "$H/libvirt/etc"
         rm -f "$H"/libvirt/etc/qemu/networks/autostart/*.xml "$H"/libvirt/etc/qemu/networks/*.xml
-        cat >>"$H/libvirt/etc/qemu.conf" <<EOF
+        cat >>"$H/libvirt/etc/qemu.conf" <<'EOF'
 # npstack: QEMU runs as root (no udev here: /dev/kvm permissions would make
 # libvirt re-probe capabilities on every start), no cgroups, no extra namespaces
 user = "root"
@@ -263,7 +263,7 @@ done
 DB="mysql+pymysql://stack:$NPSTACK_PW@localhost"
 DBQ="?unix_socket=$R/mysql.sock&charset=utf8mb4"
 MQ="rabbit://stack:$NPSTACK_PW@127.0.0.1:$NPSTACK_AMQP_PORT/"
-authtoken() { ksauth keystone_authtoken "$1"; cat <<EOF
+authtoken() { ksauth keystone_authtoken "$1"; cat <<'EOF'
 www_authenticate_uri = http://127.0.0.1:5000/v3
 service_token_roles_required = true
 EOF
@@ -373,7 +373,7 @@ discover_hosts_in_cells_interval = -1
 # isolated aggregates (trait:X=required metadata), for the zone-map tests
 enable_isolated_aggregate_filtering = true
 [filter_scheduler]
-# Nova's defaults plus the aggregate filters `openstack aggregate zone-map` models
+# Nova's defaults plus the aggregate filters that openstack aggregate zone-map models
 enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,AggregateInstanceExtraSpecsFilter,AggregateMultiTenancyIsolation
 [glance]
 region_name = RegionOne
@@ -422,7 +422,7 @@ lock_path = $D/locks
 root_helper = env
 EOF
 authtoken neutron; ksauth nova nova; } >"$E/neutron/neutron.conf"
-cat >"$E/neutron/plugins/ml2/ml2_conf.ini" <<EOF
+cat >"$E/neutron/plugins/ml2/ml2_conf.ini" <<'EOF'
 [ml2]
 type_drivers = flat,vlan,vxlan
 tenant_network_types = vxlan
@@ -503,25 +503,25 @@ wait $P_MYSQL || die "mariadb did not start"
         echo "CREATE DATABASE $db CHARACTER SET utf8mb4;"
     done
 } | mariadb --no-defaults -S "$R/mysql.sock" -u root
-KC="--config-file $E/keystone/keystone.conf"
-NM="$V/nova-manage --config-file $E/nova/nova.conf"
+KC=(--config-file "$E/keystone/keystone.conf")
+NM=("$V/nova-manage" --config-file "$E/nova/nova.conf")
 (
-    $V/keystone-manage $KC db_sync &&
-    $V/keystone-manage $KC fernet_setup --keystone-user root --keystone-group root &&
-    $V/keystone-manage $KC credential_setup --keystone-user root --keystone-group root &&
-    $V/keystone-manage $KC bootstrap --bootstrap-password "$NPSTACK_PW" --bootstrap-region-id RegionOne \
+    "$V/keystone-manage" "${KC[@]}" db_sync &&
+    "$V/keystone-manage" "${KC[@]}" fernet_setup --keystone-user root --keystone-group root &&
+    "$V/keystone-manage" "${KC[@]}" credential_setup --keystone-user root --keystone-group root &&
+    "$V/keystone-manage" "${KC[@]}" bootstrap --bootstrap-password "$NPSTACK_PW" --bootstrap-region-id RegionOne \
         --bootstrap-admin-url http://127.0.0.1:5000/v3 --bootstrap-internal-url http://127.0.0.1:5000/v3 \
         --bootstrap-public-url http://127.0.0.1:5000/v3
 ) >"$L/db-keystone.log" 2>&1 &
 P_KS=$!; helper
-$V/placement-manage --config-file "$E/placement/placement.conf" db sync >"$L/db-placement.log" 2>&1 &
+"$V/placement-manage" --config-file "$E/placement/placement.conf" db sync >"$L/db-placement.log" 2>&1 &
 P_PL=$!; helper
-$V/glance-manage --config-file "$E/glance/glance-api.conf" db_sync >"$L/db-glance.log" 2>&1 &
+"$V/glance-manage" --config-file "$E/glance/glance-api.conf" db_sync >"$L/db-glance.log" 2>&1 &
 P_GL=$!; helper
-( $NM api_db sync && $NM cell_v2 map_cell0 --database_connection "$DB/nova_cell0$DBQ" &&
-  $NM cell_v2 create_cell --name cell1 && $NM db sync ) >"$L/db-nova.log" 2>&1 &
+( "${NM[@]}" api_db sync && "${NM[@]}" cell_v2 map_cell0 --database_connection "$DB/nova_cell0$DBQ" &&
+  "${NM[@]}" cell_v2 create_cell --name cell1 && "${NM[@]}" db sync ) >"$L/db-nova.log" 2>&1 &
 P_NV=$!; helper
-$V/neutron-db-manage --config-file "$E/neutron/neutron.conf" \
+"$V/neutron-db-manage" --config-file "$E/neutron/neutron.conf" \
     --config-file "$E/neutron/plugins/ml2/ml2_conf.ini" upgrade heads >"$L/db-neutron.log" 2>&1 &
 P_NE=$!; helper
 
@@ -547,17 +547,18 @@ uwsgi_ini nova-api 8774 nova.wsgi.osapi_compute:application "OS_NOVA_CONFIG_DIR=
     "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-api.conf"
 uwsgi_ini neutron-api 9696 neutron.wsgi.api:application "OS_NEUTRON_CONFIG_DIR=$E/neutron"
 for s in placement glance nova-api neutron-api; do svc "$s" "$V/uwsgi" --ini "$E/$s-uwsgi.ini"; done
-NC="--config-file $E/neutron/neutron.conf --config-file $E/neutron/plugins/ml2/ml2_conf.ini"
+NC=(--config-file "$E/neutron/neutron.conf" --config-file "$E/neutron/plugins/ml2/ml2_conf.ini")
 wait $P_RABBIT || die "rabbitmq did not start"
-svc neutron-rpc "$V/neutron-rpc-server" $NC --log-file "$L/neutron-rpc.log"
-svc neutron-periodic "$V/neutron-periodic-workers" $NC --log-file "$L/neutron-periodic.log"
+svc neutron-rpc "$V/neutron-rpc-server" "${NC[@]}" --log-file "$L/neutron-rpc.log"
+svc neutron-periodic "$V/neutron-periodic-workers" "${NC[@]}" --log-file "$L/neutron-periodic.log"
 svc nova-conductor "$V/nova-conductor" --config-file "$E/nova/nova.conf" --log-file "$L/nova-conductor.log"
 svc nova-scheduler "$V/nova-scheduler" --config-file "$E/nova/nova.conf" --log-file "$L/nova-scheduler.log"
-svc fwd "$PYFWD" "$NPSTACK_SRC/fwd.py" serve "$D/fwd" $NPSTACK_RELAY_PORTS
+svc fwd "$PYFWD" "$NPSTACK_SRC/fwd.py" serve "$D/fwd" "${NPSTACK_RELAY_PORTS[@]}"
 
 # --------------------------------------------------------------- 9. compute hosts' services
+read -ra SPECS <<<"$NPSTACK_HOSTS"
 for i in "${!HOST_PIDS[@]}"; do
-    spec=$(echo $NPSTACK_HOSTS | cut -d' ' -f$((i + 1)))
+    spec=${SPECS[$i]}
     wait "${HOST_PIDS[$i]}" || { show_log "$L/host-$(host_field "$spec" 1).log"; die "host $(host_field "$spec" 1) setup failed"; }
 done
 stamp "host namespaces up (OVS, sshd, libvirtd): $(host_names | xargs) in $(since "$T_HOSTS" | cut -d. -f1)s"
