@@ -16,7 +16,6 @@ from osc_netpath.host.facts import HostFacts
 from osc_netpath.path import resolve
 from osc_netpath.path.model import ServerPath
 
-TUNNEL_BRIDGE = "br-tun"
 # neutron.plugins.ml2.drivers.openvswitch.agent.common.constants: LOCAL_SWITCHING = 0 on br-int
 # and physical bridges; br-tun: UCAST_TO_TUN = 20, FLOOD_TO_TUN = 22, VXLAN/GRE/GENEVE_TUN_TO_LV
 # = 4/3/6 (tun_id -> local VLAN).
@@ -37,10 +36,11 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
     A name from the API that could not be a bridge or domain name is left out with a note
     (never sent, never able to stop the rest of the probe)."""
     flows: set[tuple[str, int]] = set()
+    tunnel_tables: set[int] = set()  # of every bridge: the host names its tunnel bridge
     agent = cloud.agent_for(host)
     mappings = agent.bridge_mappings if agent else {}
     for port in cloud.ports:
-        if (port.binding_host_id or cloud.server.host) != host:
+        if cloud.host_of(port) != host:
             continue
         bridge = resolve.integration_bridge(port, agent)
         if bridge.startswith("tbr-"):  # a trunk bridge: the VLANs are translated on br-int
@@ -50,9 +50,8 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
         if seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
         elif seg.network_type in TUNNEL_TABLES:
-            for table in TUNNEL_TABLES[seg.network_type]:
-                flows.add((TUNNEL_BRIDGE, table))
-    domains = [cloud.server.domain_ref] if cloud.server.host == host else []
+            tunnel_tables.update(TUNNEL_TABLES[seg.network_type])
+    domains = [cloud.server.domain_ref] if cloud.guest_host == host else []
     for bad in sorted({b for b, _ in flows if not names.BRIDGE_RE.match(b)}):
         cloud.notes.append(f"{host}: bridge name {bad!r} from the API is not a valid interface "
                            "name: its flows are not read")
@@ -61,7 +60,8 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
                            "the domain is not read")
     return probe.ProbeRequest(
         domains=[d for d in domains if names.DOMAIN_RE.match(d)],
-        flows=sorted(f for f in flows if names.BRIDGE_RE.match(f[0])), sudo=sudo, **extra)
+        flows=sorted(f for f in flows if names.BRIDGE_RE.match(f[0])),
+        tunnel_tables=sorted(tunnel_tables), sudo=sudo, **extra)
 
 
 def replay(trace: capture.Trace) -> ServerPath:

@@ -139,6 +139,14 @@ class HostFacts:
     domains: list[Domain] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # What could not be read, by area ("links", "ovs", "libvirt", "flows:BRIDGE") -> why. Unknown
+    # is not absent: no device of an unknown area may be reported missing.
+    unknown: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # read, but in a lesser way (no `ip -j`…)
+
+    def unknown_why(self, area: str) -> str | None:
+        """Why ``area`` could not be read, or None when it was."""
+        return self.unknown.get(area) or self.unknown.get("all")
 
     def link(self, name: str, namespace: str = "") -> Link | None:
         return next((x for x in self.links if x.name == name and x.namespace == namespace), None)

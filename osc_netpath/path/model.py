@@ -21,6 +21,7 @@ SRC_KERNEL = "kernel"
 SRC_OVSDB = "ovsdb"
 SRC_FLOWS = "flows"
 SRC_MISSING = "missing"
+SRC_UNKNOWN = "unknown"  # the source could not be read: neither present nor absent
 
 
 @dataclass

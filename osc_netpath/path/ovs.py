@@ -43,6 +43,7 @@ class _Ctx:
     problems: list[str]
     server_id: str | None = None
     net_mtu: int | None = None
+    guest_state: str | None = None
 
     def add(self, **kw: object) -> m.Hop:
         hop = m.Hop(index=len(self.hops), **kw)  # type: ignore[arg-type]
@@ -61,9 +62,11 @@ def resolve_port_hops(
     guest_label: str,
     server_id: str | None = None,
     net_mtu: int | None = None,
+    guest_state: str | None = None,
 ) -> tuple[list[m.Hop], list[str]]:
     """Walk one port from the guest to the uplink. Returns (hops, problems)."""
-    ctx = _Ctx(port, facts, segment, agent, domain, int_br, [], [], server_id, net_mtu)
+    ctx = _Ctx(port, facts, segment, agent, domain, int_br, [], [], server_id, net_mtu,
+               guest_state)
     vif = _domain_interface(domain, port)
     _guest_hop(ctx, vif, guest_label)
     ovs_if = _ovs_interface_for_port(ctx)
@@ -122,7 +125,7 @@ def _guest_hop(ctx: _Ctx, vif: DomainInterface | None, guest_label: str) -> None
         kind=m.GUEST,
         mac=ctx.port.mac_address,
         mtu=vif.mtu if vif else None,
-        state=ctx.port.status,
+        state=ctx.guest_state or ctx.port.status,
         source=source,
         detail="; ".join(details) or None,
     )
@@ -131,6 +134,9 @@ def _guest_hop(ctx: _Ctx, vif: DomainInterface | None, guest_label: str) -> None
 def _link_hop(ctx: _Ctx, name: str, kind: str, bridge: str | None, **kw: object) -> m.Hop:
     """A hop for a kernel device; an absent device is shown as missing, never skipped."""
     link = ctx.facts.link(name)
+    if link is None and (why := ctx.facts.unknown_why("links")):
+        return ctx.add(device=name, kind=kind, bridge=bridge, state="unknown",
+                       source=m.SRC_UNKNOWN, detail=f"kernel devices not readable: {why}", **kw)
     if link is None:
         ctx.problems.append(f"{name} ({kind}) does not exist on {ctx.facts.host}")
         return ctx.add(
@@ -231,8 +237,8 @@ def _int_bridge_hop(ctx: _Ctx, ovs_if: OvsInterface | None, hybrid: bool) -> int
     ovs = ctx.facts.ovs
     expected = f"qvo{ctx.port.short_id}" if hybrid else f"tap{ctx.port.short_id}"
     if ovs is None:
-        ctx.add(device=ctx.int_br, kind=m.OVS_BRIDGE, state="unknown", source=m.SRC_MISSING,
-                detail="Open vSwitch database not readable (see host problems)")
+        ctx.add(device=ctx.int_br, kind=m.OVS_BRIDGE, state="unknown", source=m.SRC_UNKNOWN,
+                detail=f"Open vSwitch not readable: {ctx.facts.unknown_why('ovs') or '?'}")
         return None
     if ovs_if is None:
         ctx.problems.append(
@@ -335,15 +341,9 @@ def _bridge_detail(ctx: _Ctx, name: str) -> str | None:
 def _patch_pair(ctx: _Ctx, from_bridge: str, to_bridge: str | None) -> tuple[OvsInterface, OvsInterface] | None:
     """The patch port on ``from_bridge`` whose peer sits on ``to_bridge`` (any bridge if None)."""
     ovs = ctx.facts.ovs
-    if ovs is None or from_bridge not in ovs.bridges:
-        return None
-    for pname in ovs.bridges[from_bridge].ports:
-        iface = ovs.interfaces.get(pname)
-        if iface is None or iface.type != PATCH:
-            continue
-        peer = ovs.interfaces.get(iface.options.get("peer", ""))
-        peer_port = ovs.ports.get(peer.name) if peer else None
-        if peer and peer_port and (to_bridge is None or peer_port.bridge == to_bridge):
+    assert ovs is not None or not _patch_pairs(ctx, from_bridge)
+    for iface, peer in _patch_pairs(ctx, from_bridge):
+        if to_bridge is None or (ovs and ovs.ports[peer.name].bridge == to_bridge):
             return iface, peer
     return None
 
@@ -370,6 +370,10 @@ def _provider_hops(ctx: _Ctx, local_vlan: int | None) -> None:
             if ctx.agent else f"{who} is known to Neutron: cannot tell which bridge carries {physnet!r}"
         )
         return
+    if ctx.facts.ovs is None:  # unknown is not absent: say what the API maps, no finding
+        ctx.add(device=phys_br, kind=m.OVS_BRIDGE, state="unknown", source=m.SRC_UNKNOWN,
+                detail=f"bridge_mappings {physnet}:{phys_br}; Open vSwitch not readable")
+        return
     pair = _patch_pair(ctx, ctx.int_br, phys_br)
     if pair is None:
         ctx.problems.append(f"no patch port pair between {ctx.int_br} and {phys_br}")
@@ -382,7 +386,11 @@ def _provider_hops(ctx: _Ctx, local_vlan: int | None) -> None:
     ingress = _ingress_vlan(ctx, near, local_vlan)
     want = "untagged" if seg.network_type == "flat" else str(seg.segmentation_id)
     vlan = None
-    if local_vlan is not None:
+    unread = _flows_unknown(ctx, phys_br, ctx.int_br)
+    detail = f"bridge_mappings {physnet}:{phys_br}"
+    if local_vlan is not None and unread:
+        vlan, detail = f"{local_vlan} → ?", f"{detail}; flows not readable: {unread}"
+    elif local_vlan is not None:
         vlan = f"{local_vlan} → {egress or '?'}"
         _expect(ctx, egress, want,
                 f"no flow on {phys_br} rewrites local VLAN {local_vlan} → {want} "
@@ -393,9 +401,14 @@ def _provider_hops(ctx: _Ctx, local_vlan: int | None) -> None:
                 f"{local_vlan}",
                 f"{ctx.int_br} maps {ingress} from {near.name} to local VLAN {local_vlan}, "
                 f"Neutron says {want}")
-    ctx.add(device=phys_br, kind=m.OVS_BRIDGE, vlan=vlan, source=m.SRC_FLOWS,
-            detail=f"bridge_mappings {physnet}:{phys_br}")
+    ctx.add(device=phys_br, kind=m.OVS_BRIDGE, vlan=vlan,
+            source=m.SRC_UNKNOWN if unread else m.SRC_FLOWS, detail=detail)
     _uplink_hops(ctx, phys_br)
+
+
+def _flows_unknown(ctx: _Ctx, *bridges: str) -> str | None:
+    """Why the flows of one of ``bridges`` could not be read (None: all were read)."""
+    return next((why for b in bridges if (why := ctx.facts.unknown_why(f"flows:{b}"))), None)
 
 
 def _expect(ctx: _Ctx, got: str | None, want: str, missing: str, wrong: str) -> None:
@@ -495,40 +508,48 @@ def _nic_detail(ctx: _Ctx, ovs_port: str, name: str, iface_type: str) -> str | N
 
 def _tunnel_hops(ctx: _Ctx, local_vlan: int | None) -> None:
     ovs = ctx.facts.ovs
-    if ovs is None:
+    kind = ctx.segment.network_type
+    if ovs is None:  # the br-int hop already says OVS could not be read
         return
-    pair = _patch_pair(ctx, ctx.int_br, _tunnel_bridge(ctx))
+    tun_br, why_not = _tunnel_bridge(ctx, kind)
+    pair = _patch_pair(ctx, ctx.int_br, tun_br) if tun_br else None
     if pair is None:
-        ctx.problems.append(f"no patch port from {ctx.int_br} to a tunnel bridge (br-tun)")
+        ctx.problems.append(why_not or f"no patch port from {ctx.int_br} to {tun_br}")
         return
     near, far = pair
-    tun_br = ovs.ports[far.name].bridge
+    assert tun_br is not None
     _patch_hops(ctx, near, far, tun_br)
     vni = ctx.segment.segmentation_id
-    out_vni, outputs = _tunnel_egress(ctx, tun_br, local_vlan)
-    in_ok = _tunnel_ingress(ctx, tun_br, vni) == local_vlan if local_vlan is not None else False
-    vlan = None
-    if local_vlan is not None:
+    tunnels = [i for i in ovs.interfaces.values()
+               if i.type == kind and ovs.ports.get(i.name) and ovs.ports[i.name].bridge == tun_br]
+    unread = _flows_unknown(ctx, tun_br)
+    vlan: str | None = None
+    outputs: set[str] = set()
+    detail = f"{kind} {vni}"
+    if local_vlan is not None and unread:
+        vlan, detail = f"{local_vlan} → VNI ?", f"{detail}; flows not readable: {unread}"
+    elif local_vlan is not None:
+        out_vni, outputs = _tunnel_egress(ctx, tun_br, local_vlan)
         vlan = f"{local_vlan} → VNI {out_vni if out_vni is not None else '?'}"
         if out_vni is None:
-            ctx.problems.append(f"no flow on {tun_br} (table 22) sends local VLAN {local_vlan} "
-                                f"into a tunnel: no other host has a port on this network yet, "
-                                f"or the agent has not wired it")
+            ctx.problems.append(
+                f"no flow on {tun_br} sends local VLAN {local_vlan} into a tunnel (table 22 "
+                "drops it): " + ("no other host has a port on this network yet, or the agent "
+                                 "has not wired it" if tunnels else f"{tun_br} has no tunnel"))
         elif out_vni != vni:
             ctx.problems.append(f"{tun_br} maps local VLAN {local_vlan} to VNI {out_vni}, "
                                 f"Neutron says {vni}")
-        if not in_ok:
-            ctx.problems.append(f"no flow on {tun_br} (table 4) maps VNI {vni} back to local "
-                                f"VLAN {local_vlan}")
-    ctx.add(device=tun_br, kind=m.OVS_BRIDGE, vlan=vlan, source=m.SRC_FLOWS,
-            detail=f"{ctx.segment.network_type} {vni}")
-    kind = ctx.segment.network_type
-    tunnels = [i for i in ovs.interfaces.values()
-               if i.type == kind and ovs.ports.get(i.name) and ovs.ports[i.name].bridge == tun_br]
+        if _tunnel_ingress(ctx, tun_br, vni) != local_vlan:
+            ctx.problems.append(f"no flow on {tun_br} maps VNI {vni} back to local "
+                                f"VLAN {local_vlan} (table {_TUN_TO_LV.get(kind, '?')})")
+    ctx.add(device=tun_br, kind=m.OVS_BRIDGE, vlan=vlan,
+            source=m.SRC_UNKNOWN if unread else m.SRC_FLOWS, detail=detail)
     if outputs:
         tunnels = [t for t in tunnels if t.name in outputs or str(t.ofport) in outputs] or tunnels
-    if not tunnels:
-        ctx.problems.append(f"{tun_br} has no {kind} tunnel ports")
+    if not tunnels:  # nothing leaves: no underlay hop to show
+        ctx.problems.append(f"no {kind} tunnel port on {tun_br}: no tunnel to any other host "
+                            "(no other host shares a network, or tunnels are not configured)")
+        return
     local_ips: set[str] = set()
     for tun in sorted(tunnels, key=lambda t: t.name):
         remote = tun.options.get("remote_ip")
@@ -538,20 +559,61 @@ def _tunnel_hops(ctx: _Ctx, local_vlan: int | None) -> None:
         ctx.add(device=tun.name, kind=m.TUNNEL, bridge=tun_br, vlan=f"VNI {vni}",
                 state=_ovs_state(tun), source=m.SRC_OVSDB, peer=remote,
                 detail=f"{kind} {local or '?'} → {remote or '?'}")
-    if not local_ips and ctx.agent and ctx.agent.tunneling_ip:
-        local_ips.add(ctx.agent.tunneling_ip)
     for ip in sorted(local_ips):
         _underlay_hop(ctx, ip)
 
 
-def _tunnel_bridge(ctx: _Ctx) -> str | None:
-    """The bridge holding tunnel ports (br-tun unless renamed); None lets any patch peer match."""
+# neutron ...openvswitch.agent.common.constants: tun_id -> local VLAN tables of br-tun
+_TUN_TO_LV = {"vxlan": 4, "gre": 3, "geneve": 6}
+
+
+def _tunnel_bridge(ctx: _Ctx, kind: str) -> tuple[str | None, str | None]:
+    """(the tunnel bridge of the integration bridge, why there is none).
+
+    The OVS agent's ``[ovs] tunnel_bridge`` is configurable and not in the agents API: it is the
+    bridge patched to the integration bridge that is not a provider bridge (bridge_mappings) nor
+    a trunk bridge; one holding tunnel ports of the segment's type first.
+    """
     ovs = ctx.facts.ovs
     assert ovs is not None
-    for iface in ovs.interfaces.values():
-        if iface.type in TUNNEL_TYPES and iface.name in ovs.ports:
-            return ovs.ports[iface.name].bridge
-    return "br-tun" if "br-tun" in ovs.bridges else None
+    mapped = set(ctx.agent.bridge_mappings.values()) if ctx.agent else set()
+    candidates: list[tuple[int, str]] = []
+    for iface, peer in _patch_pairs(ctx, ctx.int_br):
+        bridge = ovs.ports[peer.name].bridge
+        if bridge in mapped or bridge.startswith(TRUNK_BRIDGE_PREFIX) or bridge == ctx.int_br:
+            continue
+        types = {ovs.interfaces[i].type for p in ovs.bridges[bridge].ports if p in ovs.ports
+                 for i in ovs.ports[p].interfaces if i in ovs.interfaces} \
+            if bridge in ovs.bridges else set()
+        rank = 0 if kind in types else 1 if types & set(TUNNEL_TYPES) else 2
+        if rank == 2 and ctx.agent is None:
+            continue  # without bridge_mappings a provider bridge looks the same
+        candidates.append((rank, bridge))
+    if not candidates:
+        if ctx.agent is None:
+            return None, (f"no bridge patched to {ctx.int_br} holds tunnel ports, and without "
+                          "the L2 agent's bridge_mappings a tunnel bridge cannot be told from a "
+                          "provider bridge")
+        return None, (f"no patch port from {ctx.int_br} to a tunnel bridge (every bridge "
+                      f"patched to it is a provider bridge in bridge_mappings): is "
+                      f"{kind} in the agent's tunnel_types?")
+    return min(candidates)[1], None
+
+
+def _patch_pairs(ctx: _Ctx, bridge: str) -> list[tuple[OvsInterface, OvsInterface]]:
+    """Every (patch on ``bridge``, its peer) whose peer sits on a bridge."""
+    ovs = ctx.facts.ovs
+    if ovs is None or bridge not in ovs.bridges:
+        return []
+    pairs = []
+    for pname in ovs.bridges[bridge].ports:
+        iface = ovs.interfaces.get(pname)
+        if iface is None or iface.type != PATCH:
+            continue
+        peer = ovs.interfaces.get(iface.options.get("peer", ""))
+        if peer is not None and peer.name in ovs.ports:
+            pairs.append((iface, peer))
+    return pairs
 
 
 def _tunnel_egress(ctx: _Ctx, bridge: str, local: int | None) -> tuple[int | None, set[str]]:

@@ -76,14 +76,15 @@ class HostBuilder:
                          flows=self.flows, domains=self.domains)
 
 
-def base_host(host: str = "compute1") -> HostBuilder:
-    """br-int, br-ex (physnet1) with uplink eth1, br-tun; the patches the agent creates."""
+def base_host(host: str = "compute1", tun: str = "br-tun") -> HostBuilder:
+    """br-int, br-ex (physnet1) with uplink eth1, the tunnel bridge (``[ovs] tunnel_bridge``,
+    br-tun by default); the patches the agent creates."""
     b = HostBuilder(host=host)
-    for br in ("br-int", "br-ex", "br-tun"):
+    for br in ("br-int", "br-ex", tun):
         b.bridge(br)
         b.link(br, kind="openvswitch", master=None)
     b.patch("br-int", "int-br-ex", "br-ex", "phy-br-ex")
-    b.patch("br-int", "patch-tun", "br-tun", "patch-int")
+    b.patch("br-int", "patch-tun", tun, "patch-int")
     b.link("eth1", master="ovs-system")
     b.port("br-ex", "eth1")
     b.link("eth0", addresses=["192.0.2.11/24"])
@@ -131,13 +132,16 @@ def vlan_flows(b: HostBuilder, local: int = 3, seg: int | None = 101) -> None:
                [f"mod_vlan_vid:{local}", "resubmit(,58)"])
 
 
-def vxlan(b: HostBuilder, local: int = 2, vni: int = 1001, remote: str = "192.0.2.12") -> None:
+def vxlan(b: HostBuilder, local: int = 2, vni: int = 1001, remote: str = "192.0.2.12",
+          bridge: str = "br-tun", port: bool = True) -> None:
+    """The tunnel port to ``remote`` (unless ``port`` is False) and the agent's VNI flows."""
     name = "vxlan-" + "".join(f"{int(o):02x}" for o in remote.split("."))
-    b.port("br-tun", name, type="vxlan",
-           options={"remote_ip": remote, "local_ip": "192.0.2.11", "key": "flow",
-                    "in_key": "flow", "out_key": "flow"})
-    b.flow("br-tun", 4, {"tun_id": hex(vni)}, [f"mod_vlan_vid:{local}", "resubmit(,9)"])
-    b.flow("br-tun", 22, {"dl_vlan": str(local)},
+    if port:
+        b.port(bridge, name, type="vxlan",
+               options={"remote_ip": remote, "local_ip": "192.0.2.11", "key": "flow",
+                        "in_key": "flow", "out_key": "flow"})
+    b.flow(bridge, 4, {"tun_id": hex(vni)}, [f"mod_vlan_vid:{local}", "resubmit(,9)"])
+    b.flow(bridge, 22, {"dl_vlan": str(local)},
            ["strip_vlan", f"load:{hex(vni)}->NXM_NX_TUN_ID[]", f'output:"{name}"'])
 
 
