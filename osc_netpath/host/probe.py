@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TypeVar
 
-from osc_netpath.host.facts import HostFacts, Link, Problem
+from osc_netpath.host.facts import HostFacts, Problem
 from osc_netpath.host.names import BRIDGE_RE, CONTAINER_RE, DOMAIN_RE, NETNS_RE, RUNTIMES
 from osc_netpath.host.parsers import flows as flow_parser
 from osc_netpath.host.parsers import iproute, libvirt, ovs
 
-TOKEN_RE = re.compile(r"^[0-9a-f]{8,64}$")
+TOKEN_RE = re.compile(r"^[0-9a-f]{8,64}\Z")
 MAX_TABLE = 254  # OpenFlow tables 0..254 (255 = OFPTT_ALL)
 MAX_TIMEOUT = 600
 T = TypeVar("T")
@@ -41,6 +41,7 @@ class ProbeRequest:
 
     domains: list[str] = field(default_factory=list)  # libvirt names: instance-0000000a
     flows: list[tuple[str, int]] = field(default_factory=list)  # (bridge, table)
+    tunnel_tables: list[int] = field(default_factory=list)  # these tables of every bridge
     namespaces: list[str] = field(default_factory=list)  # ip link/addr inside these netns too
     neutron_namespaces: bool = False  # …and inside every qdhcp-/qrouter-/snat-/fip-/ovnmeta-
     runtime: str | None = None  # auto | host | docker | podman (None = auto)
@@ -82,6 +83,8 @@ def probe_args(req: ProbeRequest) -> list[str]:
         args.append("--neutron-netns")
     for ns in dict.fromkeys(req.namespaces):
         args += ["--netns", _check(NETNS_RE, ns, "network namespace")]
+    for table in dict.fromkeys(req.tunnel_tables):
+        args += ["--tunnel-flows", str(_table(table))]
     for bridge, table in dict.fromkeys(req.flows):
         args += ["--flows", f"{_check(BRIDGE_RE, bridge, 'bridge name')}:{_table(table)}"]
     for domain in dict.fromkeys(req.domains):
@@ -157,7 +160,8 @@ def split_sections(stdout: str) -> tuple[dict[str, Section], bool]:
             cur.in_stderr = True
         elif what == "end" and cur is not None:
             rc = rest.rsplit(" ", 1)[-1]
-            sections[cur.name] = cur.close(int(rc) if rc.lstrip("-").isdigit() else None)
+            ok = rc.lstrip("-").isdigit() and len(rc) < 12  # an rc, not a forged number
+            sections[cur.name] = cur.close(int(rc) if ok else None)
             cur = None
         elif what == "done":
             done = True
@@ -192,7 +196,7 @@ def describe_failure(tool: str, area: str, section: Section, env: dict[str, str]
     runtime, _, container = env.get(area, "host").partition(":")
     if rc is None:
         return f"{tool}: output cut short (the probe was interrupted)"
-    if rc == 124:
+    if rc in (124, 137):  # timeout's own status; 137 = killed by `timeout -k` after the grace
         in_ct = f" in container {container}" if container else ""
         return f"{tool}: timed out after {env.get('timeout', '?')}s{in_ct}"
     if "not found on the host nor" in err:  # the probe's own verdict: no tool, no container
@@ -228,7 +232,8 @@ def describe_failure(tool: str, area: str, section: Section, env: dict[str, str]
 # section name prefix -> (tool, env area for container routing, problem source)
 def _identity(name: str) -> tuple[str, str, str]:
     kind, _, arg = name.partition(":")
-    if kind in ("ip-link", "ip-addr", "ip-netns"):
+    if kind in ("ip-link", "ip-addr", "ip-netns", "ip-link-text", "ip-addr-text",
+                "ip-netns-text"):
         return "ip", "ip", f"ip:{arg}" if arg else "ip"
     if kind == "ovs-vsctl":
         return "ovs-vsctl", "ovs", "ovs"
@@ -256,23 +261,36 @@ class _Reader:
     def __init__(self, sections: dict[str, Section], env: dict[str, str]) -> None:
         self.sections, self.env = sections, env
         self.problems: list[Problem] = []
+        self._seen: set[tuple[str, str]] = set()
 
-    def _add(self, problem: Problem) -> None:
-        if problem not in self.problems:  # e.g. one missing bridge fails each of its tables
+    def add(self, problem: Problem) -> None:
+        key = (problem.source, problem.message)
+        if key not in self._seen:  # e.g. one missing bridge fails each of its tables
+            self._seen.add(key)
             self.problems.append(problem)
 
-    def read(self, name: str, parse: Callable[[str], T]) -> T | None:
+    def failure(self, name: str) -> Problem | None:
+        """Why section ``name`` gave nothing: its failure, or its absence."""
+        sec = self.sections.get(name)
+        if sec is None:
+            return Problem(_identity(name)[2], f"{name}: not in the probe output")
+        return problem_of(sec, self.env)
+
+    def read(self, name: str, parse: Callable[[str], T], quiet: bool = False) -> T | None:
+        """The parsed section, or None (with a Problem unless ``quiet``)."""
         sec = self.sections.get(name)
         if sec is None:
             return None
         if (problem := problem_of(sec, self.env)) is not None:
-            self._add(problem)
+            if not quiet:
+                self.add(problem)
             return None
         try:
             return parse(sec.stdout)
-        except (ValueError, KeyError, TypeError, IndexError) as exc:  # JSON, XML errors too
+        except Exception as exc:  # noqa: BLE001 - any parser failure is this section's problem
             tool, _, source = _identity(name)
-            self._add(Problem(source, f"could not parse {tool} output ({name}): {exc}"))
+            why = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            self.add(Problem(source, f"could not parse {tool} output ({name}): {why}"))
             return None
 
     def named(self, prefix: str) -> list[tuple[str, str]]:
@@ -280,13 +298,34 @@ class _Reader:
         return [(n, n[len(prefix) + 1:]) for n in self.sections if n.startswith(prefix + ":")]
 
 
+def _first_line(text: str, limit: int = 200) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def parse_output(host: str, stdout: str) -> HostFacts:
-    """The probe's stdout -> HostFacts. Never raises: what could not be read becomes a Problem."""
+    """The probe's stdout -> HostFacts. Never raises: what could not be read becomes a Problem
+    (and the area it belongs to is marked unknown, never absent)."""
     facts = HostFacts(host=host)
+    try:
+        _fill(facts, stdout)
+    except Exception as exc:  # noqa: BLE001 - a last resort: the other hosts and --record go on
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        facts.problems.append(Problem("probe", f"could not read the probe output: {why}"))
+        facts.unknown.setdefault("all", f"the probe output could not be read ({why})")
+    return facts
+
+
+def _fill(facts: HostFacts, stdout: str) -> None:
     sections, done = split_sections(stdout)
     if "probe" not in sections:
-        facts.problems.append(Problem("probe", "no probe output (the script did not run)"))
-        return facts
+        said = _first_line(stdout)
+        msg = "no probe output (the script did not run)"
+        if said:  # e.g. a nologin shell: "This account is currently not available."
+            msg += f"; the host answered: {said!r}"
+        facts.problems.append(Problem("probe", msg))
+        facts.unknown["all"] = msg
+        return
     env = _keyvals(sections["probe"].stdout)
     if env.get("rejected"):
         facts.problems.append(Problem("probe", f"arguments rejected by the probe: {env['rejected']}"))
@@ -294,34 +333,78 @@ def parse_output(host: str, stdout: str) -> HostFacts:
         facts.problems.append(Problem("probe", "probe output ended early (timeout or killed)"))
     r = _Reader(sections, env)
     facts.hostname = r.read("hostname", lambda s: s.strip() or None)
-    nsids = r.read("ip-netns", iproute.parse_netns) or {}
-    facts.namespaces = list(nsids)
-    facts.links = _links(r, nsids)
+    _read_links(r, facts)
     facts.ovs = r.read("ovs-vsctl", ovs.parse_vsctl)
+    if facts.ovs is None:
+        facts.unknown["ovs"] = _why(r, "ovs-vsctl")
     for name, arg in r.named("flows"):
         bridge = arg.rsplit(":", 1)[0]
-        facts.flows += r.read(name, functools.partial(flow_parser.parse_flows, bridge=bridge)) or []
+        got = r.read(name, functools.partial(flow_parser.parse_flows, bridge=bridge))
+        if got is None:
+            facts.unknown.setdefault(f"flows:{bridge}", _why(r, name))
+        facts.flows += got or []
+    bridges = r.read("ovs-bridges", lambda s: s.split(), quiet=True)
+    if "ovs-bridges" in sections and bridges is None:
+        facts.unknown["tunnel-flows"] = _why(r, "ovs-bridges")
     for name, dom in r.named("virsh-dumpxml"):
         domain = r.read(name, libvirt.parse_domain)
         if domain is not None:
             domain.state = r.read(f"virsh-domstate:{dom}", libvirt.parse_domstate)
             facts.domains.append(domain)
+        elif not _undefined(sections[name]):
+            facts.unknown[f"libvirt:{dom}"] = _why(r, name)
     facts.problems += r.problems
-    return facts
 
 
-def _links(r: _Reader, nsids: dict[str, int | None]) -> list[Link]:
-    """Root links (ip; else sysfs + ethtool), the namespaces' links, veth peers named."""
+def _why(r: _Reader, name: str) -> str:
+    problem = r.failure(name)
+    if problem is not None:
+        return problem.message
+    return next((p.message for p in r.problems if p.source == _identity(name)[2]),
+                f"{name} could not be read")
+
+
+def _undefined(section: Section) -> bool:
+    """virsh answered that the domain is not defined: a fact (absent), not an unknown."""
+    return section.rc not in (0, None) and "failed to get domain" in section.stderr
+
+
+def _read_links(r: _Reader, facts: HostFacts) -> None:
+    """Root links (ip -j; ip text; else sysfs + ethtool), the namespaces', veth peers named."""
     sysfs = r.read("sysfs-net", iproute.parse_sysfs) or {}
-    links = r.read("ip-link", iproute.parse_links)
-    if links is None:
-        peers = {dev: r.read(name, iproute.parse_ethtool_peer) for name, dev in r.named("ethtool")}
-        links = iproute.links_from_sysfs(sysfs, {k: v for k, v in peers.items() if v is not None})
-    else:
+    peers = {dev: p for name, dev in r.named("ethtool")
+             if (p := r.read(name, iproute.parse_ethtool_peer, quiet=True)) is not None}
+    text = "ip-link-text" in r.sections
+    links = r.read("ip-link", iproute.parse_links, quiet=text)
+    if links is None and text:
+        links = r.read("ip-link-text", iproute.parse_links_text)
+        if links is not None:
+            facts.notes.append("ip has no JSON output (-j): kernel facts read from its text")
+            links = r.read("ip-addr-text", functools.partial(iproute.merge_addresses_text, links)) \
+                or links
+    elif links is not None:
         links = r.read("ip-addr", functools.partial(iproute.merge_addresses, links)) or links
-        links = iproute.fill_peers_from_sysfs(links, sysfs)
-    for name, ns in r.named("ip-link"):
-        ns_links = r.read(name, functools.partial(iproute.parse_links, namespace=ns)) or []
-        addr = functools.partial(iproute.merge_addresses, ns_links)
-        links += r.read(f"ip-addr:{ns}", addr) or ns_links
-    return iproute.resolve_peers(links, nsids)
+    if links is None:
+        if not sysfs:
+            facts.unknown["links"] = _why(r, "ip-link-text" if text else "ip-link")
+            return
+        links = iproute.links_from_sysfs(sysfs, peers)
+        facts.notes.append("ip could not be read: kernel facts from sysfs and ethtool "
+                           "(no addresses)")
+        facts.unknown["addresses"] = _why(r, "ip-link")
+    else:
+        links = iproute.fill_peers(links, sysfs, peers)
+    nsids = (r.read("ip-netns-text", iproute.parse_netns_text) if text
+             else r.read("ip-netns", iproute.parse_netns)) or {}
+    facts.namespaces = list(nsids)
+    for kind in ("ip-link", "ip-link-text"):
+        parse_ns = iproute.parse_links if kind == "ip-link" else iproute.parse_links_text
+        merge = iproute.merge_addresses if kind == "ip-link" else iproute.merge_addresses_text
+        addr = "ip-addr" if kind == "ip-link" else "ip-addr-text"
+        for name, ns in r.named(kind):
+            ns_links = r.read(name, functools.partial(parse_ns, namespace=ns))
+            if ns_links is None:
+                facts.unknown[f"netns:{ns}"] = _why(r, name)
+                continue
+            links += r.read(f"{addr}:{ns}", functools.partial(merge, ns_links)) or ns_links
+    facts.links = iproute.resolve_peers(links, nsids)

@@ -15,40 +15,54 @@
 #   --token HEX            marker token                 --timeout SECONDS  per command (10)
 #   --domain NAME          virsh dumpxml/domstate       --flows BRIDGE:TABLE  ovs-ofctl dump-flows
 #   --netns NAME           ip link/addr in a namespace  --neutron-netns    all qdhcp-/qrouter-/…
+#   --tunnel-flows TABLE   that table of every bridge but trunk bridges (the tunnel bridge's
+#                          name is the host's: [ovs] tunnel_bridge is not in the API)
 #   --runtime auto|host|docker|podman                   --ovs-container NAME  --libvirt-container NAME
 
 # English messages (the client matches a few); sbin for non-root ssh users (ip, ethtool).
 LC_ALL=C
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 export LC_ALL PATH
-tok=0 tmo_s=10 domains= flows= netns= neutron_netns= runtime=auto ovs_ct= virt_ct= bad=
+tok=0 tmo_s=10 domains= flows= tun_tables= netns= neutron_netns= runtime=auto ovs_ct= virt_ct= bad=
 nl='
 '
 
-ok_name() {  # the character set every argument shares; no leading '-' (not an option)
-    case $1 in '' | -* | *[!A-Za-z0-9_.:-]*) return 1 ;; esac
+ok_name() {  # the character set every name shares; no leading '-' (not an option), <= 128
+    case $1 in '' | -* | *[!A-Za-z0-9_.-]*) return 1 ;; esac
+    [ ${#1} -le 128 ]
 }
+ok_num() {  # ok_num VALUE MIN MAX: a decimal number in range
+    case $1 in '' | *[!0-9]*) return 1 ;; esac
+    [ ${#1} -le 4 ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
+}
+ok_bridge() { ok_name "$1" && [ ${#1} -le 15 ]; }  # IFNAMSIZ
 
+# Each argument re-checked by its kind (the client checks them too): a wrong one is listed in
+# the probe's own section and never used.
 while [ $# -gt 0 ]; do
     if [ $# -lt 2 ] && [ "$1" != --neutron-netns ]; then bad="$bad $1"; break; fi
     case $1 in
         --neutron-netns) neutron_netns=1; shift; continue ;;
     esac
-    ok_name "$2" || { bad="$bad $1"; shift 2; continue; }
+    _v=$2 _ok=1
     case $1 in
-        --token) tok=$2 ;;
-        --timeout) tmo_s=$2 ;;
-        --domain) domains="$domains $2" ;;
-        --flows) flows="$flows $2" ;;
-        --netns) netns="$netns $2" ;;
-        --runtime) runtime=$2 ;;
-        --ovs-container) ovs_ct=$2 ;;
-        --libvirt-container) virt_ct=$2 ;;
-        *) bad="$bad $1" ;;
+        --token) case $_v in '' | *[!0-9a-f]*) _ok= ;; *) tok=$_v ;; esac ;;
+        --timeout) if ok_num "$_v" 1 600; then tmo_s=$_v; else _ok=; fi ;;
+        --domain) if ok_name "$_v"; then domains="$domains $_v"; else _ok=; fi ;;
+        --flows)  # BRIDGE:TABLE
+            if ok_bridge "${_v%:*}" && ok_num "${_v##*:}" 0 254 && [ "${_v%:*}" != "$_v" ]; then
+                flows="$flows $_v"
+            else _ok=; fi ;;
+        --tunnel-flows) if ok_num "$_v" 0 254; then tun_tables="$tun_tables $_v"; else _ok=; fi ;;
+        --netns) if ok_name "$_v"; then netns="$netns $_v"; else _ok=; fi ;;
+        --runtime) case $_v in auto | host | docker | podman) runtime=$_v ;; *) _ok= ;; esac ;;
+        --ovs-container) if ok_name "$_v"; then ovs_ct=$_v; else _ok=; fi ;;
+        --libvirt-container) if ok_name "$_v"; then virt_ct=$_v; else _ok=; fi ;;
+        *) _ok= ;;
     esac
+    [ -n "$_ok" ] || bad="$bad $1"
     shift 2
 done
-case $tmo_s in *[!0-9]* | '') tmo_s=10 ;; esac
 
 exec 3>&1  # the real stdout: commands write straight to it while $( ) captures their stderr
 tmo=  # set to "timeout" when the command exists
@@ -57,11 +71,21 @@ command -v timeout >/dev/null 2>&1 && tmo=timeout
 mark() { printf '@@netpath %s %s@@\n' "$tok" "$*"; }
 
 # sect NAME WHERE CMD [ARG...]: WHERE is "host" or "RUNTIME:CONTAINER".
+# A timeout around `docker exec` kills only the client: the command runs on in the container.
+# So where the container has a `timeout` (see where()) it times the command out in there, and
+# the outer one, 3 s later, is only the backstop for a stuck client.
 sect() {
-    _n=$1 _w=$2
+    _n=$1 _w=$2 _s=$tmo_s
     shift 2
-    case $_w in host) ;; *) set -- "${_w%%:*}" exec "${_w#*:}" "$@" ;; esac
-    [ -n "$tmo" ] && set -- timeout -k 2 "$tmo_s" "$@"
+    case $_w in
+        host) ;;
+        *)
+            case "$ct_tmo$nl" in
+                *"$nl$_w$nl"*) set -- timeout -k 2 "$tmo_s" "$@"; _s=$((tmo_s + 3)) ;;
+            esac
+            set -- "${_w%%:*}" exec "${_w#*:}" "$@" ;;
+    esac
+    [ -n "$tmo" ] && set -- timeout -k 2 "$_s" "$@"
     mark begin "$_n"
     _e=$("$@" </dev/null 2>&1 1>&3 3>&-; printf '\n%s' "$?")
     printf '\n'
@@ -83,8 +107,19 @@ fake() {
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
+# out WHERE CMD [ARG...]: the command's stdout in $_out and its status in $_rc (stderr dropped),
+# in WHERE ("host" or "RUNTIME:CONTAINER"), under timeout as sect() does.
+out() {
+    _w=$1
+    shift
+    case $_w in host) ;; *) set -- "${_w%%:*}" exec "${_w#*:}" "$@" ;; esac
+    [ -n "$tmo" ] && set -- timeout -k 2 "$tmo_s" "$@"
+    _out=$("$@" </dev/null 2>/dev/null)
+    _rc=$?
+}
+
 # Containers by runtime, listed once and only when needed (kolla: docker; TripleO: podman).
-ps_docker=- ps_podman=-
+ps_docker=- ps_podman=- ct_tmo=
 ct_list() {  # ct_list RUNTIME -> $names
     eval "names=\$ps_$1"
     [ "$names" != - ] && return
@@ -111,19 +146,23 @@ where() {
     if [ -n "$_f" ]; then
         at=${_rts%% *}:$_f  # no runtime installed: the exec fails and its section says so
         for _r in ${_rts:-docker podman}; do
-            have "$_r" && { at=$_r:$_f; return; }
+            have "$_r" && { at=$_r:$_f; break; }
         done
-        return
+    else
+        at=host
+        [ "$runtime" = auto ] && have "$_t" && return
+        for _r in $_rts; do
+            ct_list "$_r"
+            for _c in "$@"; do
+                case "$nl$names$nl" in *"$nl$_c$nl"*) at=$_r:$_c; break 2 ;; esac
+            done
+        done
+        [ "$at" = host ] && { have "$_t" || at=none; return; }
     fi
-    at=host
-    [ "$runtime" = auto ] && have "$_t" && return
-    for _r in $_rts; do
-        ct_list "$_r"
-        for _c in "$@"; do
-            case "$nl$names$nl" in *"$nl$_c$nl"*) at=$_r:$_c; return ;; esac
-        done
-    done
-    have "$_t" || at=none
+    # Whether the container has a working `timeout` for sect(): one exec, once per container.
+    case "$ct_tmo$nl" in *"$nl$at$nl"*) return ;; esac
+    have "${at%%:*}" && ${tmo:+timeout -k 2 "$tmo_s"} "${at%%:*}" exec "${at#*:}" timeout 5 true \
+        </dev/null >/dev/null 2>&1 && ct_tmo="$ct_tmo$nl$at"
 }
 
 where ovs-vsctl "$ovs_ct" openvswitch_vswitchd openvswitch_db ovs_vswitchd
@@ -145,30 +184,48 @@ mark stderr probe
 mark end probe 0
 
 sect hostname host uname -n
+# iproute2 before 4.13 has no -j: then the same facts in text (-o: one line per device).
+ipj=1
 sect ip-link host ip -j -d link show
-ip_rc=$rc
-sect ip-addr host ip -j addr show
-sect ip-netns host ip -j netns list
+if [ "$rc" != 0 ] && have ip; then
+    sect ip-link-text host ip -d -o link show
+    [ "$rc" = 0 ] && ipj=0
+fi
+if [ "$ipj" = 1 ]; then
+    sect ip-addr host ip -j addr show
+    sect ip-netns host ip -j netns list
+else
+    sect ip-addr-text host ip -o addr show
+    sect ip-netns-text host ip netns list
+fi
 
-# ifindex and iflink of every device, builtins only: the veth peer's ifindex even where ip
-# cannot say it.
+# Every device from sysfs, builtins only (a fork per device for its master): "NAME IFINDEX
+# IFLINK MTU OPERSTATE ADDRESS MASTER", '-' for a value that cannot be read. The veth peer's
+# ifindex even where ip cannot say it, and the whole picture where there is no ip at all.
 mark begin sysfs-net
 for _d in /sys/class/net/*; do
     [ -r "$_d/ifindex" ] || continue
     read -r _i 2>/dev/null <"$_d/ifindex" || continue
-    read -r _k 2>/dev/null <"$_d/iflink" || _k=
-    printf '%s %s %s\n' "${_d##*/}" "$_i" "$_k"
+    read -r _k 2>/dev/null <"$_d/iflink" || _k=-
+    read -r _u 2>/dev/null <"$_d/mtu" || _u=-
+    read -r _o 2>/dev/null <"$_d/operstate" || _o=-
+    read -r _a 2>/dev/null <"$_d/address" || _a=-
+    _m=-
+    [ -e "$_d/master" ] && _m=$(cd -P "$_d/master" 2>/dev/null && pwd) && _m=${_m##*/}
+    printf '%s %s %s %s %s %s %s\n' "${_d##*/}" "$_i" "${_k:--}" "${_u:--}" "${_o:--}" \
+        "${_a:--}" "${_m:--}"
 done
 printf '\n'
 mark stderr sysfs-net
 mark end sysfs-net 0
 
-# ethtool's peer_ifindex: only when ip gave no JSON, only for stacked devices (iflink != ifindex).
-if [ "$ip_rc" != 0 ] && have ethtool; then
+# Without `ip -j` the kernel may not name veth peers (old kernels give veths no iflink):
+# ethtool's peer_ifindex, for every device that is not a bridge or a tap.
+if [ "$ipj" != 1 ] && have ethtool; then
     for _d in /sys/class/net/*; do
-        read -r _i 2>/dev/null <"$_d/ifindex" || continue
-        read -r _k 2>/dev/null <"$_d/iflink" || continue
-        [ "$_i" != "$_k" ] && sect "ethtool:${_d##*/}" host ethtool -S "${_d##*/}"
+        _n=${_d##*/}
+        [ "$_n" = lo ] || [ -d "$_d/bridge" ] || [ -e "$_d/tun_flags" ] && continue
+        ok_name "$_n" && sect "ethtool:$_n" host ethtool -S "$_n"
     done
 fi
 
@@ -179,8 +236,13 @@ if [ -n "$neutron_netns" ] && [ -d /run/netns ]; then
     done
 fi
 for _s in $netns; do
-    sect "ip-link:$_s" host ip -n "$_s" -j -d link show
-    sect "ip-addr:$_s" host ip -n "$_s" -j addr show
+    if [ "$ipj" = 1 ]; then
+        sect "ip-link:$_s" host ip -n "$_s" -j -d link show
+        sect "ip-addr:$_s" host ip -n "$_s" -j addr show
+    else
+        sect "ip-link-text:$_s" host ip -n "$_s" -d -o link show
+        sect "ip-addr-text:$_s" host ip -n "$_s" -o addr show
+    fi
 done
 
 # One ovs-vsctl call: four tables from one consistent database snapshot, one JSON document each.
@@ -194,6 +256,25 @@ else
         list Port \
         -- --columns=_uuid,name,type,ofport,mac_in_use,mtu,admin_state,link_state,options,external_ids,error \
         list Interface
+fi
+
+# The tunnel tables of every bridge but trunk bridges: which bridge is the tunnel bridge is the
+# host's to say (patch ports), not a name to assume. Listed as a section of its own.
+if [ -n "$tun_tables" ] && [ "$ovs_at" != none ]; then
+    out "$ovs_at" ovs-vsctl --timeout="$tmo_s" list-br
+    mark begin ovs-bridges
+    printf '%s\n' "$_out"
+    mark stderr ovs-bridges
+    mark end ovs-bridges "$_rc"
+    set -f  # names from OVS are never globbed
+    for _b in $_out; do
+        ok_bridge "$_b" || continue
+        case $_b in tbr-*) continue ;; esac
+        for _t in $tun_tables; do
+            case " $flows " in *" $_b:$_t "*) ;; *) flows="$flows $_b:$_t" ;; esac
+        done
+    done
+    set +f
 fi
 
 # Neutron may restrict a bridge to OpenFlow13+: retry with -O OpenFlow13 when the default
