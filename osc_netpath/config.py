@@ -236,20 +236,28 @@ _COERCE = {
 _CLOUD_KEYS = frozenset({"auth", "auth_type", "region_name", "interface", "identity_api_version"})
 
 
-def load(cloud_config: dict[str, Any] | None) -> NetpathConfig:
+def settings_mapping(value: Any) -> dict[str, Any]:
+    """The ``netpath:`` value as a mapping: {} when absent; anything else (a string, a list, a
+    number: a YAML slip) is the user's to fix, said in one line."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise CommandError(f"clouds.yaml netpath: want a mapping of settings (key: value "
+                           f"lines under netpath:), got {type(value).__name__} {shown}")
+    return value
+
+
+def load(cloud_config: Any) -> NetpathConfig:
     """Settings from ``client_manager.get_configuration()`` (its ``netpath`` key), or from the
     ``netpath`` mapping itself; defaults when there is none."""
-    cloud_config = cloud_config or {}
+    cloud_config = settings_mapping(cloud_config)
     if "netpath" in cloud_config:
-        raw = cloud_config["netpath"]
+        raw = settings_mapping(cloud_config["netpath"])
     elif _CLOUD_KEYS & set(cloud_config):
-        raw = None  # a cloud profile without netpath settings
+        raw = {}  # a cloud profile without netpath settings
     else:
         raw = cloud_config
-    if raw is None:
-        return NetpathConfig()
-    if not isinstance(raw, dict):
-        raise _fail("clouds.yaml netpath", "want a mapping of settings", raw)
     values: dict[str, Any] = {}
     seen: dict[str, str] = {}
     for key, value in raw.items():

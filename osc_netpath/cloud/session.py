@@ -27,4 +27,6 @@ def sdk_connection(app: Any) -> Any:
 
 def netpath_settings(app: Any) -> dict[str, Any]:
     """The ``netpath:`` mapping of the selected cloud profile (empty when there is none)."""
-    return dict(app.client_manager.get_configuration().get("netpath") or {})
+    from osc_netpath import config
+
+    return dict(config.settings_mapping(app.client_manager.get_configuration().get("netpath")))

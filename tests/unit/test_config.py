@@ -121,6 +121,39 @@ def test_netpath_must_be_a_mapping() -> None:
         config.load({"netpath": "ssh_user=root"})
 
 
+@pytest.mark.parametrize("value", ["netpath-user", "ssh_user=root", 3, ["netpath", "x"], [],
+                                   True, ""])
+def test_a_netpath_value_that_is_no_mapping_is_one_line(tmp_path: Path, value: Any) -> None:
+    """Through the real loader (it turns 3 into "3"), then both ways the plugin reads it: the
+    cloud's configuration and the command's netpath_settings. Before, a string holding "netpath"
+    was indexed by a string (TypeError), a number was searched (TypeError), and
+    netpath_settings' dict() raised ValueError or swallowed [] and ""."""
+    from types import SimpleNamespace
+
+    from osc_netpath.cloud import session
+
+    cloud = _via_clouds_yaml(tmp_path, value)  # type: ignore[arg-type]
+    app = SimpleNamespace(client_manager=SimpleNamespace(get_configuration=lambda: cloud))
+    for read in (lambda: config.load(cloud), lambda: config.load(cloud["netpath"]),
+                 lambda: config.load(session.netpath_settings(app))):
+        with pytest.raises(CommandError) as err:
+            read()
+        message = str(err.value)
+        assert message.startswith("clouds.yaml netpath: want a mapping of settings")
+        assert "\n" not in message and len(message) < 200
+
+
+def test_netpath_settings_passes_a_mapping_through() -> None:
+    from types import SimpleNamespace
+
+    from osc_netpath.cloud import session
+
+    for conf, want in (({"netpath": {"sudo": "yes"}}, {"sudo": "yes"}), ({}, {}),
+                       ({"netpath": None}, {})):
+        app = SimpleNamespace(client_manager=SimpleNamespace(get_configuration=lambda c=conf: c))
+        assert session.netpath_settings(app) == want
+
+
 # -- addresses -----------------------------------------------------------------------------
 
 
