@@ -6,15 +6,18 @@ recorded from a real cloud shows exactly what the live command would have shown.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from osc_netpath import serial
 from osc_netpath.cloud.facts import CloudFacts
+from osc_netpath.host import redact
 
 FORMAT = "osc-netpath-capture"
 VERSION = 1
@@ -38,46 +41,66 @@ class CaptureError(ValueError):
     """A capture file that cannot be used; the message is one line for the user."""
 
 
-def load(where: str) -> Bundle:
+MAX_DIGITS = 1000  # longer is no fact (the schema then says which field); int() refuses > 4300
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits")
+    return int(text)
+
+
+def _read(where: str) -> tuple[str, bytes]:
+    """(how messages name it, its bytes)."""
     if where == DEMO:
-        text = resources.files("osc_netpath.demo").joinpath("capture.json").read_text("utf-8")
-        source = "the built-in demo"
-    else:
-        source = where
-        try:
-            with open(os.path.expanduser(where), encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise CaptureError(f"cannot read capture {where}: {exc.strerror}") from None
+        return "the built-in demo", resources.files("osc_netpath.demo").joinpath(
+            "capture.json").read_bytes()
     try:
-        data = json.loads(text)
+        with open(os.path.expanduser(where), "rb") as fh:
+            return where, fh.read()
+    except OSError as exc:
+        raise CaptureError(f"cannot read capture {where}: {exc.strerror}") from None
+
+
+def parse(source: str, raw: bytes) -> Bundle:
+    """A capture file's bytes -> Bundle, checked against the schema of every field."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaptureError(f"{source} is not a netpath capture (not UTF-8 text: byte "
+                           f"{exc.start})") from None
+    try:
+        data = json.loads(text, parse_constant=_constant, parse_int=_integer)
+    except RecursionError:
+        raise CaptureError(f"{source} is not a netpath capture (invalid JSON: nested too "
+                           "deeply)") from None
     except ValueError as exc:
         raise CaptureError(f"{source} is not a netpath capture (invalid JSON: {exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CaptureError(f"{source} is not a netpath capture (no format: {FORMAT})")
     if data.get("version") != VERSION:
-        raise CaptureError(f"{source} is capture version {data.get('version')}, "
-                           f"this osc-netpath reads version {VERSION}")
+        raise CaptureError(f"{source} is capture version {serial.describe(data.get('version'))}"
+                           f", this osc-netpath reads version {VERSION}")
     try:
-        return Bundle(
-            traces=[serial.from_data(Trace, t) for t in data.get("traces", [])],
-            recorded_from=data.get("recorded_from"),
-        )
-    except (TypeError, AttributeError, KeyError, ValueError) as exc:
-        raise CaptureError(f"{source} is a damaged netpath capture ({exc})") from None
+        return serial.from_data(Bundle, {k: v for k, v in data.items() if k in _BUNDLE_KEYS})
+    except serial.SchemaError as exc:
+        raise CaptureError(f"{source} is a damaged netpath capture: {exc}") from None
 
 
-# OVS keeps IPsec pre-shared keys in Interface options (options:psk); probe output is recorded
-# verbatim, so secrets are blanked before anything is written. Matches ovs-vsctl's JSON map pairs.
-_SECRET_PAIR = re.compile(r'(\[\\?"(?:psk|[^"\\]*(?:passw|secret)[^"\\]*)\\?",\s*\\?")'
-                          r'((?:[^"\\]|\\[^"])*)(\\?"\])', re.IGNORECASE)
+_BUNDLE_KEYS = ("traces", "recorded_from")
 
 
-def redact(text: str) -> str:
-    return _SECRET_PAIR.sub(r"\1<redacted>\3", text)
+def load(where: str) -> Bundle:
+    return parse(*_read(where))
 
 
 def dump(bundle: Bundle) -> str:
+    """The file's text. Probe outputs are stored with their secrets blanked (or, when their OVS
+    section cannot be parsed, without it: the trace's notes say so on replay)."""
     data: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -85,40 +108,84 @@ def dump(bundle: Bundle) -> str:
         "traces": [serial.to_data(t) for t in bundle.traces],
     }
     for trace in data["traces"]:
-        trace["probes"] = {h: redact(out) for h, out in trace["probes"].items()}
+        for host, out in trace["probes"].items():
+            clean = redact.redact(out)
+            trace["probes"][host] = clean.text
+            if clean.dropped:
+                trace["cloud"]["notes"].append(f"{host}: {clean.dropped}")
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def _target(path: str) -> os.stat_result | None:
+    """The record target's lstat (None when absent); a symlink or a non-file is refused, so a
+    capture never lands where a link planted in a shared directory points."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CaptureError(f"cannot write capture {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise CaptureError(f"cannot write capture {path}: it is a symbolic link; name the file "
+                           "itself")
+    if not stat.S_ISREG(st.st_mode):
+        raise CaptureError(f"cannot write capture {path}: not a regular file")
+    return st
+
+
+def _existing(path: str) -> Bundle | None:
+    """The bundle already at ``path`` (read without following a symlink), or None."""
+    if _target(path) is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise CaptureError(f"cannot read capture {path}: {exc.strerror}") from None
+    return parse(path, raw)
 
 
 def check_writable(path: str) -> None:
     """Fail before any API call or SSH session, not after: a finished run is never lost."""
-    if os.path.exists(path):
-        load(path)  # must be a capture we can add to
-        if not os.access(path, os.W_OK):
-            raise CaptureError(f"cannot write capture {path}: permission denied")
-        return
+    if _existing(path) is not None and not os.access(path, os.W_OK):
+        raise CaptureError(f"cannot write capture {path}: permission denied")
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
         raise CaptureError(f"cannot write capture {path}: {folder} is not a writable directory")
 
 
 def save(bundle: Bundle, path: str) -> None:
-    """Add to an existing bundle at ``path`` (replacing traces of the same server) or create it."""
+    """Add to an existing bundle at ``path`` (replacing traces of the same server) or create it.
+
+    Written to a fresh file of random name, created exclusively (never through a symlink) in
+    the same directory with mode 0600 — a capture describes the fleet's wiring, only its owner
+    reads it, whatever mode an older file had — then renamed over ``path`` in one step."""
     merged = Bundle(recorded_from=bundle.recorded_from)
-    if os.path.exists(path):
-        old = load(path)
+    old = _existing(path)
+    if old is not None:
         new_ids = {t.cloud.server.id for t in bundle.traces}
         merged.traces = [t for t in old.traces if t.cloud.server.id not in new_ids]
         merged.recorded_from = bundle.recorded_from or old.recorded_from
     merged.traces.extend(bundle.traces)
-    tmp = f"{path}.tmp"
+    text = dump(merged)
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = None
     try:
-        # 0600: a capture describes the fleet's wiring; only its owner reads it
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")  # O_EXCL
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dump(merged))
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _target(path)  # still no symlink there (rename would replace one, never follow it)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
         raise CaptureError(f"cannot write capture {path}: {exc.strerror}") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def find(bundle: Bundle, ref: str) -> Trace:
