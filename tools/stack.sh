@@ -4,18 +4,23 @@
 #   tools/stack.sh up            bring it up (tests/stack/up.sh; ~2 min once installed)
 #   tools/stack.sh down          stop everything, remove namespaces/bridges (keeps the venv)
 #   tools/stack.sh status        what runs, hosts, servers
-#   tools/stack.sh env           print `export OS_CLIENT_CONFIG_FILE=… OS_CLOUD=stack-admin`
+#   tools/stack.sh env           print `export OS_CLIENT_CONFIG_FILE=… OS_CLOUD=stack-admin PATH=…`
+#                                (the project's .venv/bin first: eval "$(tools/stack.sh env)")
 #   tools/stack.sh ssh HOST [CMD...]   ssh into a compute host's sshd (compute1, compute2)
 #   tools/stack.sh exec HOST CMD...    run CMD inside a compute host's namespaces (no ssh)
 #   tools/stack.sh openstack ARGS...   the project's openstack CLI against stack-admin
 #   tools/stack.sh test [PYTEST ARGS]  the stack tier's tests, reusing a stack that is up
 #
-# Env: NPSTACK_DIR (default /var/tmp/npstack); everything else: tests/stack/lib.sh
+# Env: NPSTACK_DIR (default /var/tmp/npstack), NETPATH_VENV (default .venv: made and installed
+# on first use, as by tools/run-tests.sh); everything else: tests/stack/lib.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 S=$ROOT/tests/stack
 D=${NPSTACK_DIR:-/var/tmp/npstack}
 export NPSTACK_DIR=$D
+# the CLI, pytest and the plugin come from the project's venv, never from whatever PATH has
+VENV=$(cd "$ROOT" && realpath -m "${NETPATH_VENV:-.venv}")
+venv() { (cd "$ROOT" && . tools/venv.sh && netpath_venv test "$VENV" "${NETPATH_TEST_REQS[@]}"); }
 
 need_up() { [ -f "$D/stack.json" ] || { echo "stack.sh: no stack up in $D (tools/stack.sh up)" >&2; exit 1; }; }
 host_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hosts"][sys.argv[2]][sys.argv[3]])' "$D/stack.json" "$1" "$2"; }
@@ -34,7 +39,11 @@ up) not_in_use; exec bash "$S/up.sh" ;;
 down) not_in_use; exec bash "$S/down.sh" ;;
 env)
     need_up
-    echo "export OS_CLIENT_CONFIG_FILE=$D/clouds.yaml OS_CLOUD=stack-admin"
+    venv
+    # $PATH is expanded where the line is eval'd
+    # shellcheck disable=SC2016
+    printf 'export OS_CLIENT_CONFIG_FILE=%q OS_CLOUD=stack-admin PATH=%q:"$PATH"\n' \
+        "$D/clouds.yaml" "$VENV/bin"
     ;;
 status)
     if [ ! -f "$D/stack.json" ]; then echo "no stack up in $D"; exit 0; fi
@@ -68,12 +77,14 @@ exec)
     ;;
 openstack)
     need_up
+    venv
     OS_CLIENT_CONFIG_FILE=$D/clouds.yaml OS_CLOUD=${OS_CLOUD:-stack-admin} PYTHONWARNINGS=ignore \
-        exec openstack "$@"
+        exec "$VENV/bin/openstack" "$@"
     ;;
 test)
+    venv
     cd "$ROOT"
-    NETPATH_STACK=1 NETPATH_STACK_REUSE=1 exec python3 -m pytest -ra tests/stack "$@"
+    NETPATH_STACK=1 NETPATH_STACK_REUSE=1 exec "$VENV/bin/python" -m pytest -ra tests/stack "$@"
     ;;
-*) sed -n '2,16p' "$0"; exit 2 ;;
+*) sed -n '2,15p' "$0"; exit 2 ;;
 esac
