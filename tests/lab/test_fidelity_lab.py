@@ -1,0 +1,156 @@
+"""`netpath show` where a real host differs from our defaults, over real SSH into the lab.
+
+- a second agent's bridges on one OVS: an integration bridge br-int2 whose tunnel bridge is
+  br-ov2 (``[ovs] tunnel_bridge`` is configurable and not in the agents API), with real patch
+  ports, a real VXLAN port and the agent's VNI flows;
+- a host whose iproute2 has no JSON output: ``ip`` answers ``-j`` as iproute2 before 4.13 does
+  (a wrapper bind-mounted over it in that host's own mount namespace only); the path must be the
+  one the JSON run gives, device facts included.
+Each test changes its host and puts it back, whatever happens.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from osc_netpath import config, trace
+from osc_netpath.path import model as m
+from tests.lab.topology import LAB
+
+PORT_ID = "f1d0e1a2-3344-4556-8778-99aabbccddee"
+TAP = f"tap{PORT_ID[:11]}"
+VNI, LOCAL_VLAN, REMOTE = 1011, 7, "198.19.202.99"  # nobody at REMOTE: only the wiring counts
+VXLAN = "vxlan-c613ca63"
+
+
+@pytest.fixture
+def second_agent(lab) -> Iterator[object]:
+    """hv2 gains br-int2 + br-ov2 as a second OVS agent would wire them, and one VM tap."""
+    host = lab.hosts["hv2"]
+    local_ip = LAB.tunnels("hv2")[0][1]  # the agent's tunneling_ip
+    try:
+        host.run("ip", "tuntap", "add", "dev", TAP, "mode", "tap")
+        host.run("ip", "link", "set", TAP, "mtu", "1450", "up")
+        host.vsctl(
+            "--", "add-br", "br-int2", "--", "set", "Bridge", "br-int2", "datapath_type=netdev",
+            "fail_mode=secure",
+            "--", "add-br", "br-ov2", "--", "set", "Bridge", "br-ov2", "datapath_type=netdev",
+            "fail_mode=secure", "protocols=OpenFlow10,OpenFlow13",
+            "--", "add-port", "br-int2", "p-int2-tun", "--", "set", "Interface", "p-int2-tun",
+            "type=patch", "options:peer=p-tun-int2",
+            "--", "add-port", "br-ov2", "p-tun-int2", "--", "set", "Interface", "p-tun-int2",
+            "type=patch", "options:peer=p-int2-tun",
+            "--", "add-port", "br-ov2", VXLAN, "--", "set", "Interface", VXLAN, "type=vxlan",
+            f"options:remote_ip={REMOTE}", f"options:local_ip={local_ip}", "options:key=flow",
+            "--", "add-port", "br-int2", TAP, "--", "set", "Port", TAP, f"tag={LOCAL_VLAN}",
+            "--", "set", "Interface", TAP, f"external_ids:iface-id={PORT_ID}",
+            "external_ids:iface-status=active")
+        host.ofctl("add-flows", "br-ov2", "-", input=(
+            f"table=4,priority=1,tun_id={hex(VNI)} actions=mod_vlan_vid:{LOCAL_VLAN},"
+            "resubmit(,10)\n"
+            f"table=22,priority=1,dl_vlan={LOCAL_VLAN} actions=strip_vlan,"
+            f"load:{hex(VNI)}->NXM_NX_TUN_ID[],output:{VXLAN}\n"))
+        yield host
+    finally:
+        host.run("ovs-vsctl", "--timeout=10", "--if-exists", "del-br", "br-int2", "--",
+                 "--if-exists", "del-br", "br-ov2", check=False)
+        host.run("ip", "link", "del", TAP, check=False)
+
+
+def _second_agent_cloud():
+    cloud = LAB.cloud_facts("lab-vm-tun-b")
+    port = cloud.ports[0]
+    cloud.ports = [dataclasses.replace(
+        port, id=PORT_ID, mac_address="fa:16:3e:11:22:99",
+        binding_vif_details={**port.binding_vif_details, "bridge_name": "br-int2"})]
+    net = cloud.networks[port.network_id]
+    net.segments = [dataclasses.replace(net.segments[0], segmentation_id=VNI)]
+    return cloud
+
+
+def test_tunnel_bridge_is_the_one_the_host_patches(lab, second_agent):
+    host = second_agent
+    outcome = trace.probe_and_resolve(_second_agent_cloud(), config.load(lab.netpath_settings()))
+    (port,) = outcome.path.ports
+    assert port.problems == [] and outcome.path.errors == []
+    # ground truth, read from the host: the patch peer of br-int2 and the tunnel port on it
+    near = next(p for p in host.vsctl("list-ports", "br-int2").split()
+                if host.vsctl("get", "Interface", p, "type").strip() == "patch")
+    far = host.vsctl("get", "Interface", near, "options:peer").strip().strip('"')
+    tun_br = host.vsctl("port-to-br", far).strip()
+    tunnel = next(p for p in host.vsctl("list-ports", tun_br).split()
+                  if host.vsctl("get", "Interface", p, "type").strip() == "vxlan")
+    assert "br-tun" != tun_br
+    got = [(h.device, h.kind, h.bridge, h.vlan) for h in port.hops[1:]]
+    assert got[:6] == [
+        (TAP, m.TAP, "br-int2", str(LOCAL_VLAN)),
+        ("br-int2", m.OVS_BRIDGE, None, str(LOCAL_VLAN)),
+        (near, m.PATCH, "br-int2", None), (far, m.PATCH, tun_br, None),
+        (tun_br, m.OVS_BRIDGE, None, f"{LOCAL_VLAN} → VNI {VNI}"),
+        (tunnel, m.TUNNEL, tun_br, f"VNI {VNI}"),
+    ]
+    assert port.hops[6].peer == REMOTE
+    assert port.hops[7].kind == m.NIC  # the underlay device carrying local_ip
+
+
+# --------------------------------------------------------------------------- ip without -j
+
+_NO_JSON_IP = """#!/bin/sh
+# iproute2 before 4.13: no -j
+for a in "$@"; do
+    case $a in -j | -json | --json) echo 'Option "-j" is unknown, try "ip -help".' >&2; exit 255 ;;
+    esac
+done
+exec {real} "$@"
+"""
+
+
+@pytest.fixture
+def ip_without_json(lab, tmp_path: Path) -> Iterator[object]:
+    host = lab.hosts["hv1"]
+    real = tmp_path / "ip.real"
+    shutil.copy2("/usr/bin/ip", real)
+    wrapper = tmp_path / "ip"
+    wrapper.write_text(_NO_JSON_IP.format(real=real))
+    os.chmod(wrapper, 0o755)
+    targets = [p for p in ("/usr/bin/ip", "/bin/ip")
+               if os.path.exists(p) and not os.path.islink(p)]
+    mounted: list[str] = []
+    try:
+        for target in dict.fromkeys(os.path.realpath(t) for t in targets):
+            host.run("mount", "--bind", str(wrapper), target)
+            mounted.append(target)
+        assert "unknown" in host.run("sh", "-c", "ip -j link 2>&1 || true")
+        yield host
+    finally:
+        for target in reversed(mounted):
+            host.run("umount", target, check=False)
+
+
+def test_host_without_ip_json_gives_the_same_path(lab, ip_without_json):
+    cfg = config.load(lab.netpath_settings())
+    cloud = LAB.cloud_facts("lab-vm-multi")
+    text_run = trace.probe_and_resolve(cloud, cfg)
+    for target in ("/usr/bin/ip", "/bin/ip"):  # back to the real ip for the JSON run
+        ip_without_json.run("umount", target, check=False)
+    json_run = trace.probe_and_resolve(LAB.cloud_facts("lab-vm-multi"), cfg)
+    assert json_run.path.errors == [] and text_run.path.errors == []
+    assert any("ip has no JSON output (-j)" in n for n in text_run.path.notes)
+
+    def facts(outcome):
+        return [[(h.device, h.kind, h.bridge, h.vlan, h.mac, h.mtu, h.state, h.peer, h.source)
+                 for h in p.hops] for p in outcome.path.ports]
+
+    assert facts(text_run) == facts(json_run)
+    assert [p.problems for p in text_run.path.ports] == [p.problems for p in json_run.path.ports]
+    # and the kernel facts are the host's own
+    links = {x["ifname"]: x for x in json.loads(ip_without_json.run("ip", "-j", "-d", "link"))}
+    for hop in (h for p in text_run.path.ports for h in p.hops if h.source == m.SRC_KERNEL):
+        if hop.device in links:
+            assert (hop.mac, hop.mtu) == (links[hop.device]["address"], links[hop.device]["mtu"])
