@@ -20,12 +20,17 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-ERROR_KINDS = ("unreachable", "timeout", "auth", "hostkey-unknown", "hostkey-changed", "exec")
+ERROR_KINDS = ("unreachable", "timeout", "auth", "hostkey-unknown", "hostkey-changed", "exec",
+               "truncated")
+# A hypervisor's probe prints a few MB (10k OVS ports is ~10 MB); past this the host is not
+# answering the probe but flooding it: what came is kept, the rest is never read into memory.
+MAX_OUTPUT = 64 * 2**20
+MAX_STDERR = 64 * 2**10
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 JUMP_RE = re.compile(
     r"^(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})@)?"
     r"(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]{1,253}))"
-    r"(?::(?P<port>[0-9]{1,5}))?$"
+    r"(?::(?P<port>[0-9]{1,5}))?\Z"
 )
 
 
@@ -44,6 +49,7 @@ class SshTarget:
     command_timeout: float = 60.0
     use_ssh_config: bool = True
     agent: bool = True
+    max_output: int = MAX_OUTPUT  # characters of probe stdout kept; a runaway host is cut there
 
     def where(self) -> str:
         """``hv1 (192.0.2.11:22)`` for messages."""
@@ -213,15 +219,37 @@ class _Runner:
         except Exception as exc:  # noqa: BLE001
             kind, msg = await self._classify(exc, target)
             return ProbeResult(target.host, error=msg, error_kind=kind, address=target.address)
+        out: list[str] = []
+        err: list[str] = []
         try:
             self.stats.execs[target.host] += 1
-            proc = await conn.run(command, input=self.script, check=False,
-                                  timeout=target.command_timeout, encoding="utf-8",
-                                  errors="replace", request_pty=False)  # RequestTTY force: no
-        except asyncssh.TimeoutError as exc:
+            proc = await conn.create_process(command, encoding="utf-8", errors="replace",
+                                             request_pty=False)  # RequestTTY force: no
+            proc.stdin.write(self.script)
+            proc.stdin.write_eof()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + target.command_timeout
+            errors = asyncio.ensure_future(_read_capped(proc.stderr, err, MAX_STDERR, drain=True))
+            try:
+                cut = await asyncio.wait_for(_read_capped(proc.stdout, out, target.max_output),
+                                             target.command_timeout)
+                if not cut:
+                    await asyncio.wait_for(errors, max(deadline - loop.time(), 0.1))
+            finally:
+                errors.cancel()
+            if cut:  # stop the flood at the source: the channel goes, the command with it
+                proc.close()
+                return ProbeResult(
+                    target.host, address=target.address, error_kind="truncated",
+                    stdout="".join(out), stderr="".join(err) or None,
+                    error=f"{where}: probe output passed {target.max_output // 2**20 or 1} MiB "
+                    "and was cut there (truncated): what came first is shown",
+                )
+            await asyncio.wait_for(proc.wait_closed(), target.connect_timeout)
+        except asyncio.TimeoutError:
             return ProbeResult(  # keep what arrived: the sections printed so far still parse
                 target.host, address=target.address, error_kind="timeout",
-                stdout=_text(exc.stdout) or None, stderr=_text(exc.stderr) or None,
+                stdout="".join(out) or None, stderr="".join(err) or None,
                 error=f"{where}: probe did not finish within {target.command_timeout:g}s; "
                 "raise netpath: command_timeout (--command-timeout)",
             )
@@ -233,7 +261,7 @@ class _Runner:
         finally:
             conn.close()
             await _quietly(conn.wait_closed())
-        result = ProbeResult(target.host, stdout=_text(proc.stdout), stderr=_text(proc.stderr),
+        result = ProbeResult(target.host, stdout="".join(out), stderr="".join(err),
                              exit_status=proc.exit_status, address=target.address)
         if proc.exit_status != 0:
             result.error_kind = "exec"
@@ -437,7 +465,20 @@ async def _quietly(aw: Any) -> None:
         pass
 
 
-def _text(value: str | bytes | None) -> str | None:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
+async def _read_capped(stream: Any, sink: list[str], cap: int, drain: bool = False) -> bool:
+    """Read ``stream`` into ``sink`` up to ``cap`` characters; True when more was coming.
+
+    ``drain`` reads (and drops) the rest to its end, so a chatty stderr never stalls stdout."""
+    size, cut = 0, False
+    while chunk := await stream.read(1 << 16):
+        if cut:
+            continue
+        if size + len(chunk) > cap:
+            sink.append(chunk[: cap - size])
+            if not drain:
+                return True
+            cut = True
+            continue
+        sink.append(chunk)
+        size += len(chunk)
+    return cut

@@ -256,3 +256,21 @@ def test_lab_openstack_runs_the_cli(
     done = lab_openstack("netpath", "show", "--help")
     assert done.returncode == 0, done.stderr
     assert "--ssh-user" in done.stdout and "--host-address" in done.stdout
+
+
+def test_runaway_host_is_cut_and_stops(lab: Lab) -> None:
+    """A host that floods stdout is cut at max_output: no more is read into memory, the remote
+    command goes with the channel, and the result says it was truncated."""
+    flood = "echo '@@netpath 0 begin probe@@'\nexec sh -c 'while :; do echo npflood; done'\n"
+    started = time.monotonic()
+    results, _ = run_probes(
+        [(lab.ssh_target("hv1", max_output=2**20, command_timeout=30.0), "sh -s")], flood)
+    r = results["hv1"]
+    assert r.error_kind == "truncated", r.error
+    assert "truncated" in (r.error or "") and "1 MiB" in (r.error or "")
+    assert r.stdout is not None and len(r.stdout) == 2**20
+    assert time.monotonic() - started < 20  # cut, not timed out
+    deadline = time.monotonic() + 5
+    while "npflood" in lab.hosts["hv1"].run("ps", "-eo", "args") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "npflood" not in lab.hosts["hv1"].run("ps", "-eo", "args")
