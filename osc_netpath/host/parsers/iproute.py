@@ -28,26 +28,43 @@ def parse_links(text: str, namespace: str = "") -> list[Link]:
     return [_link(item, namespace) for item in _json_list(text, "ip link")]
 
 
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    """An int the kernel could have given (JSON from a host is not trusted to be typed)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and -2**31 <= value < 2**32
+    return value if ok else None
+
+
 def _link(item: dict[str, Any], namespace: str) -> Link:
-    info = item.get("linkinfo") or {}
-    kind = info.get("info_kind")
+    if not isinstance(item, dict):
+        raise TypeError("ip link: a device is not a JSON object")
+    info = item.get("linkinfo")
+    info = info if isinstance(info, dict) else {}
+    ifindex, name = _int(item.get("ifindex")), _str(item.get("ifname"))
+    if ifindex is None or not name:
+        raise ValueError("ip link: a device without ifindex or ifname")
+    kind = _str(info.get("info_kind"))
+    flags = item.get("flags")
     link = Link(
-        ifindex=int(item["ifindex"]),
-        name=item["ifname"],
+        ifindex=ifindex,
+        name=name,
         kind=kind,
-        mac=item.get("address"),
-        mtu=item.get("mtu"),
-        operstate=item.get("operstate"),
-        flags=list(item.get("flags") or []),
-        master=item.get("master"),
-        slave_kind=info.get("info_slave_kind"),
+        mac=_str(item.get("address")),
+        mtu=_int(item.get("mtu")),
+        operstate=_str(item.get("operstate")),
+        flags=[f for f in flags if isinstance(f, str)] if isinstance(flags, list) else [],
+        master=_str(item.get("master")),
+        slave_kind=_str(info.get("info_slave_kind")),
         namespace=namespace,
     )
     # "link" is the far end only for a veth (for a vlan or macvlan it is the lower device).
     if kind == "veth":
-        link.peer_name = item.get("link")
-        link.peer_ifindex = item.get("link_index")
-        link.peer_netnsid = item.get("link_netnsid")
+        link.peer_name = _str(item.get("link"))
+        link.peer_ifindex = _int(item.get("link_index"))
+        link.peer_netnsid = _int(item.get("link_netnsid"))
     return link
 
 
@@ -58,17 +75,22 @@ def merge_addresses(links: list[Link], text: str) -> list[Link]:
     """
     by_index: dict[int, list[str]] = {}
     for item in _json_list(text, "ip addr"):
-        by_index[int(item["ifindex"])] = [
-            f"{a['local']}/{a['prefixlen']}"
-            for a in item.get("addr_info") or []
-            if "local" in a and not (a.get("family") == "inet6" and a.get("scope") == "link")
+        if not isinstance(item, dict) or (index := _int(item.get("ifindex"))) is None:
+            continue
+        infos = item.get("addr_info")
+        by_index[index] = [
+            f"{a['local']}/{a.get('prefixlen', '?')}"
+            for a in (infos if isinstance(infos, list) else [])
+            if isinstance(a, dict) and isinstance(a.get("local"), str)
+            and not (a.get("family") == "inet6" and a.get("scope") == "link")
         ]
     return [dataclasses.replace(x, addresses=by_index.get(x.ifindex, x.addresses)) for x in links]
 
 
 def parse_netns(text: str) -> dict[str, int | None]:
     """``ip -j netns list`` -> {name: nsid} (nsid None until the kernel assigned one)."""
-    return {item["name"]: item.get("id") for item in _json_list(text, "ip netns list")}
+    return {item["name"]: _int(item.get("id")) for item in _json_list(text, "ip netns list")
+            if isinstance(item, dict) and isinstance(item.get("name"), str)}
 
 
 class SysfsDevice(NamedTuple):
