@@ -98,6 +98,18 @@ class CloudFacts:
     # Compute hosts to probe: --host or the server's host, then any other host a port is bound to.
     hosts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts the API hid or lacked, one line each
+    # --host when the API shows the server's host and it is another: traced alone, instead.
+    host_override: str | None = None
+
+    def host_of(self, port: PortFacts) -> str | None:
+        """The host whose wiring ``port`` is resolved against: an overriding --host, else the
+        port's binding, else the server's host."""
+        return self.host_override or port.binding_host_id or self.server.host
+
+    @property
+    def guest_host(self) -> str | None:
+        """Where the libvirt domain is looked for: an overriding --host, else Nova's host."""
+        return self.host_override or self.server.host
 
     def agent_for(self, host: str | None) -> AgentFacts | None:
         """The L2 agent of ``host`` (OVS first, then any)."""

@@ -141,6 +141,8 @@ def gather(conn: Connection, server: ServerFacts, host_override: str | None = No
     """Ports, networks, L2 agents and hypervisor host_ip for ``server``.
 
     ``host_override`` (``--host``) names the compute host when the API cannot (non-admin).
+    When the API does show the host and ``--host`` names another, that host alone is probed
+    and the ports are resolved against it (``CloudFacts.host_override``): what was asked.
     """
     notes: list[str] = []
     host = _trace_host(conn, server, host_override, notes)
@@ -148,9 +150,10 @@ def gather(conn: Connection, server: ServerFacts, host_override: str | None = No
         # The user's word stands in for the hidden attribute (on a copy: the caller's is kept).
         server = dataclasses.replace(server, host=host)
     facts = CloudFacts(server=server, notes=notes)
+    facts.host_override = host if host != server.host else None
     facts.ports = _ports(conn, server, facts.notes)
     facts.networks = _networks(conn, {p.network_id for p in facts.ports}, facts.notes)
-    facts.hosts = _hosts(host, facts.ports)
+    facts.hosts = _hosts(host, facts.ports, alone=facts.host_override is not None)
     facts.agents = _agents(conn, facts.hosts, facts.notes)
     facts.host_ips = _host_ips(conn, server, facts.hosts, facts.notes)
     return facts
@@ -163,9 +166,6 @@ def _trace_host(
     if host_override:
         if not server.host_attributes_visible:
             notes.append(f"compute host {host_override} comes from --host (the API hides it)")
-        elif server.host != host_override:
-            notes.append(f"tracing --host {host_override}; Nova places the server on "
-                         f"{server.host or 'no host'}")
         return host_override
     if not server.host_attributes_visible:
         raise hidden_host_error(conn, server)
@@ -249,10 +249,11 @@ def _segment(body: dict[str, Any]) -> Segment:
     )
 
 
-def _hosts(host: str, ports: Iterable[PortFacts]) -> list[str]:
-    """The traced host first, then any other host a port is bound to (mid-migration)."""
+def _hosts(host: str, ports: Iterable[PortFacts], alone: bool = False) -> list[str]:
+    """The traced host first, then any other host a port is bound to (mid-migration); that
+    host ``alone`` when --host overrides Nova's: probe what was asked, nothing else."""
     hosts = [host]
-    for port in ports:
+    for port in [] if alone else ports:
         if port.binding_host_id and port.binding_host_id not in hosts:
             hosts.append(port.binding_host_id)
     return hosts

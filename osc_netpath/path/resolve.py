@@ -86,6 +86,8 @@ def resolve(
     server = cloud.server
     result = m.ServerPath(server_id=server.id, server_name=server.name, status=server.status,
                           host=server.host, notes=list(cloud.notes))
+    if cloud.host_override:  # what is shown is not where Nova has the server: exit 1
+        result.errors.append(_override_error(cloud))
     for host in sorted(hosts):
         unreadable, notes = _host_notes(cloud, host, hosts[host])
         result.errors.extend(unreadable)
@@ -115,17 +117,36 @@ def _host_notes(cloud: CloudFacts, host: str, facts: HostFacts) -> tuple[list[st
             f"{problem.source}: {problem.message}")
         (errors if tool in _ESSENTIAL else notes).append(f"{host}: {msg}")
     server = cloud.server
-    if host == server.host and facts.domain(server.domain_ref) is None:
+    if host == cloud.guest_host and facts.domain(server.domain_ref) is None:
         notes.append(f"{host}: libvirt domain {server.domain_ref} not found "
                      f"(server is {server.status.lower()})")
     return errors, notes
+
+
+def _override_error(cloud: CloudFacts) -> str:
+    """--host named another host than Nova's: both said once, as the API gave them."""
+    asked, server = cloud.host_override, cloud.server
+    bound = sorted({p.binding_host_id for p in cloud.ports if p.binding_host_id})
+    ports = f"its ports are bound to {', '.join(bound) or 'no host'}" if cloud.ports else (
+        "it has no ports")
+    return (f"--host {asked} is not the server's host: Nova places {server.name} on "
+            f"{server.host or 'no host'} and {ports}; only {asked} was probed, as asked")
+
+
+def _override_finding(cloud: CloudFacts, port: PortFacts) -> str:
+    asked, placed = cloud.host_override, cloud.server.host or "no host"
+    bound = port.binding_host_id or (
+        "a host hidden by policy" if port.binding_vif_type is None else "no host")
+    where = ", where Nova places the server" if bound == placed else (
+        f" and Nova places the server on {placed}")
+    return f"traced on {asked} as --host asks; the port is bound to {bound}{where}"
 
 
 def _resolve_port(
     cloud: CloudFacts, port: PortFacts, hosts: dict[str, HostFacts], errors: dict[str, str]
 ) -> m.PortPath:
     server = cloud.server
-    host = port.binding_host_id or server.host
+    host = cloud.host_of(port)
     network = cloud.networks.get(port.network_id)
     agent = cloud.agent_for(host)
     segment = pick_segment(network, agent)
@@ -143,7 +164,9 @@ def _resolve_port(
     if not port.admin_state_up:
         path.problems.append("port is administratively down (admin_state_up=false): the agent "
                              "parks it on dead VLAN 4095 on purpose")
-    if port.binding_host_id and server.host and port.binding_host_id != server.host:
+    if cloud.host_override:
+        path.problems.append(_override_finding(cloud, port))
+    elif port.binding_host_id and server.host and port.binding_host_id != server.host:
         path.problems.append(
             f"port is bound to {port.binding_host_id} but the server runs on {server.host}: "
             "the binding is stale (a failed migration?) and the port has no wire on this host"
@@ -171,8 +194,8 @@ def _resolve_port(
             path.problems.append(f"the port's binding is not visible to this cloud profile and "
                                  f"no OVS interface on {host} carries it: use an admin profile")
         return path
-    # the domain lives where the server runs, even when this port is bound elsewhere
-    server_facts = hosts.get(server.host or "")
+    # the domain lives where the server runs (or --host), even when this port is bound elsewhere
+    server_facts = hosts.get(cloud.guest_host or "")
     domain = server_facts.domain(server.domain_ref) if server_facts else None
     hops, problems = ovs.resolve_port_hops(
         port, segment, facts, agent, domain, path.backend == "ovs-hybrid",

@@ -48,6 +48,11 @@ host="compute-1", node=None, cloud_name="fake-admin", noise=True)`` -> ``FakeClo
     ``calls()`` -> ``["POST keystone /v3/auth/tokens", "GET nova /v2.1/servers/<id>", …]``;
     ``requests()`` -> the same as ``Call`` tuples with the (case-kept) query and microversion.
 
+``from_facts(mocker, facts, *, admin=True, cloud_name="fake-admin")`` -> ``FakeCloud`` serving
+    what recorded ``CloudFacts`` say (the demo capture was recorded from the real stack): the
+    servers, ports, networks, L2 agents and hypervisors, with their recorded ids; ``server`` is
+    the first one's body.
+
 Port kinds: ovs-hybrid-vlan, ovs-native-vlan, ovs-hybrid-vxlan, ovs-native-vxlan,
 ovs-native-flat, ovs-native-multisegment (vlan + vxlan), ovn-geneve, ovn-vlan, linuxbridge-vlan.
 Kinds of the same backend can be mixed on one server (ports plugged before a firewall-driver
@@ -467,6 +472,49 @@ def scenario(mocker: Any, ports: tuple[str, ...] | list[str] = ("ovs-hybrid-vlan
     if noise:
         _add_noise(cloud, host)
     return cloud
+
+
+def from_facts(mocker: Any, facts: list[Any], *, admin: bool = True,
+               cloud_name: str = "fake-admin") -> FakeCloud:
+    """A cloud whose API answers what recorded CloudFacts say; see the module docstring."""
+    cloud = FakeCloud(mocker, admin=admin, cloud_name=cloud_name)
+    networks: dict[str, dict[str, Any]] = {}
+    for recorded in facts:
+        server = _server_from(cloud, recorded.server)
+        cloud.server = cloud.server or server
+        for net in recorded.networks.values():
+            if net.id not in networks:
+                networks[net.id] = cloud.add_network(net.name, tuple(
+                    (s.network_type, s.physical_network, s.segmentation_id)
+                    for s in net.segments), mtu=net.mtu or 1500)
+                networks[net.id]["id"] = net.id
+        for port in recorded.ports:
+            body = cloud.add_port(networks[port.network_id], device_id=server["id"],
+                                  host=port.binding_host_id, vif_type=port.binding_vif_type,
+                                  vif_details=dict(port.binding_vif_details))
+            body.update(id=port.id, mac_address=port.mac_address, status=port.status,
+                        fixed_ips=[{"subnet_id": i.subnet_id, "ip_address": i.ip_address}
+                                   for i in port.fixed_ips])
+            _add_address(server, networks[port.network_id], body)
+        for agent in recorded.agents:
+            if not any(a["id"] == agent.id for a in cloud.agents):
+                cloud.add_agent(agent.host, agent.agent_type, agent.binary or "",
+                                dict(agent.configurations))["id"] = agent.id
+        for host, host_ip in recorded.host_ips.items():
+            if not any(h["service"]["host"] == host for h in cloud.hypervisors):
+                node = recorded.server.hypervisor_hostname if host == recorded.server.host else None
+                cloud.add_hypervisor(host, host_ip, node=node)
+    return cloud
+
+
+def _server_from(cloud: FakeCloud, server: Any) -> dict[str, Any]:
+    body = cloud.add_server(server.name, status=server.status, host=server.host,
+                            node=server.hypervisor_hostname, project_id=server.project_id,
+                            server_id=server.id)
+    body["OS-EXT-SRV-ATTR:instance_name"] = server.instance_name
+    if server.project_id:
+        cloud.project_id = server.project_id  # the token's project, as when it was recorded
+    return body
 
 
 def _add_address(server: dict[str, Any], network: dict[str, Any], port: dict[str, Any]) -> None:

@@ -159,7 +159,8 @@ def test_shelved_server_can_still_be_traced_on_a_named_host(requests_mock):
     (port,) = facts.ports
     assert port.binding_vif_type == "unbound" and port.binding_host_id is None
     assert facts.hosts == [fakes.HOST]
-    assert any("Nova places the server on no host" in n for n in facts.notes)
+    assert facts.host_override == fakes.HOST  # Nova places it on no host: the named one is traced
+    assert facts.host_of(port) == fakes.HOST and facts.guest_host == fakes.HOST
 
 
 # --- non-admin --------------------------------------------------------------------------------
@@ -313,14 +314,25 @@ def test_port_bound_elsewhere_adds_that_host(requests_mock):
     assert len(cloud.calls()) == 7  # one hypervisor lookup per host
 
 
-def test_admin_host_override_is_traced_and_noted(requests_mock):
+def test_admin_host_override_is_traced_alone(requests_mock):
     cloud = fakes.scenario(requests_mock)
 
     facts = trace(cloud, cloud.server["id"], host="compute-10")
 
     assert facts.server.host == fakes.HOST  # the API's word is kept
-    assert facts.hosts[0] == "compute-10"
-    assert any("tracing --host compute-10" in n for n in facts.notes)
+    assert facts.host_override == "compute-10"
+    assert facts.hosts == ["compute-10"]  # not the binding's host as well: what was asked
+    assert facts.host_of(facts.ports[0]) == "compute-10"
+    assert cloud.requests()[4].query["host"] == ["compute-10"]
+    assert [a.host for a in facts.agents] == ["compute-10"]
+    assert facts.host_ips == {"compute-10": "192.0.2.20"}
+
+
+def test_admin_host_equal_to_the_servers_is_no_override(requests_mock):
+    cloud = fakes.scenario(requests_mock)
+
+    assert trace(cloud, cloud.server["id"], host=fakes.HOST) == trace(cloud, cloud.server["id"])
+    assert trace(cloud, cloud.server["id"], host=fakes.HOST).host_override is None
 
 
 def test_nova_older_than_2_53_leaves_host_ip_unknown(requests_mock, monkeypatch):

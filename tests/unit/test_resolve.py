@@ -419,3 +419,36 @@ def test_an_odd_bridge_name_from_the_api_never_stops_the_probe():
     assert req.flows == [("br-ex", 0)] and req.domains == ["instance-00000001"]
     assert "br-int;id" not in probe.command_line(req)
     assert any("bridge name 'br-int;id' from the API is not a valid" in n for n in cloud.notes)
+
+
+def test_a_host_override_resolves_ports_against_that_host():
+    """--host naming another host than Nova's (admin): that host's wiring, both hosts said."""
+    from osc_netpath import trace
+
+    cloud = b.cloud("vlan", 101, hybrid=True)  # the server and its port on compute1
+    cloud.host_override, cloud.hosts = "compute2", ["compute2"]
+    cloud.agents[0].host = "compute2"  # gather reads the L2 agents of the probed host only
+    other = b.base_host("compute2")  # bridges, patches; no VIF of this port
+    path = resolve(cloud, {"compute2": other.facts()})
+    got = path.ports[0]
+    assert got.host == "compute2"
+    assert path.errors == [(
+        "--host compute2 is not the server's host: Nova places web-1 on compute1 and its ports "
+        "are bound to compute1; only compute2 was probed, as asked")]
+    assert got.problems[0] == ("traced on compute2 as --host asks; the port is bound to "
+                               "compute1, where Nova places the server")
+    assert any(p.startswith(f"no OVS interface on compute2 has external_ids:iface-id={b.PORT_ID}")
+               for p in got.problems)
+    assert not any("stale" in p for p in got.problems)
+    assert path.notes == ["compute2: libvirt domain instance-00000001 not found (server is active)"]
+    # a VIF (and the domain) that compute2 does have is followed there
+    b.plug_hybrid(other, tag=7)
+    other.domains.append(b.domain(hybrid=True))
+    path = resolve(cloud, {"compute2": other.facts()})
+    assert _hop(path, f"qvo{b.SID}").vlan == "7"
+    assert path.ports[0].hops[0].source == f"{m.SRC_API}+{m.SRC_LIBVIRT}"
+    assert path.notes == []
+    # only compute2 is asked for the port's bridges and the domain
+    asked = trace.probe_request(cloud, "compute2")
+    assert (asked.flows, asked.domains) == ([("br-ex", 0), ("br-int", 0)], ["instance-00000001"])
+    assert trace.probe_request(cloud, "compute1").domains == []
