@@ -7,19 +7,24 @@ round trip is made because every compute call pins the microversion it needs.
 
 For a server with one port, ``find_server`` + ``gather`` make 5 API requests (plus the token):
 the server, its ports, their networks, the L2 agents of its host, the hypervisor's host_ip.
+
+A failed call is told as the service answered it (``errors.answer_of``: status, request, the
+service's own message); only a 403, or a key that policy hides, is called a policy matter.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
+from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 from osc_lib.exceptions import CommandError
 
-from osc_netpath.cloud.errors import api_error, hidden_host_error, no_host_error
+from osc_netpath.cloud.errors import answer_of, api_error, hidden_host_error, no_host_error
 from osc_netpath.cloud.facts import (
     AgentFacts,
     CloudFacts,
@@ -61,9 +66,25 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _ERE_SPECIAL = re.compile(r"([.\[\]()*+?{}|^$\\])")
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _answered(func: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Failures outside any one request (building a proxy authenticates first) as one line."""
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return func(*args, **kwargs)
+        except ksa_exc.ClientException as exc:  # a refused token, no endpoint, no connection
+            raise CommandError(answer_of(None, exc, conn=args[0] if args else None)) from None
+    return wrapper
+
+
 # --- servers ----------------------------------------------------------------------------------
 
 
+@_answered
 def find_server(conn: Connection, name_or_id: str) -> ServerFacts:
     """The server called or identified by ``name_or_id``, across all projects when allowed."""
     if not name_or_id:
@@ -105,19 +126,30 @@ def _server_by_id(conn: Connection, server_id: str) -> dict[str, Any] | None:
         body = _get(conn.compute, f"/servers/{server_id}", microversion=SERVER_MICROVERSION)
     except sdk_exc.NotFoundException:
         return None  # may still be a server *named* like a UUID
+    except sdk_exc.HttpException as exc:
+        raise api_error(f"looking up server {server_id}", conn.compute, exc) from None
     return body["server"]
 
 
 def _servers_named(conn: Connection, name: str) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"name": name_regex(name)}
-    try:
-        body = _get(conn.compute, "/servers/detail", {**params, "all_tenants": "True"},
-                    microversion=SERVER_MICROVERSION)
-    except sdk_exc.ForbiddenException:
-        # Nova refuses all_tenants (403) for non-admins rather than ignoring it: own project.
-        body = _get(conn.compute, "/servers/detail", params, microversion=SERVER_MICROVERSION)
+    body = _server_list(conn, name, {**params, "all_tenants": "True"})
+    if body is None:
+        body = _server_list(conn, name, params)
     # The regex filter may be case-insensitive (MySQL collation): keep exact matches only.
-    return [s for s in body.get("servers", []) if s.get("name") == name]
+    return [s for s in (body or {}).get("servers", []) if s.get("name") == name]
+
+
+def _server_list(
+    conn: Connection, name: str, params: dict[str, Any]
+) -> dict[str, Any] | None:
+    try:
+        return _get(conn.compute, "/servers/detail", params, microversion=SERVER_MICROVERSION)
+    except sdk_exc.HttpException as exc:
+        # Nova refuses all_tenants (403) for non-admins rather than ignoring it: own project.
+        if isinstance(exc, sdk_exc.ForbiddenException) and "all_tenants" in params:
+            return None
+        raise api_error(f"listing the servers named '{name}'", conn.compute, exc) from None
 
 
 def name_regex(name: str) -> str:
@@ -137,6 +169,7 @@ def _describe(body: dict[str, Any]) -> str:
 # --- everything the server's ports touch ------------------------------------------------------
 
 
+@_answered
 def gather(conn: Connection, server: ServerFacts, host_override: str | None = None) -> CloudFacts:
     """Ports, networks, L2 agents and hypervisor host_ip for ``server``.
 
@@ -154,7 +187,7 @@ def gather(conn: Connection, server: ServerFacts, host_override: str | None = No
     facts.ports = _ports(conn, server, facts.notes)
     facts.networks = _networks(conn, {p.network_id for p in facts.ports}, facts.notes)
     facts.hosts = _hosts(host, facts.ports, alone=facts.host_override is not None)
-    facts.agents = _agents(conn, facts.hosts, facts.notes)
+    facts.agents = _agents(conn, facts.hosts, facts.ports, facts.notes)
     facts.host_ips = _host_ips(conn, server, facts.hosts, facts.notes)
     return facts
 
@@ -179,7 +212,7 @@ def _ports(conn: Connection, server: ServerFacts, notes: list[str]) -> list[Port
     try:
         raw = _get(conn.network, "/ports", params)["ports"]
     except sdk_exc.HttpException as exc:
-        raise api_error(f"listing the ports of server {server.id}", exc) from exc
+        raise api_error(f"listing the ports of server {server.id}", conn.network, exc) from exc
     if not raw:
         notes.append("the server has no Neutron ports")
     if any("binding:vif_type" not in p for p in raw):
@@ -213,7 +246,7 @@ def _networks(conn: Connection, ids: set[str], notes: list[str]) -> dict[str, Ne
     try:
         raw = _get(conn.network, "/networks", params)["networks"]
     except sdk_exc.HttpException as exc:
-        raise api_error("listing the server's networks", exc) from exc
+        raise api_error("listing the server's networks", conn.network, exc) from exc
     networks = {n["id"]: _network_facts(n) for n in raw}
     if missing := sorted(ids - networks.keys()):
         notes.append(f"network(s) {', '.join(missing)} not visible to this project")
@@ -259,21 +292,35 @@ def _hosts(host: str, ports: Iterable[PortFacts], alone: bool = False) -> list[s
     return hosts
 
 
-def _agents(conn: Connection, hosts: list[str], notes: list[str]) -> list[AgentFacts]:
+def _agents(
+    conn: Connection, hosts: list[str], ports: list[PortFacts], notes: list[str]
+) -> list[AgentFacts]:
     # One request for all hosts (Neutron ORs repeated filters). By host, not by agent_type: the
     # host filter is what keeps the answer small; L2 agents are then picked by type below.
     params = {"host": hosts, "fields": list(AGENT_FIELDS)}
     try:
         raw = _get(conn.network, "/agents", params)["agents"]
     except sdk_exc.HttpException as exc:
-        notes.append(f"L2 agents unknown: {_short(exc)}")
+        notes.append(f"L2 agents unknown: {answer_of(conn.network, exc)}")
         return []
     agents = [_agent_facts(a) for a in raw if a.get("agent_type") in L2_AGENT_TYPES]
     if silent := [h for h in hosts if not any(a.host == h for a in agents)]:
-        # Neutron drops agents the caller may not see (admin-only by default) instead of a 403.
-        notes.append(f"no L2 agent visible for {', '.join(silent)} (the agents API is "
-                     "admin-only by default)")
+        notes.append(_silent_agents_note(silent, listed_any=bool(raw), ports=ports))
     return agents
+
+
+def _silent_agents_note(hosts: list[str], listed_any: bool, ports: list[PortFacts]) -> str:
+    """Why Neutron named no L2 agent on ``hosts``: policy only where the API showed policy.
+
+    Neutron drops agents the caller may not see (admin-only by default) instead of a 403, so
+    an empty answer alone proves nothing; port bindings hidden the same way (absent
+    binding:* keys) say the profile is not Neutron's admin.
+    """
+    named = ", ".join(hosts)
+    if not listed_any and any(p.binding_vif_type is None for p in ports):
+        return (f"no L2 agent visible for {named}: port bindings are hidden from this cloud "
+                "profile too (the agents API and binding:* are admin-only by default)")
+    return f"Neutron lists no L2 agent on {named}"
 
 
 def _agent_facts(body: dict[str, Any]) -> AgentFacts:
@@ -315,12 +362,13 @@ def _host_ips(
             body = _get(conn.compute, "/os-hypervisors/detail",
                         {"hypervisor_hostname_pattern": node or host},
                         microversion=HYPERVISOR_MICROVERSION)
-        except sdk_exc.ForbiddenException:
-            notes.append(f"host_ip of {', '.join(hosts)} hidden by policy (os-hypervisors is "
-                         "admin-only); hosts are reached by name")
+        except sdk_exc.ForbiddenException as exc:  # the same answer for every host
+            notes.append(f"host_ip of {', '.join(hosts)} unknown: " + answer_of(
+                conn.compute, exc, admin_only="os-hypervisors is admin-only"))
             break
         except sdk_exc.HttpException as exc:  # 404: no such nodename; 406: Nova older than Pike
-            notes.append(f"host_ip of {host} unknown: {_short(exc)}")
+            notes.append(f"host_ip of {host} unknown: " + answer_of(
+                conn.compute, exc, missing=f"Nova knows no hypervisor named {node or host}"))
             continue
         if ip := _pick_host_ip(body.get("hypervisors", []), host, node):
             host_ips[host] = ip
@@ -346,15 +394,18 @@ def _pick_host_ip(hypervisors: list[dict[str, Any]], host: str, node: str | None
 def _get(
     proxy: Any, path: str, params: dict[str, Any] | None = None, *, microversion: str | None = None
 ) -> dict[str, Any]:
-    """GET ``path`` on a service proxy; HTTP errors become openstack.exceptions.HttpException."""
+    """GET ``path`` on a service proxy; HTTP errors become openstack.exceptions.HttpException.
+
+    No answer at all (no endpoint, no connection) or a refused token fails the command at
+    once: no later call could do better.
+    """
     kwargs: dict[str, Any] = {"params": params}
     if microversion:
         kwargs["microversion"] = microversion
-    response = proxy.get(path, **kwargs)
+    try:
+        response = proxy.get(path, **kwargs)
+    except ksa_exc.ClientException as exc:
+        raise CommandError(answer_of(proxy, exc)) from None
     sdk_exc.raise_from_response(response)
     body: dict[str, Any] = response.json()
     return body
-
-
-def _short(exc: sdk_exc.HttpException) -> str:
-    return " ".join(f"HTTP {exc.status_code} {exc.details or exc.message or ''}".split())

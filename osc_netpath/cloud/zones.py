@@ -10,13 +10,15 @@ A fixed handful of requests, whatever the number of hosts, aggregates or flavors
   UUID -> service host), placement discovery and one ``GET /resource_providers?required=...`` per
   request group of the flavor.
 
-Nothing here interprets the facts; ``osc_netpath.scheduling`` does, purely.
+Nothing here interprets the facts; ``osc_netpath.scheduling`` does, purely. A failed call is
+told as the service answered it (``cloud.errors.answered``).
 """
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from osc_netpath.cloud.errors import answer_of, answered, proxy_profile, service_name, unreachable
 from osc_netpath.scheduling.model import Aggregate, ComputeService, Flavor, TraitCheck, ZoneFacts
 from osc_netpath.scheduling.placement import TraitGroup
 
@@ -25,12 +27,8 @@ HYPERVISOR_MICROVERSION = "2.53"  # hypervisor id is the compute node (= root pr
 PLACEMENT_MICROVERSION = "1.18"  # ?required= on GET /resource_providers (root uuid since 1.14)
 _PROJECT_ID = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 
-_POLICY_HINT = {
-    "/os-aggregates": "Nova policy os_compute_api:os-aggregates:index, admin-only by default",
-    "/os-services": "Nova policy os_compute_api:os-services:list, admin-only by default",
-    "/flavors": "Nova policy os_compute_api:os-flavor-extra-specs:index",
-    "/os-hypervisors": "Nova policy os_compute_api:os-hypervisors:list-detail, admin-only",
-}
+# The APIs Nova's default policy keeps for admins (a 403 there means: use an admin profile).
+_ADMIN_ONLY = ("/os-aggregates", "/os-services", "/os-hypervisors")
 
 
 class ZonesError(Exception):
@@ -44,36 +42,21 @@ def _version(text: str | None) -> tuple[int, int]:
     return (int(major), int(minor or 0))
 
 
-def _message(resp: Any) -> str:
-    """The server's own one-line reason out of a Nova/Placement/Keystone error body."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return (resp.text or "").strip().splitlines()[0] if resp.text else resp.reason or ""
-    if isinstance(body, dict):
-        if isinstance(body.get("errors"), list) and body["errors"]:  # placement
-            return str(body["errors"][0].get("detail") or body["errors"][0].get("title"))
-        for value in body.values():  # nova {"forbidden": {...}}, keystone {"error": {...}}
-            if isinstance(value, dict) and "message" in value:
-                return str(value["message"])
-    return str(body)
-
-
-def _get(adapter: Any, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
+def _get(
+    adapter: Any, path: str, what: str, missing: str | None = None, **kwargs: Any
+) -> dict[str, Any]:
     from keystoneauth1 import exceptions as ksa_exc
 
     try:
         resp = adapter.get(path, **kwargs)
-    except ksa_exc.EndpointNotFound as exc:
-        raise ZonesError(f"cannot {what}: no such endpoint in the catalog ({exc})") from None
-    except ksa_exc.ClientException as exc:  # connect failure, timeout, failed discovery
-        raise ZonesError(f"cannot {what}: {exc}") from None
+    except ksa_exc.ClientException as exc:  # a refused token, no endpoint, no connection
+        raise ZonesError(f"cannot {what}: {answer_of(adapter, exc)}") from None
     if resp.status_code >= 400:
-        hint = next((h for p, h in _POLICY_HINT.items() if path.startswith(p)), None)
-        reason = _message(resp)
-        if resp.status_code == 403 and hint:
-            raise ZonesError(f"cannot {what}: forbidden ({hint}); use an admin cloud profile")
-        raise ZonesError(f"cannot {what}: HTTP {resp.status_code} {reason}".rstrip())
+        admin_only = next((f"{p.lstrip('/')} is admin-only" for p in _ADMIN_ONLY
+                           if path.startswith(p)), None)
+        raise ZonesError(f"cannot {what}: " + answered(
+            service_name(adapter), resp, missing=missing, admin_only=admin_only,
+            profile=proxy_profile(adapter)))
     data: dict[str, Any] = resp.json()
     return data
 
@@ -124,10 +107,18 @@ def parse_flavor(body: dict[str, Any]) -> Flavor:
 
 
 def compute_microversion(conn: Any) -> str | None:
-    """The highest compute microversion up to 2.61 that both sides speak (one discovery GET)."""
+    """The highest compute microversion up to 2.61 that both sides speak (one discovery GET).
+
+    The first call of the command: a refused token or an unreachable cloud fails here.
+    """
+    from keystoneauth1 import exceptions as ksa_exc
     from openstack import utils as sdk_utils
 
-    found: str | None = sdk_utils.maximum_supported_microversion(conn.compute, WANTED_MICROVERSION)
+    try:
+        found: str | None = sdk_utils.maximum_supported_microversion(
+            conn.compute, WANTED_MICROVERSION)
+    except ksa_exc.ClientException as exc:
+        raise ZonesError(answer_of(None, exc, conn=conn)) from None
     return found
 
 
@@ -146,8 +137,12 @@ def fetch(conn: Any) -> ZoneFacts:
                   if s.get("binary", "nova-compute") == "nova-compute"],
         flavors=[parse_flavor(f) for f in flavors],
     )
-    if _version(mv) < _version(WANTED_MICROVERSION):
-        facts.notes.append(f"compute API microversion {mv or '2.1'} < 2.61: flavor extra specs "
+    if mv is None:  # discovery gave none: an endpoint without microversions, or it failed
+        facts.notes.append("the compute endpoint's version discovery gave no microversion: "
+                           "requests use 2.1, flavor extra specs are read one flavor at a time, "
+                           "only for --flavor")
+    elif _version(mv) < _version(WANTED_MICROVERSION):
+        facts.notes.append(f"compute API microversion {mv} < 2.61: flavor extra specs "
                            "are read one flavor at a time, only for --flavor")
     return facts
 
@@ -157,7 +152,8 @@ def fetch_extra_specs(conn: Any, flavor: Flavor) -> Flavor:
     if flavor.extra_specs is not None:
         return flavor
     body = _get(conn.compute, f"/flavors/{flavor.id}/os-extra_specs",
-                f"read the extra specs of flavor {flavor.name}")
+                f"read the extra specs of flavor {flavor.name}",
+                missing=f"Nova knows no flavor {flavor.id} (deleted since it was listed?)")
     flavor.extra_specs = {str(k): str(v) for k, v in (body.get("extra_specs") or {}).items()}
     return flavor
 
@@ -166,15 +162,15 @@ def resolve_project(conn: Any, name_or_id: str) -> str:
     """A project ID: IDs are used as they are, names cost one ``GET /v3/projects?name=``."""
     if _PROJECT_ID.match(name_or_id):
         return name_or_id
+    from keystoneauth1 import exceptions as ksa_exc
     from openstack import exceptions as sdk_exc
 
     try:
         found = list(conn.identity.projects(name=name_or_id))
-    except sdk_exc.ForbiddenException:
-        raise ZonesError(f"cannot look up project {name_or_id!r} by name (Keystone policy "
-                         "identity:list_projects): pass the project ID") from None
-    except sdk_exc.HttpException as exc:
-        raise ZonesError(f"cannot look up project {name_or_id!r}: {exc.details or exc}") from None
+    except (sdk_exc.HttpException, ksa_exc.ClientException) as exc:
+        advice = "; pass the project ID" if isinstance(exc, sdk_exc.ForbiddenException) else ""
+        raise ZonesError(f"cannot look up project {name_or_id!r} by name: "
+                         f"{answer_of(conn.identity, exc)}{advice}") from None
     if not found:
         raise ZonesError(f"no project named {name_or_id!r}: pass the project ID")
     if len(found) > 1:
@@ -201,7 +197,7 @@ def fetch_trait_checks(
     try:
         placement = conn.placement  # building the proxy runs Placement version discovery
     except (ksa_exc.ClientException, sdk_exc.SDKException) as exc:
-        notes.append(f"required traits not checked: Placement not reachable ({exc})")
+        notes.append(f"required traits not checked: {unreachable('Placement', exc)}")
         return None, notes
     try:
         nodes = _pages(conn.compute, "/os-hypervisors/detail", "hypervisors",

@@ -85,6 +85,21 @@ TIMESTAMP = "2024-05-06T07:08:09Z"
 NEUTRON_TIMESTAMP = "2024-05-06 07:08:09"
 JSON = {"Content-Type": "application/json"}  # requests-mock does not add it; the SDK reads it
 
+# Faults as the services send them, and how netpath quotes them (on one line).
+NOVA_500 = {"computeFault": {"code": 500, "message": (
+    "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the "
+    "Nova API log if possible.\n<class 'oslo_db.exception.DBConnectionError'>")}}
+NOVA_500_SAID = ("(Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ "
+                 "and attach the Nova API log if possible. "
+                 "<class 'oslo_db.exception.DBConnectionError'>)")
+NEUTRON_500 = {"NeutronError": {"type": "HTTPInternalServerError", "detail": "",
+                                "message": "Request Failed: internal server error while "
+                                           "processing your request."}}
+HTML_503 = ("<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle "
+            "this request.\n</body></html>\n")
+REQUEST_ID = "req-5d7c1f0e-8a2b-4c3d-9e4f-0a1b2c3d4e5f"
+WITH_REQUEST_ID = {"x-openstack-request-id": REQUEST_ID, **JSON}
+
 _NS = uuid.UUID("0d7c3a58-4f6e-4c1b-9a0e-6f1d2b3c4a5e")
 _LABELS = {
     urlsplit(AUTH_URL).netloc: "keystone",

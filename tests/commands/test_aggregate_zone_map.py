@@ -20,6 +20,7 @@ from osc_lib import exceptions
 from osc_lib.test import fakes as osc_fakes
 
 from osc_netpath.commands.aggregate import ZoneMapAggregate
+from tests.commands import fakes
 
 AUTH_URL = "https://keystone.example/v3"
 COMPUTE_URL = "https://nova.example/v2.1"
@@ -499,9 +500,106 @@ def test_non_admin_gets_a_clear_error() -> None:
         with pytest.raises(exceptions.CommandError) as err:
             run(cloud)
         assert str(err.value) == (
-            "cannot list host aggregates: forbidden (Nova policy "
-            "os_compute_api:os-aggregates:index, admin-only by default); use an admin cloud "
+            "cannot list host aggregates: Nova answered HTTP 403 to GET /v2.1/os-aggregates "
+            "(Policy doesn't allow os_compute_api:os-aggregates:index to be performed.): "
+            "forbidden by policy (os-aggregates is admin-only by default): use an admin cloud "
             "profile")
+
+
+# -- every API call says what it answered: status, request, the service's own message ---------
+
+NOVA_500, NOVA_500_SAID, REQUEST_ID = fakes.NOVA_500, fakes.NOVA_500_SAID, fakes.REQUEST_ID
+
+
+def _error(cloud: FakeCloud, *args: str) -> str:
+    with pytest.raises(exceptions.CommandError) as err:
+        run(cloud, *args)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_nova_500_on_aggregates_is_nova_failing(cloud: FakeCloud) -> None:
+    cloud.mocker.get(f"{COMPUTE_URL}/os-aggregates", status_code=500,
+                     headers=fakes.WITH_REQUEST_ID, json=NOVA_500)
+    assert _error(cloud) == (
+        f"cannot list host aggregates: Nova answered HTTP 500 to GET /v2.1/os-aggregates "
+        f"{NOVA_500_SAID}: a server-side failure, see the nova-api log (request {REQUEST_ID})")
+
+
+def test_html_503_on_services_is_said_without_its_tags(cloud: FakeCloud) -> None:
+    cloud.mocker.get(f"{COMPUTE_URL}/os-services", status_code=503,
+                     headers={"Content-Type": "text/html"}, text=fakes.HTML_503)
+    assert _error(cloud) == (
+        "cannot list compute services: Nova answered HTTP 503 to GET /v2.1/os-services "
+        "(503 Service Unavailable: No server is available to handle this request.): a "
+        "server-side failure, see the nova-api log")
+
+
+def test_keystone_401_is_the_credentials(cloud: FakeCloud) -> None:
+    cloud.mocker.post(f"{AUTH_URL}/auth/tokens", status_code=401, headers=JSON, json={
+        "error": {"code": 401, "title": "Unauthorized",
+                  "message": "The request you have made requires authentication."}})
+    assert _error(cloud) == (
+        "Keystone answered HTTP 401 to POST /v3/auth/tokens (The request you have made "
+        "requires authentication.): the credentials of cloud profile 'fake' were refused: "
+        "check the auth settings (clouds.yaml, or the OS_* variables)")
+
+
+def test_nova_500_on_hypervisors_leaves_traits_unchecked_and_says_why(cloud: FakeCloud) -> None:
+    cloud.mocker.get(f"{COMPUTE_URL}/os-hypervisors/detail", status_code=500, headers=JSON,
+                     json=NOVA_500)
+    out = run(cloud, "-f", "json", "--flavor", "m1.gpu")
+    assert (f"note: required traits not checked: cannot list hypervisors: Nova answered HTTP "
+            f"500 to GET /v2.1/os-hypervisors/detail {NOVA_500_SAID}: a server-side failure, "
+            "see the nova-api log") in out.stderr.splitlines()
+
+
+def test_placement_500_leaves_traits_unchecked_and_says_why(cloud: FakeCloud) -> None:
+    cloud.mocker.get(f"{PLACEMENT_URL}/resource_providers", status_code=500, headers=JSON,
+                     json={"errors": [{"status": 500, "title": "Internal Server Error",
+                                       "detail": "The server has either erred or is incapable "
+                                                 "of performing the requested operation."}]})
+    out = run(cloud, "-f", "json", "--flavor", "m1.gpu")
+    assert ("note: required traits not checked: cannot ask Placement for providers with "
+            "CUSTOM_GPU: Placement answered HTTP 500 to GET /resource_providers (The server has "
+            "either erred or is incapable of performing the requested operation.): a "
+            "server-side failure, see the placement-api log") in out.stderr.splitlines()
+
+
+@pytest.mark.parametrize(("status", "message", "said"), [
+    (403, "You are not authorized to perform the requested action: identity:list_projects.",
+     "forbidden by Keystone policy for cloud profile 'fake'; pass the project ID"),
+    (500, "An unexpected error prevented the server from fulfilling your request.",
+     "a server-side failure, see the keystone log"),
+])
+def test_project_lookup_says_what_keystone_answered(
+        cloud: FakeCloud, status: int, message: str, said: str) -> None:
+    cloud.mocker.get(f"{AUTH_URL}/projects", status_code=status, headers=JSON,
+                     json={"error": {"code": status, "title": "x", "message": message}})
+    assert _error(cloud, "--flavor", "m1.small", "--project", "demo") == (
+        f"cannot look up project 'demo' by name: Keystone answered HTTP {status} to GET "
+        f"/v3/projects ({message}): {said}")
+
+
+def test_vanished_flavor_extra_specs_are_not_found() -> None:
+    with requests_mock.Mocker() as mocker:
+        cloud = standard(FakeCloud(mocker, max_microversion=(2, 60)))
+        mocker.get(f"{COMPUTE_URL}/flavors/2/os-extra_specs", status_code=404, headers=JSON,
+                   json={"itemNotFound": {"code": 404, "message": "Flavor 2 could not be found."}})
+        assert _error(cloud, "--flavor", "m1.ssd") == (
+            "cannot read the extra specs of flavor m1.ssd: Nova answered HTTP 404 to GET "
+            "/v2.1/flavors/2/os-extra_specs (Flavor 2 could not be found.): Nova knows no "
+            "flavor 2 (deleted since it was listed?)")
+
+
+def test_version_discovery_without_microversions_is_said_as_such(cloud: FakeCloud) -> None:
+    cloud.mocker.get(COMPUTE_URL, status_code=500, headers=JSON, json=NOVA_500)
+    out = run(cloud, "-f", "json", "--flavor", "m1.ssd")
+    assert out.rc == 0 and {r["Host"]: r["Lands"] for r in out.json()}["c2"] == "yes"
+    assert ("note: the compute endpoint's version discovery gave no microversion: requests use "
+            "2.1, flavor extra specs are read one flavor at a time, only for --flavor"
+            ) in out.stderr.splitlines()
+    assert "GET nova /flavors/2/os-extra_specs" in cloud.calls()
 
 
 # -- through the real `openstack` shell: entry point, one-line errors, exit codes --------------

@@ -342,7 +342,8 @@ def test_nova_older_than_2_53_leaves_host_ip_unknown(requests_mock, monkeypatch)
     facts = trace(cloud, cloud.server["id"])
 
     assert facts.host_ips == {}
-    assert "host_ip of compute-1 unknown: HTTP 406 Version not supported" in facts.notes
+    assert ("host_ip of compute-1 unknown: Nova answered HTTP 406 to GET "
+            "/v2.1/os-hypervisors/detail (Version not supported)") in facts.notes
 
 
 def test_cloud_facts_round_trip_through_json(requests_mock):
@@ -365,8 +366,9 @@ def test_neutron_failure_on_ports_is_one_clear_line(requests_mock):
         trace(cloud, cloud.server["id"])
 
     assert str(err.value) == (
-        f"Failed listing the ports of server {cloud.server['id']}: HTTP 500 "
-        "Request Failed: internal server error while processing your request."
+        f"Failed listing the ports of server {cloud.server['id']}: Neutron answered HTTP 500 "
+        "to GET /v2.0/ports (Request Failed: internal server error while processing your "
+        "request.): a server-side failure, see the neutron-server log"
     )
 
 
