@@ -331,6 +331,7 @@ def _fill(facts: HostFacts, stdout: str) -> None:
         facts.problems.append(Problem("probe", f"arguments rejected by the probe: {env['rejected']}"))
     if not done:
         facts.problems.append(Problem("probe", "probe output ended early (timeout or killed)"))
+        facts.unknown["partial"] = "the probe output ended early"  # what is missing is unknown
     r = _Reader(sections, env)
     facts.hostname = r.read("hostname", lambda s: s.strip() or None)
     _read_links(r, facts)

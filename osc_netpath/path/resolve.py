@@ -1,12 +1,26 @@
 """Join API facts and host facts into one path per port. Pure: data in, data out."""
 from __future__ import annotations
 
-from osc_netpath.cloud.facts import AgentFacts, CloudFacts, NetworkFacts, PortFacts, Segment
+from collections.abc import Callable
+
+from osc_netpath.cloud.facts import (
+    AgentFacts,
+    CloudFacts,
+    NetworkFacts,
+    PortFacts,
+    Segment,
+    ServerFacts,
+)
 from osc_netpath.host.facts import HostFacts
+from osc_netpath.path import core, ovs_hybrid, ovs_native
 from osc_netpath.path import model as m
-from osc_netpath.path import ovs
 
 UNBOUND = ("unbound", "binding_failed")
+# One strategy per backend, picked by backend_of() from the binding and the host's wiring.
+STRATEGIES: dict[str, Callable[[core.Walk], None]] = {
+    ovs_hybrid.NAME: ovs_hybrid.hops,
+    ovs_native.NAME: ovs_native.hops,
+}
 
 
 def pick_segment(network: NetworkFacts | None, agent: AgentFacts | None) -> Segment:
@@ -54,7 +68,7 @@ def backend_of(port: PortFacts, facts: HostFacts | None) -> tuple[str, str | Non
     said = port.binding_vif_details.get("ovs_hybrid_plug")
     seen: bool | None = None
     if facts is not None and facts.ovs is not None:
-        live = ovs.interfaces_of_port(facts.ovs, port.id)
+        live = core.interfaces_of_port(facts.ovs, port.id)
         if live:
             seen = live[0].name.startswith("qvo")
     if seen is None and facts is not None and facts.link(f"qbr{port.short_id}") is not None:
@@ -93,9 +107,12 @@ def resolve(
         result.errors.extend(unreadable)
         result.notes.extend(notes)
     for port in cloud.ports:
-        result.ports.append(_resolve_port(cloud, port, hosts, host_errors))
-    carried = {p.host for p in result.ports if p.host_error}
-    result.errors.extend(e for h, e in sorted(host_errors.items()) if h not in carried)
+        try:
+            result.ports.append(_resolve_port(cloud, port, hosts, host_errors))
+        except Exception as exc:  # noqa: BLE001 - one odd fact never hides the other ports
+            result.ports.append(_unresolved(port, exc))
+    # once per host, however many ports it carries (the ports point at it with host_error)
+    result.errors.extend(e for _, e in sorted(host_errors.items()))
     return result
 
 
@@ -116,9 +133,13 @@ def _host_notes(cloud: CloudFacts, host: str, facts: HostFacts) -> tuple[list[st
         msg = problem.message if problem.message.startswith(tool) else (
             f"{problem.source}: {problem.message}")
         (errors if tool in _ESSENTIAL else notes).append(f"{host}: {msg}")
+    notes.extend(f"{host}: {note}" for note in facts.notes)
     server = cloud.server
-    if host == cloud.guest_host and facts.domain(server.domain_ref) is None:
-        notes.append(f"{host}: libvirt domain {server.domain_ref} not found "
+    ref = server.domain_ref
+    # a domain not read (libvirt unreadable, probe cut short) is unknown, not "not found"
+    unread = facts.unknown_why(f"libvirt:{ref}") or facts.unknown.get("partial")
+    if host == cloud.guest_host and facts.domain(ref) is None and not unread:
+        notes.append(f"{host}: libvirt domain {ref} not found "
                      f"(server is {server.status.lower()})")
     return errors, notes
 
@@ -179,15 +200,16 @@ def _resolve_port(
     if agent is not None and not agent.alive:
         path.problems.append(f"the {agent.agent_type} on {host} is down (not reporting)")
     if host in errors:
-        path.host_error = errors[host]
-        path.problems.append(errors[host])
-    if facts is None:
-        path.hops.append(_api_only_guest_hop(port, server.name))
-        if host not in errors:
+        path.host_error = errors[host]  # said once for the host, not once per port
+    unreadable = facts.unknown.get("all") if facts is not None else None
+    if facts is None or unreadable:
+        path.hops.append(_api_only_guest_hop(port, server, unreadable))
+        if host not in errors and not unreadable:
             path.problems.append(f"no host facts for {host}: nothing probed")
         return path
-    if not path.backend.startswith("ovs-"):
-        path.hops.append(_api_only_guest_hop(port, server.name))
+    strategy = STRATEGIES.get(path.backend)
+    if strategy is None:
+        path.hops.append(_api_only_guest_hop(port, server))
         if port.binding_vif_type:
             path.problems.append(f"vif_type {port.binding_vif_type!r} is not traced yet")
         else:
@@ -197,18 +219,38 @@ def _resolve_port(
     # the domain lives where the server runs (or --host), even when this port is bound elsewhere
     server_facts = hosts.get(cloud.guest_host or "")
     domain = server_facts.domain(server.domain_ref) if server_facts else None
-    hops, problems = ovs.resolve_port_hops(
-        port, segment, facts, agent, domain, path.backend == "ovs-hybrid",
-        integration_bridge(port, agent),
-        guest_label=domain.name if domain else server.name, server_id=server.id,
-        net_mtu=network.mtu if network else None,
+    walk = core.Walk(
+        port, facts, segment, agent, domain, integration_bridge(port, agent), [], [],
+        server_id=server.id, net_mtu=network.mtu if network else None,
+        guest_state=guest_state(server, port),
+        guest_label=domain.name if domain else (server.instance_name or server.name),
     )
-    path.hops.extend(hops)
-    path.problems.extend(problems)
+    strategy(walk)
+    path.hops.extend(walk.hops)
+    path.problems.extend(walk.problems)
     return path
 
 
-def _api_only_guest_hop(port: PortFacts, label: str) -> m.Hop:
-    ips = ", ".join(ip.ip_address for ip in port.fixed_ips)
-    return m.Hop(index=0, device=label, kind=m.GUEST, mac=port.mac_address, state=port.status,
-                 source=m.SRC_API, detail=ips or None)
+def _unresolved(port: PortFacts, exc: Exception) -> m.PortPath:
+    """A port whose facts the walk could not use (a value of the wrong type from a host)."""
+    why = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    return m.PortPath(port_id=str(port.id), network=str(port.network_id),
+                      host=port.binding_host_id, backend="unknown", segment="unknown",
+                      problems=[(f"the path could not be resolved from these facts ({why}); "
+                                "run with --debug and report it")])
+
+
+def _api_only_guest_hop(port: PortFacts, server: ServerFacts, why: str | None = None) -> m.Hop:
+    """Hop 0 from the API alone: the libvirt domain Nova names, the port's MAC and IPs."""
+    details = [", ".join(ip.ip_address for ip in port.fixed_ips)] if port.fixed_ips else []
+    if why:
+        details.append(f"host not readable: {why}")
+    return m.Hop(index=0, device=server.instance_name or server.name, kind=m.GUEST,
+                 mac=port.mac_address, state=guest_state(server, port), source=m.SRC_API,
+                 detail="; ".join(details) or None)
+
+
+def guest_state(server: ServerFacts, port: PortFacts) -> str:
+    """The guest NIC's state: the server's when it is not running (a SHUTOFF server's port may
+    still say ACTIVE), else the port's."""
+    return server.status if server.status != "ACTIVE" else port.status

@@ -299,3 +299,38 @@ def test_names_with_a_trailing_newline_are_refused(bad):
         probe.command_line(probe.ProbeRequest(domains=[bad]))
     with pytest.raises(ValueError, match="invalid"):
         probe.command_line(probe.ProbeRequest(flows=[(bad, 0)]))
+
+
+def test_wrongly_typed_ip_json_never_reaches_the_path_walk():
+    text = json.dumps([{"ifindex": 7, "ifname": "tapx", "mtu": "1500", "master": 3,
+                        "flags": "UP", "linkinfo": {"info_kind": "veth"}, "link_index": "9"},
+                       {"ifindex": "8", "ifname": "bad"}])
+    with pytest.raises(ValueError):
+        iproute.parse_links(text)  # a device without an integer ifindex is not a device
+    (link,) = iproute.parse_links(text.replace('"ifindex": "8"', '"ifindex": 8', 1))[:1]
+    assert (link.mtu, link.master, link.flags, link.peer_ifindex) == (None, None, [], None)
+
+
+def test_a_fact_the_walk_cannot_use_costs_that_port_only():
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    b.vlan_flows(host)
+    facts = host.facts()
+    facts.link(f"qbr{b.SID}").mtu = "1500"  # type: ignore[assignment,union-attr]
+    cloud = b.cloud()
+    cloud.networks["net-1"].mtu = 9000
+    path = resolve(cloud, {"compute1": facts})
+    (port,) = path.ports
+    assert port.problems[0].startswith("the path could not be resolved from these facts")
+
+
+def test_probe_cut_short_leaves_the_rest_unknown_not_missing():
+    text = read("probe-compute1.txt")
+    cut = text[: text.index(f"@@netpath {TOKEN} begin flows:br-ex:0@@")]
+    path = resolve(_fixture_cloud(), {"compute-1": probe.parse_output("compute-1", cut)})
+    problems = " | ".join(path.ports[0].problems)
+    assert "no flow on br-ex" not in problems and "not found" not in " ".join(path.notes)
+    br_ex = _hop(path, "br-ex")
+    assert (br_ex.vlan, br_ex.source) == ("3 → ?", m.SRC_UNKNOWN)
+    assert "ended early" in (br_ex.detail or "")
+    assert _hop(path, f"qvo{HYBRID}").vlan == "3"  # what came is kept
