@@ -11,6 +11,9 @@ What a test gets from ``lab`` (a :class:`tests.lab.lab.Lab`):
   lab.write_clouds_yaml(path, …)     a clouds.yaml carrying it; lab.subprocess_env(path)
   lab.topology.cloud_facts(server)   the API facts (an "API capture") for a lab server
 Fixture ``lab_openstack`` runs ``openstack …`` as a subprocess against the lab.
+Fixture ``kolla_host`` (module) adds kolla1 (tests.lab.kolla: OVS and libvirt in podman
+containers) to the lab and removes it after the module; ``kolla_api`` serves its Nova/Neutron
+API (tests.lab.api) for ``lab_openstack(..., cloud_entry=kolla_api.cloud_entry())``.
 
 Missing prerequisites skip with the reason, except in CI (CI=true) where they fail the run.
 NPLAB_KEEP=1 leaves the lab up after the session (the next session rebuilds it). Two sessions
@@ -34,15 +37,19 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
-@pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
-    missing = missing_prerequisites()
+def require(missing: list[str], what: str) -> None:
+    """Skip (fail in CI) with the reasons when ``missing`` is not empty."""
     if missing:
-        reason = "lab tier cannot run here: " + "; ".join(missing)
+        reason = f"{what} cannot run here: " + "; ".join(missing)
         if _in_ci():
             pytest.fail(reason, pytrace=False)
         print(f"\n{reason}", file=sys.stderr)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    require(missing_prerequisites(), "lab tier")
     built = Lab().up()
     try:
         yield built
@@ -71,3 +78,24 @@ def lab_openstack(lab: Lab, tmp_path: Path) -> Callable[..., subprocess.Complete
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def kolla_host(lab: Lab) -> Iterator[Any]:
+    from tests.lab import kolla
+
+    require(missing_prerequisites(containers=True), "kolla lab host")
+    host = kolla.up(lab)
+    try:
+        yield host
+    finally:
+        kolla.down(lab)
+
+
+@pytest.fixture(scope="module")
+def kolla_api() -> Iterator[Any]:
+    from tests.lab.api import LabApi
+    from tests.lab.topology import KOLLA
+
+    with LabApi(KOLLA) as api:
+        yield api

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,23 @@ SSHD = "/usr/sbin/sshd"  # sshd re-execs itself: absolute path required
 TOOLS = ("ip", "nsenter", "unshare", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl",
          "ovs-ofctl", "ssh-keygen", "mount", "ethtool")
 APT_PACKAGES = ("openvswitch-switch", "openssh-server", "openssh-client", "iproute2",
-                "util-linux", "mount", "ethtool")
+                "util-linux", "mount", "ethtool", "podman", "runc", "podman-docker")
+# The kolla-style host (kolla.py): podman with runc (crun fails here), podman-docker's `docker`.
+CONTAINER_TOOLS = ("podman", "runc", "conmon")
+PODMAN_DOCKER = "/usr/bin/docker"  # podman-docker's wrapper (another `docker` may come first)
 
 
 class LabError(RuntimeError):
     pass
 
 
-def missing_prerequisites() -> list[str]:
-    """Why the lab cannot be built here (empty when it can)."""
+def missing_prerequisites(containers: bool = False) -> list[str]:
+    """Why the lab (``containers``: and its container runtime) cannot be built here."""
     missing = []
+    if containers:
+        missing += [f"{tool} not found" for tool in CONTAINER_TOOLS if shutil.which(tool) is None]
+        if not os.path.exists(PODMAN_DOCKER):
+            missing.append(f"{PODMAN_DOCKER} missing (podman-docker)")
     if os.geteuid() != 0:
         missing.append("must run as root (namespaces, veths, OVS)")
     for tool in TOOLS:
@@ -115,8 +123,8 @@ class LabHost:
     def vsctl(self, *args: str) -> str:
         return self.run("ovs-vsctl", "--timeout=10", *args)
 
-    def ofctl(self, *args: str) -> str:
-        return self.run("ovs-ofctl", *args)
+    def ofctl(self, *args: str, input: str | None = None) -> str:
+        return self.run("ovs-ofctl", *args, input=input)
 
     def ovs_table(self, table: str) -> list[dict[str, Any]]:
         """Rows of an OVS table as {column: python value} (sets/maps decoded)."""
@@ -293,7 +301,9 @@ class Lab:
             raise LabError(f"no lab state in {state_dir}: run `python -m tests.lab.lab up`") \
                 from None
         for name, info in state["hosts"].items():
-            lab.hosts[name] = LabHost(topology.host(name), Path(info["dir"]), info["anchor_pid"])
+            if any(h.name == name for h in topology.hosts):  # not hosts another module added
+                lab.hosts[name] = LabHost(topology.host(name), Path(info["dir"]),
+                                          info["anchor_pid"])
         return lab
 
     # -- build ------------------------------------------------------------------------------
@@ -350,6 +360,54 @@ class Lab:
         (self.state_dir / "state.json").write_text(json.dumps(state, indent=1))
 
     def _start_host(self, spec: Host) -> LabHost:
+        host = self._anchor(spec)
+        self._start_ovs(host)
+        self._start_sshd(host)
+        return host
+
+    def add_host(self, spec: Host, topology: Topology, start_ovs: Callable[[LabHost], None],
+                 host_class: type[LabHost] = LabHost) -> LabHost:
+        """One more host on the running lab, from its own topology (hv1/hv2 stay as they are):
+        ``start_ovs`` stands in for the host's own ovsdb-server/ovs-vswitchd."""
+        host = self._anchor(spec, host_class)
+        self.hosts[spec.name] = host
+        self._save()
+        start_ovs(host)
+        self._start_sshd(host)
+        self._wire(host, topology)
+        _wait_tcp(host.address, host.port, timeout=10)
+        keytype, key = host.host_key_pub.read_text().split()[:2]
+        with self.known_hosts.open("a") as fh:
+            fh.write(f"{host.address} {keytype} {key}\n")
+        self._save()
+        return host
+
+    def remove_host(self, name: str) -> None:
+        """Undo :meth:`add_host` (idempotent): its processes, netns, root link, known_hosts
+        line and dir; ``lab.down()`` would remove them too, this leaves the rest running."""
+        host = self.hosts.pop(name, None)
+        ns = host.netns if host else f"{PREFIX}{name}"
+        pids = {int(p) for p in sh("ip", "netns", "pids", ns, check=False).split()}
+        if host is not None and _netns_inode(host.anchor_pid) is not None:
+            pids.add(host.anchor_pid)
+        _kill({p for p in pids if not _zombie(p)})
+        for pid in pids:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        sh("ip", "netns", "del", ns, check=False)
+        sh("ip", "link", "del", ns, check=False)
+        if host is not None and self.known_hosts.exists():
+            lines = self.known_hosts.read_text().splitlines(keepends=True)
+            self.known_hosts.write_text("".join(
+                ln for ln in lines if not ln.startswith(f"{host.address} ")))
+        shutil.rmtree(self.state_dir / name, ignore_errors=True)
+        if self.state_dir.exists():
+            self._save()
+
+    def _anchor(self, spec: Host, host_class: type[LabHost] = LabHost) -> LabHost:
+        """The host's netns, its veth to the root bridge and its mount/UTS namespace anchor."""
         hdir = self.state_dir / spec.name
         (hdir / "run").mkdir(parents=True)
         ns = spec.netns
@@ -382,8 +440,10 @@ class Lab:
         anchor.stdout.close()
         if anchor.stderr:
             anchor.stderr.close()
-        host = LabHost(spec, hdir, anchor.pid)
+        return host_class(spec, hdir, anchor.pid)
 
+    def _start_ovs(self, host: LabHost) -> None:
+        hdir, spec = host.dir, host.spec
         db = hdir / "conf.db"
         sh("ovsdb-tool", "create", str(db), OVS_SCHEMA)
         host.run("ovsdb-server", str(db), "--remote=punix:/run/openvswitch/db.sock",
@@ -397,6 +457,8 @@ class Lab:
         host.vsctl("set", "Open_vSwitch", ".", f"external_ids:hostname={spec.name}",
                    f"external_ids:system-id={spec.name}")
 
+    def _start_sshd(self, host: LabHost) -> None:
+        hdir, spec = host.dir, host.spec
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"nplab-{spec.name}",
            "-f", str(hdir / "ssh_host_ed25519_key"))
         (hdir / "sshd_config").write_text(_SSHD_CONFIG.format(
@@ -404,11 +466,10 @@ class Lab:
             authorized=self.state_dir / "client" / "authorized_keys",
         ))
         host.run(SSHD, "-f", str(hdir / "sshd_config"), "-E", str(host.sshd_log))
-        return host
 
-    def _wire(self, h: LabHost) -> None:
+    def _wire(self, h: LabHost, topology: Topology | None = None) -> None:
         """Bridges, patches, NICs, tunnels, VM ports and flows: what os-vif and the agent do."""
-        topo, spec = self.topology, h.spec
+        topo, spec = topology or self.topology, h.spec
         vs: list[str] = []
 
         def cmd(*args: str) -> None:
@@ -472,8 +533,7 @@ class Lab:
             flows.setdefault(flow.bridge, []).append(flow.spec())
         for br, lines in flows.items():
             h.ofctl("-O", "OpenFlow13", "del-flows", br)
-            h.run("ovs-ofctl", "-O", "OpenFlow13", "add-flows", br, "-",
-                  input="\n".join(lines) + "\n")
+            h.ofctl("-O", "OpenFlow13", "add-flows", br, "-", input="\n".join(lines) + "\n")
 
 
 def _patch(cmd: Any, br_a: str, name_a: str, br_b: str, name_b: str) -> None:
@@ -540,7 +600,9 @@ def _recorded_pids(h: LabHost) -> list[list[int]]:
     for name in ("ovsdb-server.pid", "ovs-vswitchd.pid"):
         pids.append(_read_pid(h.run_dir / name))
     pids.append(_read_pid(h.dir / "sshd.pid"))
-    return [[p, ino] for p in pids if p and (ino := _netns_inode(p))]
+    # only processes in the host's netns: a pidfile written in a container says "1"
+    own = _netns_inode(h.anchor_pid)
+    return [[p, ino] for p in pids if p and (ino := _netns_inode(p)) and ino == own]
 
 
 def _read_pid(path: Path) -> int:

@@ -370,3 +370,21 @@ LAB = Topology(
     ports=(PORT_VLAN, PORT_FLAT, PORT_VX_A, PORT_DEAD, PORT_VX_B),
     hosts=(HV1, HV2),
 )
+
+# A kolla-style hypervisor (tests/lab/kolla.py): OVS and libvirt in containers, its own
+# topology so hv1/hv2 are built exactly as above. Hybrid plug, VLAN and flat on one server.
+KOLLA1 = Host("kolla1", "198.19.201.21", "iptables_hybrid", {"physnet1": "br-ex"},
+              {"br-ex": "eth1"}, tunnel_types=())
+VM_KOLLA = Server("4d5e6f70-8192-43a4-b5c6-d7e8f9a0b1c2", "lab-vm-kolla", "instance-0000000b",
+                  "kolla1")
+PORT_KOLLA_VLAN = Port("f6a7b8c9-d0e1-4f2a-b4c5-d6e7f8091a2b", NET_VLAN.id, VM_KOLLA.id,
+                       "fa:16:3e:11:22:06", "203.0.113.72", local_vlan=1)
+PORT_KOLLA_FLAT = Port("07b8c9d0-e1f2-4a3b-85d6-e7f8091a2b3c", NET_FLAT.id, VM_KOLLA.id,
+                       "fa:16:3e:11:22:07", "203.0.113.141", local_vlan=2)
+
+KOLLA = Topology(
+    networks=(NET_VLAN, NET_FLAT),
+    servers=(VM_KOLLA,),
+    ports=(PORT_KOLLA_VLAN, PORT_KOLLA_FLAT),
+    hosts=(KOLLA1,),
+)
