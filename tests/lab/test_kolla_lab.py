@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,29 @@ def _truth(host: kolla.KollaHost) -> dict[str, list[tuple[Any, ...]]]:
 def _set(value: Any) -> list[Any]:
     """An OVS set column: a one-element set comes as the element itself."""
     return value if isinstance(value, list) else [value]
+
+
+def test_a_timed_out_exec_leaves_nothing_in_the_container(lab, kolla_host):
+    """ovs-vswitchd stopped: `ovs-ofctl dump-flows` in its container hangs. The probe, with a
+    3 s timeout, reports those sections timed out, reads all the others (virsh too, in
+    nova_libvirt that has no `timeout`), and leaves no ovs-ofctl behind in the container (the
+    client's timeout alone would leave both)."""
+    req = probe.ProbeRequest(domains=[VM_KOLLA.instance_name],
+                             flows=[("br-int", 0), ("br-ex", 0)], timeout=3)
+    with kolla.stopped(kolla_host, kolla.VSWITCHD):
+        results, _ = run_probes([(lab.ssh_target(KOLLA1.name), probe.command_line(req))],
+                                probe.script())
+        deadline = time.monotonic() + 2
+        while (left := [c for c in kolla_host.processes_in(kolla.VSWITCHD).values()
+                        if "ovs-ofctl" in c]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    facts = probe.parse_output(KOLLA1.name, results[KOLLA1.name].stdout or "")
+    problems = {p.source: p.message for p in facts.problems}
+    timed_out = f"ovs-ofctl: timed out after 3s in container {kolla.VSWITCHD}"
+    assert problems == {"flows:br-int": timed_out, "flows:br-ex": timed_out}
+    assert facts.ovs is not None and set(facts.ovs.bridges) == {"br-int", "br-ex"}
+    assert facts.links and [d.name for d in facts.domains] == [VM_KOLLA.instance_name]
+    assert left == []
 
 
 def test_teardown_removes_it_all_and_runs_twice(lab, kolla_host):

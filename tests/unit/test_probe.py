@@ -318,11 +318,14 @@ def test_kolla_containers_detected_with_docker(tmp_path):
     assert (env["ovs"], env["libvirt"]) == ("docker:openvswitch_vswitchd", "docker:nova_libvirt")
     vsctl = sections["ovs-vsctl"].stdout
     assert vsctl.startswith("@@netpath 0000 end ovs-vsctl 0@@\n")  # foreign token: content
-    assert "docker exec openvswitch_vswitchd ovs-vsctl --timeout=10 --format=json" in vsctl
+    # the container has `timeout` (the stand-in says yes): commands are timed out in there
+    inner = "timeout -k 2 10"
+    assert f"docker exec openvswitch_vswitchd {inner} ovs-vsctl --timeout=10 --format=json" in vsctl
     assert sections["flows:br-int:0"].stdout.endswith(
-        "docker exec openvswitch_vswitchd ovs-ofctl --names dump-flows br-int table=0\n")
+        f"docker exec openvswitch_vswitchd {inner} ovs-ofctl --names dump-flows br-int table=0\n")
     assert sections["virsh-dumpxml:instance-0000000a"].stdout.endswith(
-        "docker exec nova_libvirt virsh -r -c qemu:///system dumpxml --domain instance-0000000a\n")
+        f"docker exec nova_libvirt {inner} virsh -r -c qemu:///system dumpxml "
+        "--domain instance-0000000a\n")
     assert "virsh-domstate:instance-0000000a" in sections  # the script went on after the execs
 
 
@@ -339,7 +342,7 @@ def test_forced_runtime_and_container(tmp_path):
         tmp_path, ["--runtime", "podman", "--ovs-container", "my_ovs"], ("docker", "podman"),
         FAKE_NAMES="openvswitch_vswitchd")
     assert env["ovs"] == "podman:my_ovs"
-    assert "podman exec my_ovs ovs-vsctl" in sections["ovs-vsctl"].stdout
+    assert "podman exec my_ovs timeout -k 2 10 ovs-vsctl" in sections["ovs-vsctl"].stdout
 
 
 @needs_dash
