@@ -206,8 +206,10 @@ def describe_failure(tool: str, area: str, section: Section, env: dict[str, str]
         low = err.lower()
         if f"'{runtime}'" in err or f"{runtime}: not found" in err:
             return f"{runtime}: not installed (needed to reach container {container})"
+        # docker: "is not running"; podman (stopped or paused): "can only create exec sessions
+        # on running containers: container state improper"
         if "no such container" in low or "no container with name" in low \
-                or "is not running" in low:
+                or "is not running" in low or "container state improper" in low:
             return f"{area}: container {container} not found or not running ({runtime})"
         if "executable file not found" in low:
             return f"{tool}: not installed in container {container}"

@@ -173,6 +173,23 @@ def test_a_timed_out_exec_leaves_nothing_in_the_container(lab, kolla_host):
     assert left == []
 
 
+def test_a_stopped_forced_container_is_said_so(lab, kolla_host):
+    """libvirt_container set, the container stopped: podman's "container state improper" reads
+    as the container not running, and OVS is still read."""
+    req = probe.ProbeRequest(domains=[VM_KOLLA.instance_name], libvirt_container=kolla.LIBVIRT)
+    kolla_host.podman("stop", "--time", "0", kolla.LIBVIRT)
+    try:
+        results, _ = run_probes([(lab.ssh_target(KOLLA1.name), probe.command_line(req))],
+                                probe.script())
+    finally:
+        kolla_host.podman("start", kolla.LIBVIRT)
+    facts = probe.parse_output(KOLLA1.name, results[KOLLA1.name].stdout or "")
+    assert {p.source: p.message for p in facts.problems} == {
+        f"libvirt:{VM_KOLLA.instance_name}":
+            f"libvirt: container {kolla.LIBVIRT} not found or not running (docker)"}
+    assert facts.ovs is not None and not facts.domains
+
+
 def test_teardown_removes_it_all_and_runs_twice(lab, kolla_host):
     """Last in this module: containers, image, podman's storage, the namespace, the host's
     processes and its known_hosts line go; hv1/hv2 stay. (The fixture runs it once more.)"""
