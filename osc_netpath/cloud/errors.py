@@ -125,10 +125,9 @@ def answered(
     service's log (with the request ID to look for); other statuses get none.
     """
     status = int(getattr(response, "status_code", 0) or 0)
-    request = getattr(response, "request", None)
-    method = getattr(request, "method", None) or "GET"
+    method = getattr(getattr(response, "request", None), "method", None)
     path = urlsplit(str(getattr(response, "url", "") or "")).path
-    said = f"{service} answered HTTP {status}" + (f" to {method} {path}" if path else "")
+    said = f"{service} answered HTTP {status}" + (f" to {method} {path}" if method and path else "")
     if reason := message_of(response):
         said += f" ({reason})"
     hint = _hint(service, status, response, missing, admin_only, profile)

@@ -78,6 +78,8 @@ def _answered(func: Callable[_P, _T]) -> Callable[_P, _T]:
             return func(*args, **kwargs)
         except ksa_exc.ClientException as exc:  # a refused token, no endpoint, no connection
             raise CommandError(answer_of(None, exc, conn=args[0] if args else None)) from None
+        except sdk_exc.ServiceDisabledException as exc:  # the catalog lacks the service
+            raise CommandError(" ".join(str(exc).split())) from None
     return wrapper
 
 

@@ -151,3 +151,24 @@ def test_a_failed_call_is_one_line_saying_what_the_service_answered(
 
     assert str(err.value) == fault.said.format(**fields)
     assert recorded.jobs == []  # nothing probed on a trace that could not be built
+
+
+def test_a_catalog_without_the_service_is_one_line(requests_mock, recorded):
+    cloud = fakes.scenario(requests_mock)
+    token = cloud._token
+
+    def without_neutron(request: Any, context: Any) -> dict[str, Any]:
+        body = token(request, context)
+        body["token"]["catalog"] = [s for s in body["token"]["catalog"] if s["type"] != "network"]
+        return body
+
+    requests_mock.post(f"{fakes.AUTH_URL}/auth/tokens", json=without_neutron, status_code=201,
+                       headers={"X-Subject-Token": "fake-token", **fakes.JSON})
+
+    with pytest.raises(exceptions.CommandError) as err:
+        run(FakeApp(cloud.connection()), "web-1")
+
+    assert str(err.value) == (
+        "Service 'network' is disabled because its configuration could not be loaded. The "
+        "service is not present in the service catalog: public endpoint for network service "
+        "in RegionOne region not found")
