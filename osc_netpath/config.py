@@ -23,8 +23,8 @@ ADDRESS_MODES = ("host_ip", "host")
 TEMPLATE_FIELDS = frozenset({"host", "host_ip", "short_host"})
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOSTNAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
-_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+_HOSTNAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?\Z")
+_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\Z")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -353,7 +353,7 @@ def address_for(cfg: NetpathConfig, host: str, host_ip: str | None) -> str:
     if cfg.address == "host_ip" or "{host_ip}" in cfg.address:
         if not host_ip:
             raise CommandError(f"no SSH address for host {host!r}: the hypervisor API gave no "
-                               f"host_ip (listing hypervisors needs admin); {help_}")
+                               f"host_ip (the host_ip note says what Nova answered); {help_}")
         host_ip = _address(f"host_ip of {host}", host_ip)
     if cfg.address == "host_ip":
         assert host_ip

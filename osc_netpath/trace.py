@@ -13,7 +13,7 @@ from osc_netpath import capture
 from osc_netpath.cloud.facts import CloudFacts
 from osc_netpath.host import names, probe
 from osc_netpath.host.facts import HostFacts
-from osc_netpath.path import resolve
+from osc_netpath.path import ovn, resolve
 from osc_netpath.path.model import ServerPath
 
 # neutron.plugins.ml2.drivers.openvswitch.agent.common.constants: LOCAL_SWITCHING = 0 on br-int
@@ -58,7 +58,9 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
     for bad in [d for d in domains if not names.DOMAIN_RE.match(d)]:
         cloud.notes.append(f"{host}: libvirt domain name {bad!r} from the API is not valid: "
                            "the domain is not read")
+    ovn_chassis = agent is not None and agent.agent_type in ovn.AGENT_TYPES
     return probe.ProbeRequest(
+        ovn=ovn_chassis,
         domains=[d for d in domains if names.DOMAIN_RE.match(d)],
         flows=sorted(f for f in flows if names.BRIDGE_RE.match(f[0])),
         tunnel_tables=sorted(tunnel_tables), sudo=sudo, **extra)

@@ -98,6 +98,8 @@ class CloudFacts:
     # Compute hosts to probe: --host or the server's host, then any other host a port is bound to.
     hosts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts the API hid or lacked, one line each
+    # network id -> hosts with a bound port on it (OVN tunnels: which chassis must be reached)
+    network_hosts: dict[str, list[str]] = field(default_factory=dict)
     # --host when the API shows the server's host and it is another: traced alone, instead.
     host_override: str | None = None
 
@@ -112,7 +114,13 @@ class CloudFacts:
         return self.host_override or self.server.host
 
     def agent_for(self, host: str | None) -> AgentFacts | None:
-        """The L2 agent of ``host`` (OVS first, then any)."""
+        """The L2 agent of ``host``: OVS, then OVN's controller, then any (never the metadata
+        agent while there is another)."""
+        rank = {"Open vSwitch agent": 0, "OVN Controller agent": 1,
+                "OVN Controller Gateway agent": 1, "OVN Metadata agent": 3}
         on_host = [a for a in self.agents if host and a.host == host]
-        on_host.sort(key=lambda a: a.agent_type != "Open vSwitch agent")
+        on_host.sort(key=lambda a: rank.get(a.agent_type, 2))
         return on_host[0] if on_host else None
+
+    def has_agent(self, host: str | None, agent_type: str) -> bool:
+        return any(a.host == host and a.agent_type == agent_type for a in self.agents)

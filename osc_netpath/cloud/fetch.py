@@ -54,13 +54,14 @@ NETWORK_FIELDS = (
     "provider:segmentation_id", "segments",
 )
 AGENT_FIELDS = ("id", "host", "agent_type", "binary", "alive", "admin_state_up", "configurations")
-# Decided by type: every OVN agent (metadata too) reports the chassis' bridge-mappings.
+# Decided by type: every OVN agent (metadata too) reports the chassis' bridge-mappings. The OVN
+# metadata agent is kept too: its presence says an ovnmeta- namespace belongs on the host.
 L2_AGENT_TYPES = frozenset({
     "Open vSwitch agent", "Linux bridge agent", "OVN Controller agent",
-    "OVN Controller Gateway agent", "NIC Switch agent", "MacVTap agent",
+    "OVN Controller Gateway agent", "NIC Switch agent", "MacVTap agent", "OVN Metadata agent",
 })
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", re.IGNORECASE)
 # POSIX ERE metacharacters: Nova's name filter is a regex run by MySQL (REGEXP), PostgreSQL (~)
 # or Python; backslash-escaping exactly these reads the same in all three.
 _ERE_SPECIAL = re.compile(r"([.\[\]()*+?{}|^$\\])")

@@ -20,8 +20,8 @@ class ShowNetpath(command.Lister):
         parser.add_argument("server", metavar="<server>", help="Server to trace (name or ID)")
         parser.add_argument(
             "--host", metavar="<host>",
-            help="Hypervisor (compute host name) to probe, when policy hides the server's host "
-                 "from this cloud profile",
+            help="Compute host to probe: stands in for the server's host when policy hides "
+                 "it; naming another host than the server's probes that host alone and exits 1",
         )
         parser.add_argument(
             "--diagram", action="store_true",

@@ -138,6 +138,7 @@ class HostFacts:
     flows: list[Flow] = field(default_factory=list)
     domains: list[Domain] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
+    ovn_controller: str | None = None  # `ovn-appctl connection-status`: connected / not connected
     problems: list[Problem] = field(default_factory=list)
     # What could not be read, by area ("links", "ovs", "libvirt", "flows:BRIDGE") -> why. Unknown
     # is not absent: no device of an unknown area may be reported missing.

@@ -44,6 +44,7 @@ class ProbeRequest:
     tunnel_tables: list[int] = field(default_factory=list)  # these tables of every bridge
     namespaces: list[str] = field(default_factory=list)  # ip link/addr inside these netns too
     neutron_namespaces: bool = False  # …and inside every qdhcp-/qrouter-/snat-/fip-/ovnmeta-
+    ovn: bool = False  # ovn-controller's connection status, where there is an ovn-controller
     runtime: str | None = None  # auto | host | docker | podman (None = auto)
     ovs_container: str | None = None  # force OVS tools into this container (kolla)
     libvirt_container: str | None = None  # force virsh into this container
@@ -81,6 +82,8 @@ def probe_args(req: ProbeRequest) -> list[str]:
                  _check(CONTAINER_RE, req.libvirt_container, "libvirt container")]
     if req.neutron_namespaces:
         args.append("--neutron-netns")
+    if req.ovn:
+        args.append("--ovn")
     for ns in dict.fromkeys(req.namespaces):
         args += ["--netns", _check(NETNS_RE, ns, "network namespace")]
     for table in dict.fromkeys(req.tunnel_tables):
@@ -241,6 +244,8 @@ def _identity(name: str) -> tuple[str, str, str]:
         return "ovs-vsctl", "ovs", "ovs"
     if kind == "flows":
         return "ovs-ofctl", "ovs", f"flows:{arg.rsplit(':', 1)[0]}"
+    if kind == "ovn-controller":
+        return "ovn-appctl", "ovn", "ovn"
     if kind.startswith("virsh-"):
         return "virsh", "libvirt", f"libvirt:{arg}"
     return kind, kind, name
@@ -349,6 +354,11 @@ def _fill(facts: HostFacts, stdout: str) -> None:
     bridges = r.read("ovs-bridges", lambda s: s.split(), quiet=True)
     if "ovs-bridges" in sections and bridges is None:
         facts.unknown["tunnel-flows"] = _why(r, "ovs-bridges")
+    if "ovn-controller" in sections:  # a fact for OVN ports only: never a host problem here
+        facts.ovn_controller = r.read("ovn-controller", lambda t: _first_line(t) or None,
+                                      quiet=True)
+        if facts.ovn_controller is None:
+            facts.unknown["ovn-controller"] = _why(r, "ovn-controller")
     for name, dom in r.named("virsh-dumpxml"):
         domain = r.read(name, libvirt.parse_domain)
         if domain is not None:
@@ -398,7 +408,10 @@ def _read_links(r: _Reader, facts: HostFacts) -> None:
     else:
         links = iproute.fill_peers(links, sysfs, peers)
     nsids = (r.read("ip-netns-text", iproute.parse_netns_text) if text
-             else r.read("ip-netns", iproute.parse_netns)) or {}
+             else r.read("ip-netns", iproute.parse_netns))
+    if nsids is None:
+        facts.unknown["namespaces"] = _why(r, "ip-netns-text" if text else "ip-netns")
+        nsids = {}
     facts.namespaces = list(nsids)
     for kind in ("ip-link", "ip-link-text"):
         parse_ns = iproute.parse_links if kind == "ip-link" else iproute.parse_links_text

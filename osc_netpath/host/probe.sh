@@ -1,4 +1,5 @@
 # osc-netpath host probe: read-only, POSIX sh (dash), sent on stdin as `sh -s -- ARGS`.
+# shellcheck shell=sh
 #
 # Prints delimited sections, one per command:
 #   @@netpath TOKEN begin NAME@@
@@ -18,12 +19,14 @@
 #   --tunnel-flows TABLE   that table of every bridge but trunk bridges (the tunnel bridge's
 #                          name is the host's: [ovs] tunnel_bridge is not in the API)
 #   --runtime auto|host|docker|podman                   --ovs-container NAME  --libvirt-container NAME
+#   --ovn                  ovn-controller's connection status (host or ovn_controller container)
 
 # English messages (the client matches a few); sbin for non-root ssh users (ip, ethtool).
 LC_ALL=C
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 export LC_ALL PATH
-tok=0 tmo_s=10 domains= flows= tun_tables= netns= neutron_netns= runtime=auto ovs_ct= virt_ct= bad=
+tok=0 tmo_s=10 domains='' flows='' tun_tables='' netns='' neutron_netns='' ovn='' runtime=auto
+ovs_ct='' virt_ct='' bad=
 nl='
 '
 
@@ -40,10 +43,11 @@ ok_bridge() { ok_name "$1" && [ ${#1} -le 15 ]; }  # IFNAMSIZ
 # Each argument re-checked by its kind (the client checks them too): a wrong one is listed in
 # the probe's own section and never used.
 while [ $# -gt 0 ]; do
-    if [ $# -lt 2 ] && [ "$1" != --neutron-netns ]; then bad="$bad $1"; break; fi
     case $1 in
         --neutron-netns) neutron_netns=1; shift; continue ;;
+        --ovn) ovn=1; shift; continue ;;
     esac
+    if [ $# -lt 2 ]; then bad="$bad $1"; break; fi
     _v=$2 _ok=1
     case $1 in
         --token) case $_v in '' | *[!0-9a-f]*) _ok= ;; *) tok=$_v ;; esac ;;
@@ -119,6 +123,7 @@ out() {
 }
 
 # Containers by runtime, listed once and only when needed (kolla: docker; TripleO: podman).
+# shellcheck disable=SC2034  # read through eval in ct_list
 ps_docker=- ps_podman=- ct_tmo=
 ct_list() {  # ct_list RUNTIME -> $names
     eval "names=\$ps_$1"
@@ -172,12 +177,17 @@ if [ -n "$domains" ]; then
     where virsh "$virt_ct" nova_libvirt nova_virtqemud libvirt
     virt_at=$at
 fi
+ovn_at=none
+if [ -n "$ovn" ]; then
+    where ovn-appctl "" ovn_controller ovn-controller
+    ovn_at=$at
+fi
 
 _tt=none
 [ -n "$tmo" ] && _tt=$tmo_s
 mark begin probe
-printf 'version=1\nuid=%s\ntimeout=%s\novs=%s\nlibvirt=%s\n' \
-    "$(id -u 2>/dev/null)" "$_tt" "$ovs_at" "$virt_at"
+printf 'version=1\nuid=%s\ntimeout=%s\novs=%s\nlibvirt=%s\novn=%s\n' \
+    "$(id -u 2>/dev/null)" "$_tt" "$ovs_at" "$virt_at" "$ovn_at"
 [ -n "$bad" ] && printf 'rejected=%s\n' "${bad# }"
 printf '\n'
 mark stderr probe
@@ -293,6 +303,12 @@ for _f in $flows; do
     esac
 done
 
+# ovn-controller's own view of its Southbound connection (read-only; the databases themselves
+# are usually out of a compute's reach). Only where an ovn-controller could be: no section else.
+if [ "$ovn_at" != none ]; then
+    sect ovn-controller "$ovn_at" ovn-appctl -t ovn-controller connection-status
+fi
+
 for _d in $domains; do
     if [ "$virt_at" = none ]; then
         fake "virsh-dumpxml:$_d" 127 "virsh: not found on the host nor in a libvirt container"
@@ -302,4 +318,4 @@ for _d in $domains; do
     sect "virsh-dumpxml:$_d" "$virt_at" virsh -r -c qemu:///system dumpxml --domain "$_d"
     sect "virsh-domstate:$_d" "$virt_at" virsh -r -c qemu:///system domstate --domain "$_d"
 done
-mark done
+mark 'done'

@@ -8,7 +8,7 @@ and what ML2/OVS adds in ``ml2_ovs``) are built from these. Pure: facts in, hops
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from osc_netpath.cloud.facts import AgentFacts, PortFacts, Segment
 from osc_netpath.host.facts import Domain, DomainInterface, Flow, HostFacts, Ovs, OvsInterface
@@ -39,6 +39,9 @@ class Walk:
     net_mtu: int | None = None
     guest_state: str | None = None
     guest_label: str = ""  # the libvirt domain (or Nova's name for it)
+    # other hosts with a port on this port's network -> their OVN chassis name (None: unknown)
+    peers: dict[str, str | None] = field(default_factory=dict)
+    metadata_expected: bool = False  # the API shows an OVN metadata agent on this host
 
     def add(self, **kw: object) -> m.Hop:
         hop = m.Hop(index=len(self.hops), **kw)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from osc_netpath.cloud.facts import (
     ServerFacts,
 )
 from osc_netpath.host.facts import HostFacts
-from osc_netpath.path import core, ovs_hybrid, ovs_native
+from osc_netpath.path import core, ovn, ovs_hybrid, ovs_native
 from osc_netpath.path import model as m
 
 UNBOUND = ("unbound", "binding_failed")
@@ -20,6 +20,7 @@ UNBOUND = ("unbound", "binding_failed")
 STRATEGIES: dict[str, Callable[[core.Walk], None]] = {
     ovs_hybrid.NAME: ovs_hybrid.hops,
     ovs_native.NAME: ovs_native.hops,
+    ovn.NAME: ovn.hops,
 }
 
 
@@ -57,14 +58,20 @@ def segment_label(seg: Segment) -> str:
     return seg.network_type
 
 
-def backend_of(port: PortFacts, facts: HostFacts | None) -> tuple[str, str | None]:
-    """(ovs-hybrid | ovs-native | vif_type, finding) from the binding and the host's wiring.
+def backend_of(port: PortFacts, facts: HostFacts | None,
+               agent: AgentFacts | None = None) -> tuple[str, str | None]:
+    """(ovs-hybrid | ovs-native | ovn | vif_type, finding) from the binding and the host.
 
-    The host wins: ports plugged before a firewall-driver change keep their old wiring until
-    the instance is hard-rebooted or migrated, whatever the binding now says.
+    The host wins: an OVS configured for ovn-controller is an OVN chassis whatever the API
+    shows; ports plugged before a firewall-driver change keep their old wiring until the
+    instance is hard-rebooted or migrated, whatever the binding now says.
     """
     if port.binding_vif_type not in ("ovs", None, ""):
         return port.binding_vif_type, None
+    if facts is not None and ovn.is_chassis(facts.ovs):
+        return ovn.NAME, None
+    if (facts is None or facts.ovs is None) and agent and agent.agent_type in ovn.AGENT_TYPES:
+        return ovn.NAME, None
     said = port.binding_vif_details.get("ovs_hybrid_plug")
     seen: bool | None = None
     if facts is not None and facts.ovs is not None:
@@ -134,6 +141,8 @@ def _host_notes(cloud: CloudFacts, host: str, facts: HostFacts) -> tuple[list[st
             f"{problem.source}: {problem.message}")
         (errors if tool in _ESSENTIAL else notes).append(f"{host}: {msg}")
     notes.extend(f"{host}: {note}" for note in facts.notes)
+    if ovn.is_chassis(facts.ovs):
+        notes.extend(ovn.chassis_notes(host, facts))
     server = cloud.server
     ref = server.domain_ref
     # a domain not read (libvirt unreadable, probe cut short) is unknown, not "not found"
@@ -172,7 +181,7 @@ def _resolve_port(
     agent = cloud.agent_for(host)
     segment = pick_segment(network, agent)
     facts = hosts.get(host or "")
-    backend, wiring = backend_of(port, facts)
+    backend, wiring = backend_of(port, facts, agent)
     path = m.PortPath(
         port_id=port.id,
         network=network.name if network else port.network_id,
@@ -183,8 +192,10 @@ def _resolve_port(
     if wiring:
         path.problems.append(wiring)
     if not port.admin_state_up:
-        path.problems.append("port is administratively down (admin_state_up=false): the agent "
-                             "parks it on dead VLAN 4095 on purpose")
+        path.problems.append(
+            "port is administratively down (admin_state_up=false): " + (
+                "OVN drops its traffic on purpose" if backend == ovn.NAME else
+                "the agent parks it on dead VLAN 4095 on purpose"))
     if cloud.host_override:
         path.problems.append(_override_finding(cloud, port))
     elif port.binding_host_id and server.host and port.binding_host_id != server.host:
@@ -224,11 +235,27 @@ def _resolve_port(
         server_id=server.id, net_mtu=network.mtu if network else None,
         guest_state=guest_state(server, port),
         guest_label=domain.name if domain else (server.instance_name or server.name),
+        peers=_peers(cloud, port, host),
+        metadata_expected=cloud.has_agent(host, "OVN Metadata agent"),
     )
     strategy(walk)
     path.hops.extend(walk.hops)
     path.problems.extend(walk.problems)
     return path
+
+
+def _peers(cloud: CloudFacts, port: PortFacts, host: str | None) -> dict[str, str | None]:
+    """The other hosts with a port on this port's network, with their OVN chassis name (the
+    OVN Controller agent's ``chassis_name``, which is also its id)."""
+    peers: dict[str, str | None] = {}
+    for other in cloud.network_hosts.get(port.network_id, []):
+        if other == host:
+            continue
+        agent = next((a for a in cloud.agents
+                      if a.host == other and a.agent_type in ovn.AGENT_TYPES), None)
+        peers[other] = (str(agent.configurations.get("chassis_name") or agent.id)
+                        if agent else None)
+    return peers
 
 
 def _unresolved(port: PortFacts, exc: Exception) -> m.PortPath:

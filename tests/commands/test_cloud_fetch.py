@@ -275,8 +275,12 @@ def test_ovn_bridge_mappings_string_is_parsed(requests_mock):
 
     facts = trace(cloud, cloud.server["id"])
 
-    (agent,) = facts.agents  # the OVN metadata agent is not an L2 agent
-    assert agent.agent_type == "OVN Controller agent"
+    # the OVN metadata agent is kept (it says an ovnmeta- namespace belongs here), but the
+    # host's agent is its controller
+    assert sorted(a.agent_type for a in facts.agents) == ["OVN Controller agent",
+                                                          "OVN Metadata agent"]
+    agent = facts.agent_for(facts.server.host)
+    assert agent is not None and agent.agent_type == "OVN Controller agent"
     assert agent.bridge_mappings == fakes.BRIDGE_MAPPINGS
     assert facts.networks[facts.ports[0].network_id].segments == [Segment("geneve", None, 3001)]
 

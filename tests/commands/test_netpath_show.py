@@ -95,7 +95,7 @@ def test_host_address_flag_overrides_clouds_yaml(mocker, probes):
     run(app, "web-1", "--host-address", f"{fakes.HOST}=mgmt-1.example.org")
     (jobs, _), = probes.calls
     assert jobs[0][0].address == "mgmt-1.example.org"
-    assert "br-tun:4" in jobs[0][1] and "br-tun:22" in jobs[0][1]
+    assert "--tunnel-flows 4 --tunnel-flows 22" in jobs[0][1]
 
 
 def test_ambiguous_name_is_one_line_error(mocker, probes):

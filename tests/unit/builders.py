@@ -171,3 +171,62 @@ def cloud(
                        integration_bridge="br-int", tunneling_ip="192.0.2.11")
     return CloudFacts(server=server, ports=[port], networks={"net-1": net}, agents=[agent],
                       host_ips={host: "192.0.2.11"})
+
+
+CHASSIS = {"compute1": "0d6a8a93-4c1e-4c0e-9a57-1f4b3c2d1e01",
+           "compute2": "a1e2c3d4-5f60-4a7b-8c9d-0e1f2a3b4c02"}
+SEGMENT_ID = "5e9c1d2a-7b3f-4e8a-9c6d-2f1a0b3c4d5e"
+
+
+def ovn_host(host: str = "compute1", encap_ip: str = "192.0.2.11") -> HostBuilder:
+    """A chassis as ovn-controller lays it out: br-int (tunnels on it), br-ex + uplink eth1,
+    the localnet patch pair of the provider network, the underlay eth0 carrying ovn-encap-ip."""
+    b = HostBuilder(host=host)
+    for br in ("br-int", "br-ex"):
+        b.bridge(br)
+        b.link(br, kind="openvswitch")
+    b.ovs.external_ids = {
+        "system-id": CHASSIS[host], "hostname": host, "ovn-remote": "tcp:192.0.2.1:6642",
+        "ovn-encap-type": "geneve", "ovn-encap-ip": encap_ip,
+        "ovn-bridge-mappings": "physnet1:br-ex", "ovn-bridge-datapath-type": "netdev"}
+    near, far = f"patch-br-int-to-provnet-{SEGMENT_ID}", f"patch-provnet-{SEGMENT_ID}-to-br-int"
+    b.patch("br-int", near, "br-ex", far)
+    b.ovs.ports[near].external_ids = {"ovn-localnet-port": f"provnet-{SEGMENT_ID}"}
+    b.ovs.ports[far].external_ids = {"ovn-localnet-port": f"provnet-{SEGMENT_ID}"}
+    b.link("eth1", master="ovs-system")
+    b.port("br-ex", "eth1")
+    b.link("eth0", addresses=[f"{encap_ip}/24"], mtu=1600)
+    return b
+
+
+def ovn_tunnel(b: HostBuilder, remote_host: str, remote_ip: str) -> str:
+    chassis = CHASSIS[remote_host]
+    name = f"ovn-{chassis[:6]}-0"
+    b.port("br-int", name, type="geneve",
+           options={"remote_ip": remote_ip, "key": "flow", "csum": "true"})
+    b.ovs.ports[name].external_ids = {"ovn-chassis-id": chassis}
+    return name
+
+
+def plug_ovn(b: HostBuilder, installed: bool = True) -> None:
+    b.link(f"tap{SID}", kind="tun", master="ovs-system")
+    ids = {"iface-id": PORT_ID, "attached-mac": MAC, "vm-uuid": SERVER_ID,
+           "iface-status": "active"}
+    if installed:
+        ids["ovn-installed"] = "true"
+    b.port("br-int", f"tap{SID}", external_ids=ids)
+
+
+def ovn_cloud(network_type: str = "geneve", seg: int | None = 7) -> CloudFacts:
+    cloud_facts = cloud(network_type, seg, hybrid=False)
+    port = cloud_facts.ports[0]
+    port.binding_vif_details = {"bridge_name": "br-int", "port_filter": True,
+                                "datapath_type": "netdev"}
+    cloud_facts.networks["net-1"].mtu = 1442 if network_type == "geneve" else 1500
+    cloud_facts.agents = [
+        AgentFacts(id=CHASSIS[h], host=h, agent_type="OVN Controller agent",
+                   bridge_mappings={"physnet1": "br-ex"},
+                   configurations={"chassis_name": CHASSIS[h], "bridge-mappings": "physnet1:br-ex"})
+        for h in ("compute1", "compute2")]
+    cloud_facts.network_hosts = {"net-1": ["compute1", "compute2"]}
+    return cloud_facts

@@ -1,0 +1,209 @@
+"""ML2/OVN: the hops from the guest NIC to the uplink on a chassis run by ovn-controller.
+
+What os-vif and ovn-controller build (and what this module reads back):
+
+- the tap (``tap<id>``, libvirt ``type='ethernet'``) sits on br-int with
+  ``external_ids:iface-id`` = the Neutron port id; ovn-controller claims it and sets
+  ``external_ids:ovn-installed=true`` once its flows are in. There is no local VLAN.
+- flat/VLAN: the localnet patch pair ``patch-br-int-to-provnet-<segment>`` ⇄
+  ``patch-provnet-<segment>-to-br-int`` (Port ``external_ids:ovn-localnet-port``) to the bridge
+  ``ovn-bridge-mappings`` names for the physical network; br-int's flows push the VLAN.
+- Geneve (VXLAN): tunnel ports on br-int itself, one per remote chassis (``ovn-<chassis
+  prefix>-N``, ``external_ids:ovn-chassis-id``), from ``ovn-encap-ip`` on the underlay. The VNI
+  on the wire is the datapath's ``tunnel_key`` in the Southbound DB, not the segmentation id.
+
+The chassis' own facts (Open_vSwitch ``external_ids``: system-id, hostname, ovn-encap-*,
+ovn-bridge-mappings, ovn-cms-options) are the host's word; the API's agents only echo them.
+"""
+from __future__ import annotations
+
+from osc_netpath.host.facts import HostFacts, Ovs, OvsInterface
+from osc_netpath.path import core
+from osc_netpath.path import model as m
+
+NAME = "ovn"
+AGENT_TYPES = ("OVN Controller agent", "OVN Controller Gateway agent")
+# Outer IPv4 (20) + UDP (8) + Geneve (8) + OVN's one 8-byte option + the inner Ethernet (14).
+GENEVE_OVERHEAD = 58
+OVN_TUNNEL_TYPES = ("geneve", "vxlan", "stt")
+
+
+def is_chassis(ovs: Ovs | None) -> bool:
+    """The host's OVS is configured for ovn-controller (the host's word, not the API's)."""
+    ids = ovs.external_ids if ovs else {}
+    return bool(ids.get("ovn-remote") or ids.get("ovn-encap-type"))
+
+
+def bridge_mappings(ovs: Ovs | None) -> dict[str, str]:
+    """``ovn-bridge-mappings`` ("physnet1:br-ex,physnet2:br-vlan") of the chassis."""
+    raw = (ovs.external_ids if ovs else {}).get("ovn-bridge-mappings", "")
+    pairs = (p.split(":", 1) for p in raw.split(",") if ":" in p)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def chassis_notes(host: str, facts: HostFacts) -> list[str]:
+    """Findings about the chassis itself, once per host."""
+    ovs = facts.ovs
+    if ovs is None:
+        return []
+    ids, notes = ovs.external_ids, []
+    name = ids.get("hostname") or facts.hostname or ""
+    if name and name.split(".")[0].lower() != host.split(".")[0].lower():
+        notes.append(f"{host}: this chassis calls itself {name!r} (system-id "
+                     f"{ids.get('system-id', '?')}): Neutron binds ports only to the chassis "
+                     f"whose hostname is the port's binding:host_id ({host})")
+    status = facts.ovn_controller
+    if status is not None and status.strip().lower() != "connected":
+        notes.append(f"{host}: ovn-controller is {status.strip()!r} to the Southbound DB "
+                     f"({ids.get('ovn-remote', 'ovn-remote not set')}): new ports are not "
+                     "programmed")
+    elif status is None and (why := facts.unknown.get("ovn-controller")):
+        notes.append(f"{host}: ovn-controller status unknown: {why}")
+    if not ids.get("ovn-encap-ip"):
+        notes.append(f"{host}: ovn-encap-ip is not set: this chassis has no tunnel endpoint")
+    return notes
+
+
+def hops(ctx: core.Walk) -> None:
+    vif = core.guest_hop(ctx)
+    ovs_if = core.ovs_interface_for_port(ctx)
+    core.tap_hop(ctx, core.tap_name(ctx, vif), ovs_if)
+    ovs = ctx.facts.ovs
+    if ovs is None:
+        ctx.add(device=ctx.int_br, kind=m.OVS_BRIDGE, state="unknown", source=m.SRC_UNKNOWN,
+                detail=f"Open vSwitch not readable: {ctx.facts.unknown_why('ovs') or '?'}")
+        return
+    if ovs_if is None:
+        ctx.problems.append(
+            f"port not claimed on {ctx.facts.host}: no OVS interface has "
+            f"external_ids:iface-id={ctx.port.id} (Neutron binds it here, ovn-controller has "
+            "nothing to claim: is the VIF plugged?)")
+        ctx.add(device=ctx.int_br, kind=m.OVS_BRIDGE, source=m.SRC_OVSDB,
+                state="present" if ctx.int_br in ovs.bridges else "absent")
+        return
+    oport = ovs.ports.get(ovs_if.name)
+    bridge = oport.bridge if oport else ctx.int_br
+    installed = ovs_if.external_ids.get("ovn-installed") == "true"
+    tap = ctx.hops[-1]
+    tap.bridge = bridge
+    tap.detail = "; ".join(d for d in (core.ids_detail(ctx, ovs_if),
+                                       f"ovn-installed {'true' if installed else 'missing'}") if d)
+    if not installed:
+        ctx.problems.append(f"{ovs_if.name} has no external_ids:ovn-installed: ovn-controller "
+                            "has not finished programming this port (or has not claimed it)")
+    if bridge != ctx.int_br:
+        ctx.problems.append(f"{ovs_if.name} is on {bridge}, but the binding names {ctx.int_br}")
+    ctx.add(device=bridge, kind=m.OVS_BRIDGE, source=m.SRC_OVSDB,
+            detail="; ".join(d for d in (core.bridge_detail(ctx, bridge), "no local VLAN (OVN)")
+                             if d))
+    ctx.int_br = bridge
+    _metadata(ctx)
+    kind = ctx.segment.network_type
+    if kind in ("flat", "vlan"):
+        _localnet_hops(ctx)
+    elif kind in OVN_TUNNEL_TYPES:
+        _tunnel_hops(ctx, kind)
+    elif kind == "unknown":
+        ctx.problems.append("the network's segment is not visible to this cloud profile "
+                            "(provider attributes are admin-only): the path stops at br-int")
+    else:
+        ctx.problems.append(f"network type {kind!r} is not traced yet")
+
+
+def _metadata(ctx: core.Walk) -> None:
+    """neutron-ovn-metadata-agent gives each network with a port here an ovnmeta-<network>
+    namespace (haproxy on 169.254.169.254): missing, the guest gets no metadata."""
+    ns = f"ovnmeta-{ctx.port.network_id}"
+    if ns in ctx.facts.namespaces:
+        ctx.hops[-1].detail = "; ".join(d for d in (ctx.hops[-1].detail, f"metadata {ns}") if d)
+    elif ctx.metadata_expected and "namespaces" not in ctx.facts.unknown:
+        ctx.problems.append(f"metadata namespace {ns} is missing on {ctx.facts.host}: the OVN "
+                            "metadata agent has not provisioned this network here (the guest "
+                            "gets no answer from 169.254.169.254)")
+
+
+def _localnet_hops(ctx: core.Walk) -> None:
+    seg, ovs = ctx.segment, ctx.facts.ovs
+    assert ovs is not None
+    physnet = seg.physical_network or ""
+    mappings = bridge_mappings(ovs)
+    phys_br = mappings.get(physnet)
+    raw = ovs.external_ids.get("ovn-bridge-mappings")
+    if phys_br is None:
+        ctx.problems.append(
+            f"physical network {physnet!r} is not in the ovn-bridge-mappings of "
+            f"{ctx.facts.host} ({raw or 'not set'}): no localnet patch, traffic cannot leave")
+        return
+    pair = _localnet_pair(ctx, phys_br)
+    if pair is None:
+        ctx.problems.append(
+            f"no localnet patch port between {ctx.int_br} and {phys_br}: ovn-controller creates "
+            f"patch-{ctx.int_br}-to-provnet-… once it sees a localnet port for {physnet!r}")
+        ctx.add(device=phys_br, kind=m.OVS_BRIDGE, source=m.SRC_MISSING, state="unreachable",
+                detail=f"ovn-bridge-mappings {physnet}:{phys_br}")
+        return
+    near, far = pair
+    core.patch_hops(ctx, near, far, phys_br)
+    localnet = ovs.ports[near.name].external_ids.get("ovn-localnet-port") \
+        if near.name in ovs.ports else None
+    vlan = "untagged" if seg.network_type == "flat" else f"VLAN {seg.segmentation_id}"
+    ctx.add(device=phys_br, kind=m.OVS_BRIDGE, vlan=vlan, source=m.SRC_OVSDB,
+            detail=f"ovn-bridge-mappings {physnet}:{phys_br}"
+                   + (f"; localnet {localnet}" if localnet else ""))
+    core.uplink_hops(ctx, phys_br)
+
+
+def _localnet_pair(ctx: core.Walk, phys_br: str) -> tuple[OvsInterface, OvsInterface] | None:
+    """The patch from br-int to the provider bridge; ovn-controller's localnet one first."""
+    ovs = ctx.facts.ovs
+    assert ovs is not None
+    pairs = [(a, b) for a, b in core.patch_pairs(ctx, ctx.int_br)
+             if ovs.ports[b.name].bridge == phys_br]
+    pairs.sort(key=lambda ab: "ovn-localnet-port" not in ovs.ports[ab[0].name].external_ids)
+    return pairs[0] if pairs else None
+
+
+def _tunnel_hops(ctx: core.Walk, kind: str) -> None:
+    ovs = ctx.facts.ovs
+    assert ovs is not None
+    tunnels = {i.name: i for i in ovs.interfaces.values()
+               if i.type in OVN_TUNNEL_TYPES and i.name in ovs.ports
+               and ovs.ports[i.name].bridge == ctx.int_br}
+    by_chassis = {_chassis_of(ovs, i): i for i in tunnels.values()}
+    peers = ctx.peers  # other hosts with a port on this network -> their chassis name
+    if not peers:
+        ctx.hops[-1].detail = "; ".join(
+            d for d in (ctx.hops[-1].detail, "no other chassis hosts a port of this network")
+            if d)
+    for host, chassis in sorted(peers.items()):
+        tun = by_chassis.get(chassis) if chassis else None
+        if tun is None:
+            why = f"chassis {chassis}" if chassis else "its chassis name is not visible"
+            ctx.problems.append(f"no {kind} tunnel from {ctx.facts.host} to {host} ({why}), "
+                                "which hosts another port of this network: traffic to it is "
+                                "dropped")
+            continue
+        remote = tun.options.get("remote_ip")
+        ctx.add(device=tun.name, kind=m.TUNNEL, bridge=ctx.int_br, state=core.ovs_state(tun),
+                source=m.SRC_OVSDB, peer=remote,
+                detail=f"{tun.type} to {host} (chassis {chassis}); VNI = the datapath's "
+                       "tunnel_key (Southbound)")
+    encap = ovs.external_ids.get("ovn-encap-ip")
+    if not encap or not any(h.kind == m.TUNNEL for h in ctx.hops):
+        return
+    for ip in (e.strip() for e in encap.split(",") if e.strip()):
+        before = len(ctx.hops)
+        core.underlay_hop(ctx, ip)
+        underlay = ctx.hops[before] if len(ctx.hops) > before else None
+        if underlay and underlay.mtu and ctx.net_mtu \
+                and underlay.mtu < ctx.net_mtu + GENEVE_OVERHEAD and kind == "geneve":
+            ctx.problems.append(
+                f"{underlay.device} carries Geneve with MTU {underlay.mtu}: the network's MTU "
+                f"{ctx.net_mtu} needs {ctx.net_mtu + GENEVE_OVERHEAD} on the underlay (Geneve "
+                f"adds {GENEVE_OVERHEAD} bytes): large packets are dropped")
+
+
+def _chassis_of(ovs: Ovs, iface: OvsInterface) -> str | None:
+    port = ovs.ports.get(iface.name)
+    return (port.external_ids.get("ovn-chassis-id") if port else None) \
+        or iface.external_ids.get("ovn-chassis-id")

@@ -1,0 +1,147 @@
+"""ML2/OVN path resolution, on facts laid out as os-vif and ovn-controller do."""
+from __future__ import annotations
+
+from osc_netpath.path import model as m
+from osc_netpath.path.model import ServerPath
+from osc_netpath.path.resolve import resolve
+from tests.unit import builders as b
+
+
+def _devices(path: ServerPath) -> list[tuple[str, str]]:
+    return [(h.device, h.kind) for h in path.ports[0].hops]
+
+
+def _hop(path: ServerPath, device: str) -> m.Hop:
+    return next(h for h in path.ports[0].hops if h.device == device)
+
+
+def _geneve_host(installed: bool = True) -> b.HostBuilder:
+    host = b.ovn_host()
+    b.plug_ovn(host, installed=installed)
+    host.domains.append(b.domain(hybrid=False))
+    return host
+
+
+def test_geneve_path_to_the_chassis_of_the_other_port():
+    host = _geneve_host()
+    tunnel = b.ovn_tunnel(host, "compute2", "192.0.2.12")
+    path = resolve(b.ovn_cloud(), {"compute1": host.facts()})
+    port = path.ports[0]
+    assert port.backend == "ovn"
+    assert _devices(path) == [("instance-00000001", m.GUEST), (f"tap{b.SID}", m.TAP),
+                              ("br-int", m.OVS_BRIDGE), (tunnel, m.TUNNEL), ("eth0", m.NIC)]
+    tap = _hop(path, f"tap{b.SID}")
+    assert tap.vlan is None and "ovn-installed true" in (tap.detail or "")
+    tun = _hop(path, tunnel)
+    assert tun.peer == "192.0.2.12" and f"compute2 (chassis {b.CHASSIS['compute2']})" in tun.detail
+    assert _hop(path, "eth0").detail == "tunnel endpoint 192.0.2.11"
+    assert port.problems == [] and path.notes == [] and path.errors == []
+
+
+def test_vlan_path_through_the_localnet_patch():
+    host = _geneve_host()
+    path = resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()})
+    near = f"patch-br-int-to-provnet-{b.SEGMENT_ID}"
+    far = f"patch-provnet-{b.SEGMENT_ID}-to-br-int"
+    assert _devices(path)[2:] == [("br-int", m.OVS_BRIDGE), (near, m.PATCH), (far, m.PATCH),
+                                  ("br-ex", m.OVS_BRIDGE), ("eth1", m.NIC)]
+    br_ex = _hop(path, "br-ex")
+    assert br_ex.vlan == "VLAN 101" and f"localnet provnet-{b.SEGMENT_ID}" in br_ex.detail
+    assert path.ports[0].problems == []
+
+
+def test_port_not_yet_programmed_is_said():
+    host = _geneve_host(installed=False)
+    b.ovn_tunnel(host, "compute2", "192.0.2.12")
+    path = resolve(b.ovn_cloud(), {"compute1": host.facts()})
+    assert path.ports[0].problems == [
+        (f"tap{b.SID} has no external_ids:ovn-installed: ovn-controller has not finished "
+        "programming this port (or has not claimed it)")]
+
+
+def test_port_not_plugged_is_not_claimed():
+    host = b.ovn_host()
+    path = resolve(b.ovn_cloud(), {"compute1": host.facts()})
+    assert any(p.startswith(
+        f"port not claimed on compute1: no OVS interface has external_ids:iface-id={b.PORT_ID}")
+        for p in path.ports[0].problems)
+
+
+def test_physnet_missing_from_ovn_bridge_mappings():
+    host = _geneve_host()
+    host.ovs.external_ids["ovn-bridge-mappings"] = "physnet2:br-vlan"
+    path = resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()})
+    assert path.ports[0].problems == [
+        ("physical network 'physnet1' is not in the ovn-bridge-mappings of compute1 "
+        "(physnet2:br-vlan): no localnet patch, traffic cannot leave")]
+
+
+def test_no_tunnel_to_a_chassis_that_hosts_another_port():
+    host = _geneve_host()
+    path = resolve(b.ovn_cloud(), {"compute1": host.facts()})
+    assert path.ports[0].problems == [
+        (f"no geneve tunnel from compute1 to compute2 (chassis {b.CHASSIS['compute2']}), which "
+        "hosts another port of this network: traffic to it is dropped")]
+    assert "eth0" not in [h.device for h in path.ports[0].hops]  # nothing to carry
+
+
+def test_underlay_mtu_too_small_for_geneve():
+    host = _geneve_host()
+    b.ovn_tunnel(host, "compute2", "192.0.2.12")
+    eth0 = next(x for x in host.links if x.name == "eth0")
+    eth0.mtu = 1480
+    path = resolve(b.ovn_cloud(), {"compute1": host.facts()})
+    assert path.ports[0].problems == [
+        ("eth0 carries Geneve with MTU 1480: the network's MTU 1442 needs 1500 on the underlay "
+        "(Geneve adds 58 bytes): large packets are dropped")]
+
+
+def test_chassis_facts_are_said_once_per_host():
+    host = _geneve_host()
+    b.ovn_tunnel(host, "compute2", "192.0.2.12")
+    host.ovs.external_ids["hostname"] = "compute1.example.org"  # the short name still matches
+    facts = host.facts()
+    facts.ovn_controller = "not connected"
+    path = resolve(b.ovn_cloud(), {"compute1": facts})
+    assert path.notes == [("compute1: ovn-controller is 'not connected' to the Southbound DB "
+                          "(tcp:192.0.2.1:6642): new ports are not programmed")]
+    host.ovs.external_ids["hostname"] = "compute9"
+    path = resolve(b.ovn_cloud(), {"compute1": host.facts()})
+    assert path.notes[0].startswith("compute1: this chassis calls itself 'compute9'")
+
+
+def test_unreadable_ovs_on_an_ovn_host_is_unknown():
+    host = _geneve_host()
+    facts = host.facts()
+    facts.ovs = None
+    facts.unknown["ovs"] = "ovs: permission denied on /var/run/openvswitch/db.sock"
+    path = resolve(b.ovn_cloud(), {"compute1": facts})
+    assert path.ports[0].backend == "ovn"  # from the OVN Controller agent
+    br_int = _hop(path, "br-int")
+    assert (br_int.state, br_int.source) == ("unknown", m.SRC_UNKNOWN)
+    assert path.ports[0].problems == []
+
+
+def test_metadata_namespace_missing_where_the_metadata_agent_runs():
+    from osc_netpath.cloud.facts import AgentFacts
+
+    host = _geneve_host()
+    b.ovn_tunnel(host, "compute2", "192.0.2.12")
+    cloud = b.ovn_cloud()
+    cloud.agents.append(AgentFacts(id="m1", host="compute1", agent_type="OVN Metadata agent"))
+    path = resolve(cloud, {"compute1": host.facts()})
+    assert path.ports[0].problems == [
+        ("metadata namespace ovnmeta-net-1 is missing on compute1: the OVN metadata agent has "
+        "not provisioned this network here (the guest gets no answer from 169.254.169.254)")]
+    facts = host.facts()
+    facts.namespaces = ["ovnmeta-net-1"]
+    path = resolve(cloud, {"compute1": facts})
+    assert path.ports[0].problems == []
+    assert "metadata ovnmeta-net-1" in (_hop(path, "br-int").detail or "")
+
+
+def test_probe_asks_ovn_controller_only_on_an_ovn_chassis():
+    from osc_netpath import trace
+
+    assert trace.probe_request(b.ovn_cloud(), "compute1").ovn is True
+    assert trace.probe_request(b.cloud("vxlan", 1001), "compute1").ovn is False
