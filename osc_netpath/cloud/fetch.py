@@ -191,8 +191,53 @@ def gather(conn: Connection, server: ServerFacts, host_override: str | None = No
     facts.networks = _networks(conn, {p.network_id for p in facts.ports}, facts.notes)
     facts.hosts = _hosts(host, facts.ports, alone=facts.host_override is not None)
     facts.agents = _agents(conn, facts.hosts, facts.ports, facts.notes)
+    _ovn_peers(conn, facts)
     facts.host_ips = _host_ips(conn, server, facts.hosts, facts.notes)
     return facts
+
+
+OVN_CONTROLLER_TYPES = ("OVN Controller agent", "OVN Controller Gateway agent")
+OVN_TUNNEL_TYPES = ("geneve", "vxlan")
+
+
+def _ovn_peers(conn: Connection, facts: CloudFacts) -> None:
+    """On an OVN chassis, which other hosts a tunnelled network's ports are bound to, and their
+    chassis names: ovn-controller keeps a tunnel only to chassis that need one, so each must be
+    there. Two requests (one filtered port list, the new hosts' controller agents), and none on
+    ML2/OVS, whose agent builds tunnels its own way."""
+    agent = facts.agent_for(facts.hosts[0] if facts.hosts else None)
+    tunnelled = sorted(
+        nid for nid, net in facts.networks.items()
+        if any(seg.network_type in OVN_TUNNEL_TYPES for seg in net.segments))
+    if agent is None or agent.agent_type not in OVN_CONTROLLER_TYPES or not tunnelled:
+        return
+    # VM ports only: a chassis keeps tunnels to the chassis of the VMs it may talk to
+    params = {"network_id": tunnelled,
+              "fields": ["network_id", "binding:host_id", "device_owner"]}
+    try:
+        raw = _get(conn.network, "/ports", params)["ports"]
+    except sdk_exc.HttpException as exc:
+        facts.notes.append(f"the other hosts of {', '.join(tunnelled)} are unknown: "
+                           f"{answer_of(conn.network, exc)}")
+        return
+    for port in raw:
+        host = port.get("binding:host_id")
+        if isinstance(host, str) and host and str(port.get("device_owner")).startswith("compute:"):
+            hosts = facts.network_hosts.setdefault(port.get("network_id") or "", [])
+            if host not in hosts:
+                hosts.append(host)
+    new = sorted({h for hs in facts.network_hosts.values() for h in hs}
+                 - {a.host for a in facts.agents})
+    if not new:
+        return
+    try:
+        body = _get(conn.network, "/agents", {"host": new, "fields": list(AGENT_FIELDS)})
+    except sdk_exc.HttpException as exc:
+        facts.notes.append(f"the chassis of {', '.join(new)} are unknown: "
+                           f"{answer_of(conn.network, exc)}")
+        return
+    facts.agents += [_agent_facts(a) for a in body["agents"]
+                     if a.get("agent_type") in OVN_CONTROLLER_TYPES]
 
 
 def _trace_host(

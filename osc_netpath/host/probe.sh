@@ -75,29 +75,35 @@ command -v timeout >/dev/null 2>&1 && tmo=timeout
 mark() { printf '@@netpath %s %s@@\n' "$tok" "$*"; }
 
 # sect NAME WHERE CMD [ARG...]: WHERE is "host" or "RUNTIME:CONTAINER".
-# A timeout around `docker exec` kills only the client: the command runs on in the container.
-# So where the container has a `timeout` (see where()) it times the command out in there, and
-# the outer one, 3 s later, is only the backstop for a stuck client.
 sect() {
-    _n=$1 _w=$2 _s=$tmo_s
+    _n=$1 _w=$2
     shift 2
-    case $_w in
-        host) ;;
-        *)
-            case "$ct_tmo$nl" in
-                *"$nl$_w$nl"*) set -- timeout -k 2 "$tmo_s" "$@"; _s=$((tmo_s + 3)) ;;
-            esac
-            set -- "${_w%%:*}" exec "${_w#*:}" "$@" ;;
-    esac
-    [ -n "$tmo" ] && set -- timeout -k 2 "$_s" "$@"
     mark begin "$_n"
-    _e=$("$@" </dev/null 2>&1 1>&3 3>&-; printf '\n%s' "$?")
+    _e=$(run_at "$_w" "$@" </dev/null 2>&1 1>&3 3>&-; printf '\n%s' "$?")
     printf '\n'
     mark stderr "$_n"
     _err=${_e%"$nl"*}
     [ -n "$_err" ] && printf '%s\n' "$_err"
     rc=${_e##*"$nl"}
     mark end "$_n" "$rc"
+}
+
+# run_at WHERE CMD [ARG...]: run in WHERE ("host" or "RUNTIME:CONTAINER") under timeout.
+# A timeout around `docker exec` kills only the client: the command runs on in the container.
+# So where the container has a `timeout` (see where()) it times the command out in there, and
+# the outer one, 3 s later, is only the backstop for a stuck client.
+run_at() {
+    _at=$1 _s=$tmo_s
+    shift
+    case $_at in
+        host) ;;
+        *)
+            case "$ct_tmo$nl" in
+                *"$nl$_at$nl"*) set -- timeout -k 2 "$tmo_s" "$@"; _s=$((tmo_s + 3)) ;;
+            esac
+            set -- "${_at%%:*}" exec "${_at#*:}" "$@" ;;
+    esac
+    if [ -n "$tmo" ]; then timeout -k 2 "$_s" "$@"; else "$@"; fi
 }
 
 # fake NAME RC MESSAGE: a section for a command the probe could not even start.
@@ -112,13 +118,9 @@ fake() {
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # out WHERE CMD [ARG...]: the command's stdout in $_out and its status in $_rc (stderr dropped),
-# in WHERE ("host" or "RUNTIME:CONTAINER"), under timeout as sect() does.
+# run as sect() runs it.
 out() {
-    _w=$1
-    shift
-    case $_w in host) ;; *) set -- "${_w%%:*}" exec "${_w#*:}" "$@" ;; esac
-    [ -n "$tmo" ] && set -- timeout -k 2 "$tmo_s" "$@"
-    _out=$("$@" </dev/null 2>/dev/null)
+    _out=$(run_at "$@" </dev/null 2>/dev/null)
     _rc=$?
 }
 

@@ -385,3 +385,36 @@ def test_credentials_from_environment_get_no_profile_name(requests_mock):
     assert "use an admin cloud profile (--os-cloud), or name the hypervisor with --host" in str(
         err.value)
     assert "envvars" not in str(err.value)
+
+
+def test_ovn_geneve_learns_the_other_hosts_and_their_chassis_in_two_requests(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovn-geneve",))
+    network = cloud.networks[0]
+    other = cloud.add_server("db-1", host="compute-2")
+    cloud.add_port(network, device_id=other["id"], host="compute-2", vif_type="ovs", index=2)
+    cloud.add_agent("compute-2", "OVN Controller agent", "ovn-controller",
+                    {"chassis_name": fakes.fake_id("chassis", "compute-2")})
+
+    facts = trace(cloud, cloud.server["id"])
+
+    vm_hosts = {p["binding:host_id"] for p in cloud.ports if p["network_id"] == network["id"]
+                and p["device_owner"].startswith("compute:")}
+    assert {fakes.HOST, "compute-2"} <= vm_hosts  # the fake's noise may add more
+    assert set(facts.network_hosts[network["id"]]) == vm_hosts
+    calls = cloud.calls()
+    assert calls[4:7] == ["GET neutron /v2.0/agents", "GET neutron /v2.0/ports",
+                          "GET neutron /v2.0/agents"]
+    assert len(calls) == 8  # the ML2/OVS budget + 2
+    peers = cloud.requests()[5]
+    assert peers.query["network_id"] == [network["id"]]
+    assert set(peers.query["fields"]) == {"network_id", "binding:host_id", "device_owner"}
+    assert "compute-2" in cloud.requests()[6].query["host"]
+    chassis = {a.host: a.configurations.get("chassis_name") for a in facts.agents
+               if a.agent_type == "OVN Controller agent"}
+    assert chassis["compute-2"] == fakes.fake_id("chassis", "compute-2")
+
+
+def test_ml2_ovs_vxlan_makes_no_peer_requests(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-native-vxlan",))
+    facts = trace(cloud, cloud.server["id"])
+    assert len(cloud.calls()) == 6 and facts.network_hosts == {}
