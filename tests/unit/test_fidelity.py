@@ -334,3 +334,15 @@ def test_probe_cut_short_leaves_the_rest_unknown_not_missing():
     assert (br_ex.vlan, br_ex.source) == ("3 → ?", m.SRC_UNKNOWN)
     assert "ended early" in (br_ex.detail or "")
     assert _hop(path, f"qvo{HYBRID}").vlan == "3"  # what came is kept
+
+
+@pytest.mark.skipif(__import__("shutil").which("dash") is None, reason="dash is not installed")
+def test_probe_sh_rechecks_each_argument_by_its_kind(tmp_path):
+    from tests.unit.test_probe import run_script
+
+    bad = ["--flows", "br:int:0", "--flows", "br-int:255", "--flows", "br-int-too-long1:0",
+           "--timeout", "601", "--tunnel-flows", "255", "--runtime", "lxc",
+           "--domain", "inst;id", "--netns", "-n"]
+    _, env = run_script(tmp_path, [*bad, "--flows", "br-int:0", "--tunnel-flows", "22"])
+    assert env["rejected"].split() == bad[0::2]
+    assert env["timeout"] in ("10", "none")  # the rejected 601 was never used
