@@ -14,6 +14,8 @@ Fixture ``lab_openstack`` runs ``openstack …`` as a subprocess against the lab
 Fixture ``kolla_host`` (module) adds kolla1 (tests.lab.kolla: OVS and libvirt in podman
 containers) to the lab and removes it after the module; ``kolla_api`` serves its Nova/Neutron
 API (tests.lab.api) for ``lab_openstack(..., cloud_entry=kolla_api.cloud_entry())``.
+Fixture ``ovn_lab`` (session) is a real OVN (tests.lab.ovn.OvnLab: central in the root
+namespace, chassis ovn1/ovn2 with their own OVS + ovn-controller), beside the lab, not in it.
 
 Missing prerequisites skip with the reason, except in CI (CI=true) where they fail the run.
 NPLAB_KEEP=1 leaves the lab up after the session (the next session rebuilds it). Two sessions
@@ -99,3 +101,19 @@ def kolla_api() -> Iterator[Any]:
 
     with LabApi(KOLLA) as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def ovn_lab() -> Iterator[Any]:
+    from tests.lab.ovn import OvnLab, missing_ovn_prerequisites
+
+    require(missing_ovn_prerequisites(), "OVN lab")
+    built = OvnLab()
+    built.up()
+    try:
+        yield built
+    finally:
+        if os.environ.get("NPLAB_KEEP"):
+            built.lock.release()
+        else:
+            built.down()

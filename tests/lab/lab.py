@@ -198,6 +198,8 @@ class LabLock:
 class Lab:
     """The lab on this machine. ``up()`` builds it from scratch, ``down()`` removes it."""
 
+    root_bridge = ROOT_BRIDGE  # where the hosts' eth0 peers join (ovn.py has its own)
+
     def __init__(self, topology: Topology = LAB, state_dir: Path = STATE_DIR) -> None:
         self.topology = topology
         self.state_dir = state_dir
@@ -311,11 +313,11 @@ class Lab:
     def up(self) -> Lab:
         """Build the lab afresh (removing any left by a crashed or by-hand run). Holds the lab
         lock until :meth:`down` or the end of this process."""
-        missing = missing_prerequisites()
+        missing = self._missing()
         if missing:
             raise LabError("; ".join(missing))
         self.lock.acquire()
-        down(self.state_dir)
+        self._remove()
         try:
             self._build()
         except BaseException:
@@ -325,9 +327,17 @@ class Lab:
 
     def down(self) -> None:
         try:
-            down(self.state_dir)
+            self._remove()
         finally:
             self.lock.release()
+
+    def _missing(self) -> list[str]:
+        """Why this lab cannot be built here (another lab, e.g. ovn.py, adds its needs)."""
+        return missing_prerequisites()
+
+    def _remove(self) -> None:
+        """Everything of this lab on the machine, whoever left it (another lab: its own)."""
+        down(self.state_dir)
 
     def _build(self) -> None:
         self.state_dir.mkdir(mode=0o700, parents=True)
@@ -414,7 +424,7 @@ class Lab:
         sh("ip", "netns", "add", ns)
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "link", "set", ns, "master", ROOT_BRIDGE, "up")
+        sh("ip", "link", "set", ns, "master", self.root_bridge, "up")
         sh("ip", "-n", ns, "addr", "add", f"{spec.mgmt_ip}/{SUBNET.prefixlen}", "dev", "eth0")
         sh("ip", "-n", ns, "link", "set", "eth0", "up")
 
@@ -612,10 +622,16 @@ def _read_pid(path: Path) -> int:
         return 0
 
 
-def lab_namespaces() -> list[str]:
+def lab_namespaces(prefix: str = PREFIX) -> list[str]:
     out = sh("ip", "netns", "list", check=False)
     return [line.split()[0] for line in out.splitlines()
-            if line.strip() and line.split()[0].startswith(PREFIX)]
+            if line.strip() and line.split()[0].startswith(prefix)]
+
+
+def root_links(prefix: str = PREFIX) -> list[str]:
+    """The root namespace's links named ``prefix…`` (the hosts' veth ends, the bridge)."""
+    links = json.loads(sh("ip", "-j", "link", "show", check=False) or "[]")
+    return [n for link in links if (n := link.get("ifname", "")).startswith(prefix)]
 
 
 def _lab_pids(state_dir: Path = STATE_DIR) -> set[int]:
@@ -679,7 +695,12 @@ def _zombie(pid: int) -> bool:
 
 def down(state_dir: Path = STATE_DIR) -> None:
     """Remove every trace of the lab: processes, namespaces, root links, the state dir."""
-    pids = _lab_pids(state_dir)
+    remove(_lab_pids(state_dir), PREFIX, state_dir)
+
+
+def remove(pids: set[int], prefix: str, state_dir: Path) -> None:
+    """Kill a lab's ``pids``, then delete its ``prefix…`` namespaces and root links and its
+    state dir (ovn.py's lab shares this with its own names)."""
     _kill(pids)
     for pid in pids:  # reap anchors this process started
         try:
@@ -687,11 +708,10 @@ def down(state_dir: Path = STATE_DIR) -> None:
         except ChildProcessError:
             pass
     _wait_gone(pids, 3.0, zombies_count_as_gone=False)
-    for ns in lab_namespaces():
+    for ns in lab_namespaces(prefix):
         sh("ip", "netns", "del", ns, check=False)
-    for link in json.loads(sh("ip", "-j", "link", "show", check=False) or "[]"):
-        if link.get("ifname", "").startswith(PREFIX):
-            sh("ip", "link", "del", link["ifname"], check=False)
+    for name in root_links(prefix):
+        sh("ip", "link", "del", name, check=False)
     if state_dir.exists():
         shutil.rmtree(state_dir)
 
