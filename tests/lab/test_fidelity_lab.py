@@ -154,3 +154,58 @@ def test_host_without_ip_json_gives_the_same_path(lab, ip_without_json):
     for hop in (h for p in text_run.path.ports for h in p.hops if h.source == m.SRC_KERNEL):
         if hop.device in links:
             assert (hop.mac, hop.mtu) == (links[hop.device]["address"], links[hop.device]["mtu"])
+
+
+# --------------------------------------------------------------------------- hosts not readable
+
+@pytest.fixture
+def lab_user(lab) -> Iterator[object]:
+    """Accounts on this machine the lab's sshds accept the client key for (one authorized_keys
+    file serves every user there): one with a nologin shell, one plain non-root user. sshd reads
+    that file as the user: the lab's state dir is made traversable for the test's duration."""
+    import subprocess
+
+    state = lab.state_dir
+    mode = state.stat().st_mode & 0o777
+    state.chmod(mode | 0o011)
+    made: list[str] = []
+    for name, shell in (("npnologin", "/usr/sbin/nologin"), ("npplain", "/bin/sh")):
+        subprocess.run(["userdel", name], capture_output=True, check=False)
+        # -p '*': no password, but not "locked" ('!'), which sshd without PAM refuses
+        subprocess.run(["useradd", "-r", "-M", "-d", "/nonexistent", "-p", "*", "-s", shell,
+                        name], check=True)
+        made.append(name)
+    try:
+        yield made
+    finally:
+        for name in made:
+            subprocess.run(["userdel", name], capture_output=True, check=False)
+        state.chmod(mode)
+
+
+def test_login_refused_by_nologin_shows_the_hosts_words_and_claims_nothing(lab, lab_user):
+    cfg = config.load(lab.netpath_settings(ssh_user="npnologin"))
+    outcome = trace.probe_and_resolve(LAB.cloud_facts("lab-vm-multi"), cfg)
+    said = "This account is currently not available."
+    assert any(said in e for e in outcome.path.errors), outcome.path.errors
+    for port in outcome.path.ports:
+        assert [h.device for h in port.hops] == ["instance-00000001"]  # Nova's domain name
+        assert said in (port.hops[0].detail or "")
+        assert not any("does not exist" in p or "not plugged" in p for p in port.problems)
+
+
+def test_non_root_user_sees_unknown_ovs_never_absent(lab, lab_user):
+    host = lab.hosts["hv1"]
+    mode = host.run("stat", "-c", "%a", "/var/run/openvswitch/db.sock").strip()
+    cfg = config.load(lab.netpath_settings(ssh_user="npplain"))
+    outcome = trace.probe_and_resolve(LAB.cloud_facts("lab-vm-multi"), cfg)
+    errors = " | ".join(outcome.path.errors)
+    assert "permission denied" in errors or mode.endswith("7"), errors
+    for port in outcome.path.ports:
+        problems = " | ".join(port.problems)
+        for false_claim in ("not plugged", "no patch port pair", "does not exist"):
+            assert false_claim not in problems, problems
+        kernel = [h for h in port.hops if h.source == m.SRC_KERNEL]
+        assert kernel  # the kernel side was read as that user: kept
+        br_int = next(h for h in port.hops if h.device == "br-int")
+        assert (br_int.state, br_int.source) == ("unknown", m.SRC_UNKNOWN)
