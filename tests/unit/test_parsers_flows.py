@@ -1,6 +1,10 @@
 """dump-flows parser on neutron's VLAN/VNI translating flows recorded from real ovs-ofctl."""
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from osc_netpath.host.parsers import flows as parser
 from tests.unit.probe_fixtures import read
 
@@ -62,3 +66,41 @@ def test_default_priority_and_non_flow_lines():
     assert (flow.priority, flow.table, flow.match) == (parser.DEFAULT_PRIORITY, 3, {"in_port": "1"})
     assert parser.parse_flow("", "br-x") is None
     assert parser.parse_flows("\n\n", "br-x") == []
+
+
+def test_a_broken_statistic_does_not_lose_the_flows():
+    # "²".isdigit() is True but int("²") raised: the whole section was lost for one counter
+    text = read("flows-br-ex-0.txt").replace("n_packets=0", "n_packets=²", 1)
+    flows = parser.parse_flows(text, "br-ex")
+    assert len(flows) == 4 and None in [f.n_packets for f in flows]
+
+
+@pytest.mark.parametrize("field", ["table=x", "priority=4a", "priority=٣", "table=1_0",
+                                   "priority=" + "9" * 30])
+def test_a_table_or_priority_that_is_no_number_says_the_line(field):
+    # int() read "٣" as 3 and "1_0" as 10: a guess, not what ovs-ofctl printed
+    key = field.split("=")[0]
+    lines = read("flows-br-ex-0.txt").splitlines()
+    lines[1] = re.sub(rf"{key}=\d+", field, lines[1])
+    with pytest.raises(ValueError, match=rf"line 2: {key}="):
+        parser.parse_flows("\n".join(lines), "br-ex")
+
+
+def test_unbalanced_text_is_split_in_linear_time():
+    """A pattern with nested repeats took seconds on 24 characters; this is 200k."""
+    import time
+
+    start = time.process_time()
+    for text in ("x(" + "a" * 100_000, "(" * 100_000, '"' + "a," * 50_000, "([" * 50_000):
+        parser.split_top(text)
+    assert time.process_time() - start < 5  # seconds of CPU, whatever the machine's load
+
+
+def test_fast_and_careful_splits_agree():
+    import random
+
+    rnd = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rnd.choice('ab, ()[]"') for _ in range(rnd.randint(0, 14)))
+        careful = [p.strip() for p in parser._split_slow(text) if p.strip()]
+        assert parser.split_top(text) == careful, text

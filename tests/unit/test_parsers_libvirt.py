@@ -47,3 +47,14 @@ def test_entities_are_refused():
 def test_not_a_domain():
     with pytest.raises(ValueError, match="expected <domain>"):
         libvirt.parse_domain("<network/>")
+
+
+@pytest.mark.parametrize("size", ["²", "9" * 5000, "-1", "1e3", ""])
+def test_an_mtu_that_is_no_plain_number_is_unknown(size):
+    # "²".isdigit() is True and int() refuses it; 5000 digits exceed int()'s limit: both raised
+    # and the whole domain was lost
+    xml = read("dumpxml-instance-0000000b.xml").replace("<mtu size='1450'/>",
+                                                        f"<mtu size='{size}'/>")
+    assert size in xml
+    dom = libvirt.parse_domain(xml)
+    assert dom.interfaces[0].mtu is None and dom.interfaces[0].mac == "fa:16:3e:49:1b:4c"

@@ -93,3 +93,63 @@ def test_rows_zip_headings():
 def test_wrong_number_of_tables_is_an_error():
     with pytest.raises(ValueError, match="expected 4"):
         parser.parse_vsctl(read("ovs-vsctl.json").splitlines()[0])
+
+
+def _docs() -> list[dict]:
+    return [json.loads(line) for line in read("ovs-vsctl.json").splitlines()]
+
+
+def _text(docs: list[dict]) -> str:
+    return "\n".join(json.dumps(d) for d in docs)
+
+
+def _damage(edit) -> str:
+    docs = _docs()
+    edit(docs)
+    return _text(docs)
+
+
+@pytest.mark.parametrize("text,needle", [
+    # json.loads recursed into these: RecursionError, which no caller expects
+    ("\n".join([read("ovs-vsctl.json").splitlines()[0], "[" * 100_000 + "]" * 100_000]
+               + read("ovs-vsctl.json").splitlines()[2:]), "Bridge: JSON nested too deeply"),
+    # Infinity is not JSON; it was read as a float
+    (read("ovs-vsctl.json").replace("65534", "Infinity", 1), "Interface: Infinity is not a JSON"),
+    # a row one value short was zipped with the headings and silently lost its last column
+    (_damage(lambda d: d[2]["data"][0].pop()), "Port: row 0 does not match the 8 headings"),
+    (_damage(lambda d: d[3]["data"].__setitem__(0, {"name": "x"})), "Interface: row 0"),
+    (_damage(lambda d: d[1].__setitem__("data", "rows")), "Bridge: data is not a list"),
+    (_damage(lambda d: d.__setitem__(0, ["headings"])), "Open_vSwitch: expected a JSON object"),
+    # a name that is not a string became an int bridge name, for the path walk to trip on
+    (_damage(lambda d: d[1]["data"][0].__setitem__(0, 3)), "Bridge: name is not a string"),
+    (_damage(lambda d: d[3]["data"][0].__setitem__(1, ["set", []])), "Interface: a name is not"),
+    (_damage(lambda d: d[3]["headings"].remove("mtu")), "Interface: row 0 does not match"),
+    (_damage(lambda d: [r.pop(1) for r in d[2]["data"]] and d[2]["headings"].pop(1)),
+     "Port: no column 'name'"),
+    (_damage(lambda d: d[3]["data"][0].__setitem__(8, ["map", [["a", "b", "c"]]])),
+     "malformed map"),
+    (_damage(lambda d: d[3]["data"][0].__setitem__(8, ["map", [["a", ["set", [1]]]]])),
+     "expected an atom"),
+])
+def test_damaged_output_is_a_value_error_naming_the_table(text, needle):
+    with pytest.raises(ValueError) as err:
+        parser.parse_vsctl(text)
+    assert needle in str(err.value)
+
+
+def test_an_out_of_range_trunk_or_tag_is_left_out():
+    # 1e400 is a float infinity to json.loads: int() of it raised OverflowError
+    def edit(docs: list[dict]) -> None:
+        docs[2]["data"][0][2:4] = [777777, ["set", [123456, 5, True, 4096, "7"]]]
+
+    text = _damage(edit).replace("123456", "1e400").replace("777777", "9" * 30)
+    port = parser.parse_vsctl(text).ports["qvo3a9c5e1f-7d"]
+    assert port.trunks == [5] and port.tag is None
+
+
+def test_non_string_map_atoms_are_kept_as_text():
+    text = _damage(lambda d: d[3]["data"][0].__setitem__(8, ["map", [["mtu_request", 9000],
+                                                                     [["uuid", "u"], True]]]))
+    name = _docs()[3]["data"][0][1]
+    assert parser.parse_vsctl(text).interfaces[name].options == {"mtu_request": "9000",
+                                                                 "u": "true"}

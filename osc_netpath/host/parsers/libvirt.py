@@ -17,15 +17,20 @@ def _attr(parent: Element, path: str, name: str) -> str | None:
     return node.get(name) if node is not None else None
 
 
+def _size(text: str | None) -> int | None:
+    """A plain decimal attribute (an MTU); None for anything else, "²" and 5000 digits too."""
+    ok = text is not None and text.isascii() and text.isdigit() and len(text) <= 9
+    return int(text) if ok and text is not None else None
+
+
 def _interface(node: Element) -> DomainInterface:
-    mtu = _attr(node, "mtu", "size")
     return DomainInterface(
         type=node.get("type", ""),
         mac=_attr(node, "mac", "address"),
         target_dev=_attr(node, "target", "dev"),
         source_bridge=_attr(node, "source", "bridge"),
         model=_attr(node, "model", "type"),
-        mtu=int(mtu) if mtu and mtu.isdigit() else None,
+        mtu=_size(_attr(node, "mtu", "size")),
         virtualport_type=_attr(node, "virtualport", "type"),
         interface_id=_attr(node, "virtualport/parameters", "interfaceid"),
     )
