@@ -2,21 +2,23 @@
 from __future__ import annotations
 
 from osc_netpath.path import model as m
+from osc_netpath.render.text import items, text
 
 _PAIRED = (m.VETH, m.PATCH)
 
 
 def diagram(path: m.ServerPath) -> str:
-    lines = [f"{path.server_name} ({path.server_id})  {path.status}  on {path.host or '?'}"]
-    lines.extend(f"  ! {e}" for e in path.errors + path.notes)
-    for port in path.ports:
+    head = f"{text(path.server_name)} ({text(path.server_id)})  {text(path.status)}"
+    lines = [f"{head}  on {text(path.host) or '?'}"]
+    lines.extend(f"  ! {text(e)}" for e in items(path.errors) + items(path.notes))
+    for port in items(path.ports):
         lines.append("")
         lines.append(
-            f"port {port.port_id}  net {port.network} ({port.segment})  "
-            f"host {port.host or '?'}  [{port.backend}]"
+            f"port {text(port.port_id)}  net {text(port.network)} ({text(port.segment)})  "
+            f"host {text(port.host) or '?'}  [{text(port.backend)}]"
         )
-        lines.extend(_hop_lines(port.hops))
-        lines.extend(f"  ! {p}" for p in port.problems)
+        lines.extend(_hop_lines(items(port.hops)))
+        lines.extend(f"  ! {text(p)}" for p in items(port.problems))
     return "\n".join(lines) + "\n"
 
 
@@ -26,34 +28,34 @@ def _hop_lines(hops: list[m.Hop]) -> list[str]:
     for i, hop in enumerate(hops):
         if i in skip:
             continue
-        label = hop.device
+        label = text(hop.device)
         nxt = hops[i + 1] if i + 1 < len(hops) else None
-        if hop.kind in _PAIRED and nxt is not None and nxt.device == hop.peer:
-            label = f"{hop.device} ⇄ {nxt.device}"
+        if hop.kind in _PAIRED and nxt is not None and text(nxt.device) == text(hop.peer):
+            label = f"{label} ⇄ {text(nxt.device)}"
             skip.add(i + 1)
-        facts = [hop.kind]
+        facts = [text(hop.kind)]
         if hop.vlan:
             facts.append(_vlan_label(hop))
         if hop.mac and hop.kind in (m.GUEST, m.TAP, m.NIC):
-            facts.append(hop.mac)
+            facts.append(text(hop.mac))
         if hop.mtu:
-            facts.append(f"mtu {hop.mtu}")
+            facts.append(f"mtu {text(hop.mtu)}")
         if hop.state:
-            facts.append(hop.state)
+            facts.append(text(hop.state))
         if hop.kind in (m.TUNNEL, m.GUEST, m.NIC) and hop.detail:
-            facts.append(hop.detail)
+            facts.append(text(hop.detail))
         marker = "✗" if hop.source == m.SRC_MISSING else ("└" if i == len(hops) - 1 else "├")
         arrow = "  " if i == 0 else "→ "
-        out.append(f"  {marker}─{arrow}{label:<34} {'  '.join(str(f) for f in facts)}")
+        out.append(f"  {marker}─{arrow}{label:<34} {'  '.join(facts)}")
     return out
 
 
 def _vlan_label(hop: m.Hop) -> str:
-    vlan = hop.vlan or ""
+    vlan = text(hop.vlan)
     if hop.kind == m.TUNNEL:
         return vlan
     if "→" in vlan:
         return f"VLAN {vlan}"
     if hop.kind == m.OVS_BRIDGE:
-        return f"local VLAN {hop.vlan}"
-    return f"tag {hop.vlan}"
+        return f"local VLAN {vlan}"
+    return f"tag {vlan}"
