@@ -526,14 +526,43 @@ def _wait(check: Callable[[], bool], what: str, timeout: float = CLAIM_TIMEOUT) 
 
 # -- the data plane -----------------------------------------------------------------------------
 
-# A guest behind a tap: attach to the tap (IFF_TAP, as QEMU does), then send or answer ICMP echo
-# frames. argv: ping|answer TAP MY_MAC MY_IP PEER_MAC PEER_IP SECONDS. Prints "ok" on success.
+# One end of an ICMP echo: a guest behind a tap (attached with IFF_TAP, as QEMU does) or, with
+# "raw:IFNAME", a machine on that wire (an AF_PACKET socket; VLAN tags travel in auxdata: the
+# kernel untags before packet sockets see a frame). argv: ping|answer END MY_MAC MY_IP PEER_MAC
+# PEER_IP SECONDS VLAN (0: untagged). Sends or answers echo requests; prints "ok" on success.
 _GUEST = r"""
-import fcntl, os, select, struct, sys, time
+import fcntl, os, select, socket, struct, sys, time
 
-role, tap, my_mac, my_ip, peer_mac, peer_ip, seconds = sys.argv[1:]
-fd = os.open("/dev/net/tun", os.O_RDWR)
-fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", tap.encode(), 0x0002 | 0x1000))  # TUNSETIFF
+role, end, my_mac, my_ip, peer_mac, peer_ip, seconds, vlan = sys.argv[1:]
+vlan = int(vlan)
+if end.startswith("raw:"):
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+    sock.bind((end[4:], 0))
+    sock.setsockopt(263, 8, 1)  # SOL_PACKET, PACKET_AUXDATA
+    fd = sock.fileno()
+
+    def recv():
+        data, anc, _, addr = sock.recvmsg(65536, socket.CMSG_SPACE(20))
+        if addr[2] == 4:  # PACKET_OUTGOING: our own
+            return None, 0
+        tag = 0
+        for level, kind, aux in anc:
+            if (level, kind) == (263, 8):
+                status, _, _, _, _, tci, _ = struct.unpack("IIIHHHH", aux[:20])
+                tag = tci & 0xFFF if status & 0x10 else 0  # TP_STATUS_VLAN_VALID
+        return data, tag
+
+    send = sock.send
+else:
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", end.encode(), 0x0002 | 0x1000))  # TUNSETIFF
+
+    def recv():
+        return os.read(fd, 65536), 0
+
+    def send(frame):
+        os.write(fd, frame)
+
 mac = lambda m: bytes.fromhex(m.replace(":", ""))
 ip = lambda a: bytes(int(x) for x in a.split("."))
 
@@ -550,12 +579,14 @@ def frame(icmp_type, seq):
     hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), seq, 0, 64, 1, 0,
                       ip(my_ip), ip(peer_ip))
     hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
-    return mac(peer_mac) + mac(my_mac) + b"\x08\x00" + hdr + icmp
+    tag = b"\x81\x00" + struct.pack("!H", vlan) if vlan else b""
+    return mac(peer_mac) + mac(my_mac) + tag + b"\x08\x00" + hdr + icmp
 
 
-def echo(f, icmp_type):
-    return (len(f) >= 42 and f[12:14] == b"\x08\x00" and f[23] == 1 and f[0:6] == mac(my_mac)
-            and f[26:30] == ip(peer_ip) and f[30:34] == ip(my_ip) and f[34] == icmp_type)
+def echo(f, tag, icmp_type):
+    return (f is not None and tag == vlan and len(f) >= 42 and f[12:14] == b"\x08\x00"
+            and f[23] == 1 and f[0:6] == mac(my_mac) and f[26:30] == ip(peer_ip)
+            and f[30:34] == ip(my_ip) and f[34] == icmp_type)
 
 
 deadline, seq, sent = time.monotonic() + float(seconds), 0, 0.0
@@ -563,38 +594,54 @@ print("attached", flush=True)
 while time.monotonic() < deadline:
     if role == "ping" and time.monotonic() - sent > 0.5:  # the first may die in an ARP miss
         seq += 1
-        os.write(fd, frame(8, seq))
+        send(frame(8, seq))
         sent = time.monotonic()
     if select.select([fd], [], [], 0.1)[0]:
-        f = os.read(fd, 65536)
-        if role == "answer" and echo(f, 8):
-            os.write(fd, frame(0, struct.unpack("!H", f[40:42])[0]))
+        f, tag = recv()
+        if role == "answer" and echo(f, tag, 8):
+            send(frame(0, struct.unpack("!H", f[40:42])[0]))
             print("ok", flush=True)
             sys.exit(0)
-        if role == "ping" and echo(f, 0):
+        if role == "ping" and echo(f, tag, 0):
             print("ok", flush=True)
             sys.exit(0)
 sys.exit(1)
 """
 
 
-def guest_ping(lab: OvnLab, src: OvnPort, dst: OvnPort, seconds: float = 10) -> bool:
-    """An ICMP echo from the guest behind ``src``'s tap to the one behind ``dst``'s, answered
-    there: the frames cross br-int, the Geneve tunnel and the peer's br-int for real."""
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of :func:`echo`: on chassis ``host``, a tap or ``raw:IFNAME``."""
+
+    host: str
+    end: str
+    mac: str
+    ip: str
+    vlan: int = 0  # the tag this end sends and expects (0: untagged)
+
+
+def vm(topology: OvnTopology, port: OvnPort) -> Endpoint:
+    """The guest behind a VM port's tap."""
+    return Endpoint(topology.host_of(port), port.tap, port.mac, port.ip)
+
+
+def echo(lab: OvnLab, pinger: Endpoint, answerer: Endpoint, seconds: float = 10) -> bool:
+    """An ICMP echo from ``pinger`` answered by ``answerer``, for real through OVS and OVN."""
     import subprocess
 
-    def guest(port: OvnPort, peer: OvnPort, role: str) -> subprocess.Popen[str]:
-        host = lab.chassis(lab.ovn.host_of(port))
+    def start(me: Endpoint, peer: Endpoint, role: str) -> subprocess.Popen[str]:
+        host = lab.chassis(me.host)
         proc = subprocess.Popen(
             ["nsenter", "-t", str(host.anchor_pid), "-n", "-m", "--", GUEST_PYTHON, "-c",
-             _GUEST, role, port.tap, port.mac, port.ip, peer.mac, peer.ip, str(seconds)],
+             _GUEST, role, me.end, me.mac, me.ip, peer.mac, peer.ip, str(seconds),
+             str(me.vlan)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         proc.stdout.readline()  # "attached": the tap has its reader before anything is sent
         return proc
 
-    answer = guest(dst, src, "answer")
-    ping = guest(src, dst, "ping")
+    answer = start(answerer, pinger, "answer")
+    ping = start(pinger, answerer, "ping")
     try:
         ping_out, _ = ping.communicate(timeout=seconds + 5)
         answer_out, _ = answer.communicate(timeout=seconds + 5)

@@ -125,7 +125,7 @@ def test_metadata_namespace_as_the_agent_lays_it_out(ovn_lab: OvnLab) -> None:
 
 
 def test_geneve_frames_cross_between_the_vm_taps(ovn_lab: OvnLab) -> None:
-    """A guest on each tap (tests.lab.ovn.guest_ping): echo and reply, both ways. The only
+    """A guest on each tap (tests.lab.ovn.echo): echo and reply, both ways. The only
     wire between the chassis is the underlay veth eth2, so they went through Geneve; its kernel
     counters (OVSDB statistics are refreshed only every 5 s) show it."""
     a, b = ovn.PORT_GENEVE_A, ovn.PORT_GENEVE_B
@@ -139,11 +139,20 @@ def test_geneve_frames_cross_between_the_vm_taps(ovn_lab: OvnLab) -> None:
         return out
 
     before = underlay()
-    assert ovn.guest_ping(ovn_lab, a, b), "ICMP echo ovn1 -> ovn2 over Geneve not answered"
-    assert ovn.guest_ping(ovn_lab, b, a), "ICMP echo ovn2 -> ovn1 over Geneve not answered"
+    assert ovn.echo(ovn_lab, ovn.vm(OVN, a), ovn.vm(OVN, b)), "ovn1 -> ovn2 not answered"
+    assert ovn.echo(ovn_lab, ovn.vm(OVN, b), ovn.vm(OVN, a)), "ovn2 -> ovn1 not answered"
     after = underlay()
     for name in ("ovn1", "ovn2"):  # two echoes out and two replies in, at least, each side
         assert after[name][0] - before[name][0] >= 2 and after[name][1] - before[name][1] >= 2
+
+
+def test_provider_vlan_on_the_wire(ovn_lab: OvnLab) -> None:
+    """The VLAN VM pings a machine on physnet1 (a packet socket on eth1's far end): the request
+    reaches the wire tagged 101 (br-int's push on the localnet patch), the tagged reply comes
+    back in (br-int's pop) to the guest untagged."""
+    router = ovn.Endpoint("ovn1", "raw:eth1-sw", "fa:16:3e:5a:02:fe", "192.0.2.65",
+                          vlan=NET_PROVIDER.segmentation_id)
+    assert ovn.echo(ovn_lab, ovn.vm(OVN, ovn.PORT_VLAN_A), router), "no tagged round trip"
 
 
 def test_down_and_up_again_leave_nothing_behind(ovn_lab: OvnLab) -> None:
