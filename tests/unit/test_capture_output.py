@@ -22,15 +22,15 @@ FORMATS = [["-f", "value"], ["-f", "json"], ["-f", "csv"], ["-f", "table"], ["-f
 
 def strict_app() -> FakeApp:
     app = FakeApp(None)
-    app.stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")  # type: ignore[assignment]
-    app.stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")  # type: ignore[assignment]
+    app.stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    app.stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
     return app
 
 
 def output(app: FakeApp) -> str:
     for stream in (app.stdout, app.stderr):
         stream.flush()
-    return b"".join(s.buffer.getvalue() for s in (app.stdout, app.stderr)).decode()  # type: ignore[attr-defined]
+    return b"".join(s.buffer.getvalue() for s in (app.stdout, app.stderr)).decode()
 
 
 @pytest.fixture
@@ -63,17 +63,17 @@ def test_a_lone_surrogate_prints_as_a_replacement(surrogate_capture, argv):
 def hostile_path() -> m.ServerPath:
     """What a path built from damaged facts can hold: types the model does not promise."""
     hops = [
-        m.Hop(index=0, device=7, kind=m.GUEST, mtu="1500", vlan=3, state=None),  # type: ignore[arg-type]
-        m.Hop(index=1, device=None, kind=m.VETH, peer=None, vlan="3 → 101",  # type: ignore[arg-type]
-              mtu=10**5000, detail=["a", "b"]),  # type: ignore[arg-type]
-        m.Hop(index=2, device=None, kind=m.OVS_BRIDGE, vlan=float("nan"),  # type: ignore[arg-type]
-              source=m.SRC_MISSING, mac={"x": 1}),  # type: ignore[arg-type]
+        m.Hop(index=0, device=7, kind=m.GUEST, mtu="1500", vlan=3, state=None),
+        m.Hop(index=1, device=None, kind=m.VETH, peer=None, vlan="3 → 101",
+              mtu=10**5000, detail=["a", "b"]),
+        m.Hop(index=2, device=None, kind=m.OVS_BRIDGE, vlan=float("nan"),
+              source=m.SRC_MISSING, mac={"x": 1}),
     ]
-    port = m.PortPath(port_id=12345, network=None, host=None, backend="x\udcff",  # type: ignore[arg-type]
-                      segment=None, hops=hops, problems=None)  # type: ignore[arg-type]
-    return m.ServerPath(server_id=None, server_name=3, status=None, host=None,  # type: ignore[arg-type]
-                        ports=[port, m.PortPath("p", "n", None, "b", "s", hops=None)],  # type: ignore[arg-type]
-                        errors=None, notes=["n\ud800"])  # type: ignore[arg-type]
+    port = m.PortPath(port_id=12345, network=None, host=None, backend="x\udcff",
+                      segment=None, hops=hops, problems=None)
+    return m.ServerPath(server_id=None, server_name=3, status=None, host=None,
+                        ports=[port, m.PortPath("p", "n", None, "b", "s", hops=None)],
+                        errors=None, notes=["n\ud800"])
 
 
 def test_renderers_never_raise_on_wrong_types():

@@ -189,7 +189,8 @@ def parse_vsctl(text: str) -> Ovs:
             other_config=as_map(other), external_ids=as_map(ext))
     del ports
 
-    for (name, datapath, fail_mode, members, ext, protocols) in _Table.parse("Bridge", lines[1]).rows(
+    bridges = _Table.parse("Bridge", lines[1])
+    for (name, datapath, fail_mode, members, ext, protocols) in bridges.rows(
             "name", "datapath_type", "fail_mode", "ports", "external_ids", "protocols"):
         member_names = sorted(port_names.get(u, u) for u in _strings(members))
         ovs.bridges[name] = OvsBridge(
