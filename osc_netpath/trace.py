@@ -39,6 +39,7 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
     tunnel_tables: set[int] = set()  # of every bridge: the host names its tunnel bridge
     agent = cloud.agent_for(host)
     mappings = agent.bridge_mappings if agent else {}
+    ovn_chassis = agent is not None and agent.agent_type in ovn.AGENT_TYPES
     for port in cloud.ports:
         if cloud.host_of(port) != host:
             continue
@@ -47,7 +48,10 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
             bridge = (agent.integration_bridge if agent else None) or "br-int"
         flows.add((bridge, TABLE_LOCAL))
         seg = resolve.pick_segment(cloud.networks.get(port.network_id), agent)
-        if seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
+        if ovn_chassis:  # ovn-controller tags the localnet patch's traffic in br-int's tables
+            if seg.network_type in ("flat", "vlan"):
+                flows.add((bridge, ovn.TABLE_LOG_TO_PHY))
+        elif seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
         elif seg.network_type in TUNNEL_TABLES:
             tunnel_tables.update(TUNNEL_TABLES[seg.network_type])
@@ -58,7 +62,6 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
     for bad in [d for d in domains if not names.DOMAIN_RE.match(d)]:
         cloud.notes.append(f"{host}: libvirt domain name {bad!r} from the API is not valid: "
                            "the domain is not read")
-    ovn_chassis = agent is not None and agent.agent_type in ovn.AGENT_TYPES
     return probe.ProbeRequest(
         ovn=ovn_chassis,
         domains=[d for d in domains if names.DOMAIN_RE.match(d)],

@@ -42,6 +42,7 @@ class Walk:
     # other hosts with a port on this port's network -> their OVN chassis name (None: unknown)
     peers: dict[str, str | None] = field(default_factory=dict)
     metadata_expected: bool = False  # the API shows an OVN metadata agent on this host
+    datapath_key: int | None = None  # OVN: the port's logical datapath (its Geneve VNI)
 
     def add(self, **kw: object) -> m.Hop:
         hop = m.Hop(index=len(self.hops), **kw)  # type: ignore[arg-type]

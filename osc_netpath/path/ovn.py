@@ -17,7 +17,7 @@ ovn-bridge-mappings, ovn-cms-options) are the host's word; the API's agents only
 """
 from __future__ import annotations
 
-from osc_netpath.host.facts import HostFacts, Ovs, OvsInterface
+from osc_netpath.host.facts import Flow, HostFacts, Ovs, OvsInterface
 from osc_netpath.path import core
 from osc_netpath.path import model as m
 
@@ -25,6 +25,12 @@ NAME = "ovn"
 AGENT_TYPES = ("OVN Controller agent", "OVN Controller Gateway agent")
 # Outer IPv4 (20) + UDP (8) + Geneve (8) + OVN's one 8-byte option + the inner Ethernet (14).
 GENEVE_OVERHEAD = 58
+# ovn/controller/lflow.h: table 0 (OFTABLE_PHY_TO_LOG) maps a port to its logical datapath
+# (set_field:KEY->metadata, KEY = the datapath's tunnel_key, the Geneve VNI) and takes tagged
+# traffic off a localnet patch; table 65 (OFTABLE_LOG_TO_PHY) outputs to ports, pushing the
+# localnet VLAN on the way.
+TABLE_PHY_TO_LOG = 0
+TABLE_LOG_TO_PHY = 65
 OVN_TUNNEL_TYPES = ("geneve", "vxlan", "stt")
 
 
@@ -97,6 +103,7 @@ def hops(ctx: core.Walk) -> None:
             detail="; ".join(d for d in (core.bridge_detail(ctx, bridge), "no local VLAN (OVN)")
                              if d))
     ctx.int_br = bridge
+    ctx.datapath_key = _datapath_key(ctx, ovs_if)
     _metadata(ctx)
     kind = ctx.segment.network_type
     if kind in ("flat", "vlan"):
@@ -108,6 +115,50 @@ def hops(ctx: core.Walk) -> None:
                             "(provider attributes are admin-only): the path stops at br-int")
     else:
         ctx.problems.append(f"network type {kind!r} is not traced yet")
+
+
+def _datapath_key(ctx: core.Walk, iface: OvsInterface) -> int | None:
+    """The logical datapath of the port, from its table-0 flow (set_field:KEY->metadata)."""
+    for flow in core.flows(ctx, ctx.int_br):
+        if flow.table == TABLE_PHY_TO_LOG and core.in_port_matches(flow, iface):
+            for action in flow.actions:
+                if action.startswith("set_field:") and action.endswith("->metadata"):
+                    try:
+                        return int(action[len("set_field:"):-len("->metadata")], 0)
+                    except ValueError:
+                        return None
+    return None
+
+
+def _outputs_to(action: str, iface: OvsInterface) -> bool:
+    if not action.startswith("output:"):
+        return False
+    target = action[len("output:"):].strip('"')
+    return target == iface.name or (iface.ofport is not None and target == str(iface.ofport))
+
+
+def _localnet_vlan(ctx: core.Walk, near: OvsInterface) -> tuple[str | None, bool]:
+    """(what br-int puts on the wire to the localnet patch for this port's datapath, whether the
+    way back is there): a VLAN id, "untagged", or None when no flow says."""
+    key, egress, ingress = ctx.datapath_key, None, False
+    if key is None:
+        return None, False
+    for flow in core.flows(ctx, ctx.int_br):
+        if flow.table == TABLE_LOG_TO_PHY and _metadata_of(flow) == key and \
+                any(_outputs_to(a, near) for a in flow.actions):
+            egress = egress or core.vlan_action(flow.actions) or "untagged"
+        if flow.table == TABLE_PHY_TO_LOG and core.in_port_matches(flow, near) and \
+                f"set_field:{hex(key)}->metadata" in flow.actions:
+            ingress = True
+    return egress, ingress
+
+
+def _metadata_of(flow: Flow) -> int | None:
+    raw = flow.match.get("metadata")
+    try:
+        return int(raw.split("/")[0], 0) if raw else None
+    except ValueError:
+        return None
 
 
 def _metadata(ctx: core.Walk) -> None:
@@ -146,10 +197,32 @@ def _localnet_hops(ctx: core.Walk) -> None:
     core.patch_hops(ctx, near, far, phys_br)
     localnet = ovs.ports[near.name].external_ids.get("ovn-localnet-port") \
         if near.name in ovs.ports else None
-    vlan = "untagged" if seg.network_type == "flat" else f"VLAN {seg.segmentation_id}"
-    ctx.add(device=phys_br, kind=m.OVS_BRIDGE, vlan=vlan, source=m.SRC_OVSDB,
-            detail=f"ovn-bridge-mappings {physnet}:{phys_br}"
-                   + (f"; localnet {localnet}" if localnet else ""))
+    want = "untagged" if seg.network_type == "flat" else str(seg.segmentation_id)
+    details = [f"ovn-bridge-mappings {physnet}:{phys_br}"]
+    if localnet:
+        details.append(f"localnet {localnet}")
+    unread = core.flows_unknown(ctx, ctx.int_br)
+    got: str | None = None
+    if unread or ctx.datapath_key is None:
+        details.append("VLAN not checked: " + (
+            unread or "no table-0 flow of the port (ovn-controller has not programmed it)"))
+    else:
+        got, back = _localnet_vlan(ctx, near)
+        if got is None:
+            ctx.problems.append(
+                f"no flow on {ctx.int_br} (table {TABLE_LOG_TO_PHY}) sends this network's "
+                f"traffic (datapath {ctx.datapath_key}) to {near.name}: it never leaves by the "
+                "localnet port")
+        elif got != want:
+            ctx.problems.append(f"{ctx.int_br} sends this network to {near.name} as {got}, "
+                                f"Neutron says {want}")
+        if got is not None and not back:
+            ctx.problems.append(f"no flow on {ctx.int_br} (table {TABLE_PHY_TO_LOG}) takes "
+                                f"{want} traffic from {near.name} into this network")
+    shown = got or want  # what br-int really sends, else what Neutron says it should
+    ctx.add(device=phys_br, kind=m.OVS_BRIDGE,
+            vlan=shown if shown == "untagged" else f"VLAN {shown}",
+            source=m.SRC_FLOWS if got else m.SRC_API, detail="; ".join(details))
     core.uplink_hops(ctx, phys_br)
 
 
@@ -184,10 +257,11 @@ def _tunnel_hops(ctx: core.Walk, kind: str) -> None:
                                 "dropped")
             continue
         remote = tun.options.get("remote_ip")
+        key = ctx.datapath_key
         ctx.add(device=tun.name, kind=m.TUNNEL, bridge=ctx.int_br, state=core.ovs_state(tun),
-                source=m.SRC_OVSDB, peer=remote,
+                source=m.SRC_OVSDB, peer=remote, vlan=f"VNI {key}" if key is not None else None,
                 detail=f"{tun.type} to {host} (chassis {chassis}); VNI = the datapath's "
-                       "tunnel_key (Southbound)")
+                       "tunnel_key, not the segmentation id")
     encap = ovs.external_ids.get("ovn-encap-ip")
     if not encap or not any(h.kind == m.TUNNEL for h in ctx.hops):
         return
@@ -204,6 +278,9 @@ def _tunnel_hops(ctx: core.Walk, kind: str) -> None:
 
 
 def _chassis_of(ovs: Ovs, iface: OvsInterface) -> str | None:
+    """The remote chassis of a tunnel port: ``ovn-chassis-id`` is "NAME@ENCAP_IP" (23.03) or
+    the bare name (older)."""
     port = ovs.ports.get(iface.name)
-    return (port.external_ids.get("ovn-chassis-id") if port else None) \
+    raw = (port.external_ids.get("ovn-chassis-id") if port else None) \
         or iface.external_ids.get("ovn-chassis-id")
+    return raw.split("@", 1)[0] if raw else None

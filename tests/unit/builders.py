@@ -204,7 +204,7 @@ def ovn_tunnel(b: HostBuilder, remote_host: str, remote_ip: str) -> str:
     name = f"ovn-{chassis[:6]}-0"
     b.port("br-int", name, type="geneve",
            options={"remote_ip": remote_ip, "key": "flow", "csum": "true"})
-    b.ovs.ports[name].external_ids = {"ovn-chassis-id": chassis}
+    b.ovs.ports[name].external_ids = {"ovn-chassis-id": f"{chassis}@{remote_ip}"}  # 23.03
     return name
 
 
@@ -230,3 +230,19 @@ def ovn_cloud(network_type: str = "geneve", seg: int | None = 7) -> CloudFacts:
         for h in ("compute1", "compute2")]
     cloud_facts.network_hosts = {"net-1": ["compute1", "compute2"]}
     return cloud_facts
+
+
+def ovn_flows(b: HostBuilder, datapath: int = 1, seg: int | None = 101) -> None:
+    """What ovn-controller installs for the port's datapath: table 0 from the tap (and from the
+    localnet patch, VLAN popped), table 65 out to the localnet patch (VLAN pushed)."""
+    near = f"patch-br-int-to-provnet-{SEGMENT_ID}"
+    b.flow("br-int", 0, {"in_port": f'"tap{SID}"'},
+           ["set_field:0x1->reg13", f"set_field:{hex(datapath)}->metadata",
+            "set_field:0x3->reg14", "resubmit(,8)"])
+    match = {"in_port": f'"{near}"'} | ({"dl_vlan": str(seg)} if seg is not None else
+                                        {"vlan_tci": "0x0000/0x1000"})
+    b.flow("br-int", 0, match, [*(["pop_vlan"] if seg is not None else []),
+                                f"set_field:{hex(datapath)}->metadata", "resubmit(,8)"])
+    push = ["push_vlan:0x8100", f"set_field:{4096 + seg}->vlan_vid"] if seg is not None else []
+    b.flow("br-int", 65, {"reg15": "0x1", "metadata": hex(datapath)},
+           [*push, f'output:"{near}"', *(["pop_vlan"] if seg is not None else [])])

@@ -145,3 +145,40 @@ def test_probe_asks_ovn_controller_only_on_an_ovn_chassis():
 
     assert trace.probe_request(b.ovn_cloud(), "compute1").ovn is True
     assert trace.probe_request(b.cloud("vxlan", 1001), "compute1").ovn is False
+
+
+def test_localnet_vlan_read_from_br_int_flows():
+    host = _geneve_host()
+    b.ovn_flows(host, datapath=2, seg=101)
+    path = resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()})
+    br_ex = _hop(path, "br-ex")
+    assert (br_ex.vlan, br_ex.source) == ("VLAN 101", m.SRC_FLOWS)
+    assert path.ports[0].problems == []
+
+
+def test_localnet_vlan_that_disagrees_with_neutron():
+    host = _geneve_host()
+    b.ovn_flows(host, datapath=2, seg=202)
+    path = resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()})
+    assert _hop(path, "br-ex").vlan == "VLAN 202"  # what is on the wire, not what is said
+    assert path.ports[0].problems == [
+        f"br-int sends this network to patch-br-int-to-provnet-{b.SEGMENT_ID} as 202, "
+        "Neutron says 101"]
+
+
+def test_localnet_output_missing_for_the_datapath():
+    host = _geneve_host()
+    b.ovn_flows(host, datapath=2, seg=101)
+    host.flows = [f for f in host.flows if f.table != 65]
+    path = resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()})
+    assert path.ports[0].problems == [
+        f"no flow on br-int (table 65) sends this network's traffic (datapath 2) to "
+        f"patch-br-int-to-provnet-{b.SEGMENT_ID}: it never leaves by the localnet port"]
+
+
+def test_geneve_vni_is_the_datapath_key():
+    host = _geneve_host()
+    tunnel = b.ovn_tunnel(host, "compute2", "192.0.2.12")
+    b.ovn_flows(host, datapath=5, seg=None)
+    path = resolve(b.ovn_cloud(), {"compute1": host.facts()})
+    assert _hop(path, tunnel).vlan == "VNI 5"
