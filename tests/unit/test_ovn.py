@@ -162,8 +162,8 @@ def test_localnet_vlan_that_disagrees_with_neutron():
     path = resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()})
     assert _hop(path, "br-ex").vlan == "VLAN 202"  # what is on the wire, not what is said
     assert path.ports[0].problems == [
-        f"br-int sends this network to patch-br-int-to-provnet-{b.SEGMENT_ID} as 202, "
-        "Neutron says 101"]
+        (f"br-int sends this network to patch-br-int-to-provnet-{b.SEGMENT_ID} as 202, "
+        "Neutron says 101")]
 
 
 def test_localnet_output_missing_for_the_datapath():
@@ -172,8 +172,8 @@ def test_localnet_output_missing_for_the_datapath():
     host.flows = [f for f in host.flows if f.table != 65]
     path = resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()})
     assert path.ports[0].problems == [
-        f"no flow on br-int (table 65) sends this network's traffic (datapath 2) to "
-        f"patch-br-int-to-provnet-{b.SEGMENT_ID}: it never leaves by the localnet port"]
+        (f"no flow on br-int (table 65) sends this network's traffic (datapath 2) to "
+        f"patch-br-int-to-provnet-{b.SEGMENT_ID}: it never leaves by the localnet port")]
 
 
 def test_geneve_vni_is_the_datapath_key():
