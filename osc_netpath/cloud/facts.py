@@ -100,6 +100,7 @@ class CloudFacts:
     notes: list[str] = field(default_factory=list)  # facts the API hid or lacked, one line each
     # network id -> hosts with a bound port on it (OVN tunnels: which chassis must be reached)
     network_hosts: dict[str, list[str]] = field(default_factory=dict)
+    metadata_networks: list[str] = field(default_factory=list)  # with an OVN metadata port
     # --host when the API shows the server's host and it is another: traced alone, instead.
     host_override: str | None = None
 

@@ -201,29 +201,34 @@ OVN_TUNNEL_TYPES = ("geneve", "vxlan")
 
 
 def _ovn_peers(conn: Connection, facts: CloudFacts) -> None:
-    """On an OVN chassis, which other hosts a tunnelled network's ports are bound to, and their
-    chassis names: ovn-controller keeps a tunnel only to chassis that need one, so each must be
-    there. Two requests (one filtered port list, the new hosts' controller agents), and none on
-    ML2/OVS, whose agent builds tunnels its own way."""
+    """On an OVN chassis, which other hosts a tunnelled network's VM ports are bound to, and
+    their chassis names (ovn-controller keeps a tunnel only to chassis that need one, so each
+    must be there), and which networks have a metadata port (network:distributed: an
+    ovnmeta- namespace is due wherever they have a VM port). Two requests (one filtered port
+    list, the new hosts' controller agents), none on ML2/OVS."""
     agent = facts.agent_for(facts.hosts[0] if facts.hosts else None)
-    tunnelled = sorted(
+    tunnelled = {
         nid for nid, net in facts.networks.items()
-        if any(seg.network_type in OVN_TUNNEL_TYPES for seg in net.segments))
-    if agent is None or agent.agent_type not in OVN_CONTROLLER_TYPES or not tunnelled:
+        if any(seg.network_type in OVN_TUNNEL_TYPES for seg in net.segments)}
+    if agent is None or agent.agent_type not in OVN_CONTROLLER_TYPES or not facts.networks:
         return
-    # VM ports only: a chassis keeps tunnels to the chassis of the VMs it may talk to
-    params = {"network_id": tunnelled,
+    params = {"network_id": sorted(facts.networks),
               "fields": ["network_id", "binding:host_id", "device_owner"]}
     try:
         raw = _get(conn.network, "/ports", params)["ports"]
     except sdk_exc.HttpException as exc:
-        facts.notes.append(f"the other hosts of {', '.join(tunnelled)} are unknown: "
+        facts.notes.append(f"the other ports of the server's networks are unknown: "
                            f"{answer_of(conn.network, exc)}")
         return
     for port in raw:
-        host = port.get("binding:host_id")
-        if isinstance(host, str) and host and str(port.get("device_owner")).startswith("compute:"):
-            hosts = facts.network_hosts.setdefault(port.get("network_id") or "", [])
+        host, owner = port.get("binding:host_id"), str(port.get("device_owner"))
+        network = str(port.get("network_id") or "")
+        if owner == "network:distributed" and network not in facts.metadata_networks:
+            facts.metadata_networks.append(network)  # its ovnmeta- namespace is due on hosts
+        # VM ports only: a chassis keeps tunnels to the chassis of the VMs it may talk to
+        if network in tunnelled and isinstance(host, str) and host \
+                and owner.startswith("compute:"):
+            hosts = facts.network_hosts.setdefault(network, [])
             if host not in hosts:
                 hosts.append(host)
     new = sorted({h for hs in facts.network_hosts.values() for h in hs}

@@ -247,13 +247,13 @@ if [ -n "$neutron_netns" ] && [ -d /run/netns ]; then
         ok_name "${_d##*/}" && netns="$netns ${_d##*/}"
     done
 fi
-for _s in $netns; do
+for _ns in $netns; do
     if [ "$ipj" = 1 ]; then
-        sect "ip-link:$_s" host ip -n "$_s" -j -d link show
-        sect "ip-addr:$_s" host ip -n "$_s" -j addr show
+        sect "ip-link:$_ns" host ip -n "$_ns" -j -d link show
+        sect "ip-addr:$_ns" host ip -n "$_ns" -j addr show
     else
-        sect "ip-link-text:$_s" host ip -n "$_s" -d -o link show
-        sect "ip-addr-text:$_s" host ip -n "$_s" -o addr show
+        sect "ip-link-text:$_ns" host ip -n "$_ns" -d -o link show
+        sect "ip-addr-text:$_ns" host ip -n "$_ns" -o addr show
     fi
 done
 

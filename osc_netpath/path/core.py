@@ -249,9 +249,22 @@ def flows_unknown(ctx: Walk, *bridges: str) -> str | None:
     return None
 
 
+# OpenFlow carries a port name in 16 bytes: `ovs-ofctl --names` prints longer names (OVN's
+# patch-br-int-to-provnet-<uuid>) cut to 15 characters.
+OFP_NAME_LEN = 15
+
+
+def names_port(ref: str, iface: OvsInterface) -> bool:
+    """Whether a port reference in a flow (a name, maybe cut, or an OpenFlow number) is iface."""
+    ref = ref.strip('"')
+    if ref == iface.name or (iface.ofport is not None and ref == str(iface.ofport)):
+        return True
+    return len(ref) == OFP_NAME_LEN and len(iface.name) > OFP_NAME_LEN \
+        and iface.name.startswith(ref)
+
+
 def in_port_matches(flow: Flow, iface: OvsInterface) -> bool:
-    in_port = flow.match.get("in_port", "").strip('"')
-    return in_port == iface.name or (iface.ofport is not None and in_port == str(iface.ofport))
+    return names_port(flow.match.get("in_port", ""), iface)
 
 
 def vlan_of(flow: Flow) -> int | None:

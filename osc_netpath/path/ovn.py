@@ -17,6 +17,8 @@ ovn-bridge-mappings, ovn-cms-options) are the host's word; the API's agents only
 """
 from __future__ import annotations
 
+import re
+
 from osc_netpath.host.facts import Flow, HostFacts, Ovs, OvsInterface
 from osc_netpath.path import core
 from osc_netpath.path import model as m
@@ -121,20 +123,24 @@ def _datapath_key(ctx: core.Walk, iface: OvsInterface) -> int | None:
     """The logical datapath of the port, from its table-0 flow (set_field:KEY->metadata)."""
     for flow in core.flows(ctx, ctx.int_br):
         if flow.table == TABLE_PHY_TO_LOG and core.in_port_matches(flow, iface):
-            for action in flow.actions:
-                if action.startswith("set_field:") and action.endswith("->metadata"):
-                    try:
-                        return int(action[len("set_field:"):-len("->metadata")], 0)
-                    except ValueError:
-                        return None
+            return _metadata_set(flow.actions)
+    return None
+
+
+# OpenFlow 1.3+ prints set_field:0x1->metadata, OpenFlow 1.0 load:0x1->OXM_OF_METADATA[]
+_SET_METADATA = re.compile(r"^(?:set_field:|load:)(0x[0-9a-fA-F]+|\d+)->(?:metadata|OXM_OF_METADATA\[\])$")
+
+
+def _metadata_set(actions: list[str]) -> int | None:
+    """The logical datapath a flow puts the packet in."""
+    for action in actions:
+        if match := _SET_METADATA.match(action):
+            return int(match.group(1), 0)
     return None
 
 
 def _outputs_to(action: str, iface: OvsInterface) -> bool:
-    if not action.startswith("output:"):
-        return False
-    target = action[len("output:"):].strip('"')
-    return target == iface.name or (iface.ofport is not None and target == str(iface.ofport))
+    return action.startswith("output:") and core.names_port(action[len("output:"):], iface)
 
 
 def _localnet_vlan(ctx: core.Walk, near: OvsInterface) -> tuple[str | None, bool]:
@@ -148,7 +154,7 @@ def _localnet_vlan(ctx: core.Walk, near: OvsInterface) -> tuple[str | None, bool
                 any(_outputs_to(a, near) for a in flow.actions):
             egress = egress or core.vlan_action(flow.actions) or "untagged"
         if flow.table == TABLE_PHY_TO_LOG and core.in_port_matches(flow, near) and \
-                f"set_field:{hex(key)}->metadata" in flow.actions:
+                _metadata_set(flow.actions) == key:
             ingress = True
     return egress, ingress
 
@@ -183,7 +189,8 @@ def _localnet_hops(ctx: core.Walk) -> None:
     if phys_br is None:
         ctx.problems.append(
             f"physical network {physnet!r} is not in the ovn-bridge-mappings of "
-            f"{ctx.facts.host} ({raw or 'not set'}): no localnet patch, traffic cannot leave")
+            f"{ctx.facts.host} ({raw or 'not set'}): ovn-controller connects it to no bridge, "
+            "traffic cannot leave")
         return
     pair = _localnet_pair(ctx, phys_br)
     if pair is None:

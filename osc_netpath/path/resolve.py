@@ -236,7 +236,8 @@ def _resolve_port(
         guest_state=guest_state(server, port),
         guest_label=domain.name if domain else (server.instance_name or server.name),
         peers=_peers(cloud, port, host),
-        metadata_expected=cloud.has_agent(host, "OVN Metadata agent"),
+        metadata_expected=cloud.has_agent(host, "OVN Metadata agent")
+        and port.network_id in cloud.metadata_networks,
     )
     strategy(walk)
     path.hops.extend(walk.hops)

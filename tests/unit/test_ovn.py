@@ -73,7 +73,8 @@ def test_physnet_missing_from_ovn_bridge_mappings():
     path = resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()})
     assert path.ports[0].problems == [
         ("physical network 'physnet1' is not in the ovn-bridge-mappings of compute1 "
-        "(physnet2:br-vlan): no localnet patch, traffic cannot leave")]
+        "(physnet2:br-vlan): ovn-controller connects it to no bridge, "
+            "traffic cannot leave")]
 
 
 def test_no_tunnel_to_a_chassis_that_hosts_another_port():
@@ -129,6 +130,7 @@ def test_metadata_namespace_missing_where_the_metadata_agent_runs():
     b.ovn_tunnel(host, "compute2", "192.0.2.12")
     cloud = b.ovn_cloud()
     cloud.agents.append(AgentFacts(id="m1", host="compute1", agent_type="OVN Metadata agent"))
+    cloud.metadata_networks = ["net-1"]
     path = resolve(cloud, {"compute1": host.facts()})
     assert path.ports[0].problems == [
         ("metadata namespace ovnmeta-net-1 is missing on compute1: the OVN metadata agent has "
