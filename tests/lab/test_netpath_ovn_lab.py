@@ -166,8 +166,8 @@ def test_physnet_dropped_from_ovn_bridge_mappings_is_found(ovn_lab):
         path = _run(ovn_lab, "ovn-vm-a").path
         vlan = next(p for p in path.ports if "vlan" in p.segment)
         assert vlan.problems == [
-            "physical network 'physnet1' is not in the ovn-bridge-mappings of ovn1 "
-            "(physnet9:br-ex): ovn-controller connects it to no bridge, traffic cannot leave"]
+            ("physical network 'physnet1' is not in the ovn-bridge-mappings of ovn1 "
+            "(physnet9:br-ex): ovn-controller connects it to no bridge, traffic cannot leave")]
         assert [h.kind for h in vlan.hops] == [m.GUEST, m.TAP, m.OVS_BRIDGE]
     finally:
         host.vsctl("set", "Open_vSwitch", ".", f'{key}="{before}"')
