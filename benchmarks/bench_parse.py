@@ -66,8 +66,9 @@ def vsctl_output(ports: int) -> str:
     iface_doc = {"headings": ["_uuid", "name", "type", "ofport", "mac_in_use", "mtu",
                               "admin_state", "link_state", "options", "external_ids", "error"],
                  "data": iface_rows}
-    return "\n".join(json.dumps(d, separators=(",", ":"))
-                     for d in (system, bridges, port_doc, iface_doc)) + "\n"
+    return "\n".join(json.dumps({"data": d["data"], "headings": d["headings"]},  # its order
+                                 separators=(",", ":"))
+                      for d in (system, bridges, port_doc, iface_doc)) + "\n"
 
 
 def flows_output(lines: int) -> str:

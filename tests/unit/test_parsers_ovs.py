@@ -122,8 +122,11 @@ def _damage(edit) -> str:
     (_damage(lambda d: d.__setitem__(0, ["headings"])), "Open_vSwitch: expected a JSON object"),
     # a name that is not a string became an int bridge name, for the path walk to trip on
     (_damage(lambda d: d[1]["data"][0].__setitem__(0, 3)), "Bridge: name is not a string"),
-    (_damage(lambda d: d[3]["data"][0].__setitem__(1, ["set", []])), "Interface: a name is not"),
-    (_damage(lambda d: d[3]["headings"].remove("mtu")), "Interface: row 0 does not match"),
+    (_damage(lambda d: d[3]["data"][0].__setitem__(1, ["set", []])), "Interface: name is not a string"),
+    (_damage(lambda d: d[3]["headings"].remove("mtu")), "Interface: no column 'mtu'"),
+    (_damage(lambda d: d[3]["headings"].append("extra")), "Interface: row 0 does not match"),
+    # a repeated heading pointed past the end of the row: IndexError
+    (_damage(lambda d: d[3]["headings"].__setitem__(0, "name")), "Interface: headings are not"),
     (_damage(lambda d: [r.pop(1) for r in d[2]["data"]] and d[2]["headings"].pop(1)),
      "Port: no column 'name'"),
     (_damage(lambda d: d[3]["data"][0].__setitem__(8, ["map", [["a", "b", "c"]]])),

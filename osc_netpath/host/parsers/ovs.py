@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -100,86 +101,145 @@ def _reject(name: str) -> Any:
     raise Malformed(f"{name} is not a JSON number")
 
 
-class _Table:
-    """One ``list`` result: its rows as lists, read by column name."""
+_DECODER = json.JSONDecoder(parse_constant=_reject)
+_WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+_DATA_OPEN = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"data"[ \t\n\r]*:[ \t\n\r]*\[')
+_HEADINGS_KEY = re.compile(r'"headings"[ \t\n\r]*:[ \t\n\r]*')
+_LINE = re.compile(r"[^\n]+")  # what splitlines() cuts into lines, as far as JSON text goes
+_CLOSE = re.compile(r"[ \t\n\r]*\}[ \t\n\r]*\Z")
 
-    def __init__(self, table: str, doc: Any) -> None:
+
+def _decode(table: str, text: str, pos: int) -> tuple[Any, int]:
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except RecursionError:
+        raise Malformed(f"{table}: JSON nested too deeply") from None
+    except ValueError as exc:
+        raise Malformed(f"{table}: {exc}") from None
+
+
+def _streamed(table: str, line: str) -> tuple[Any, Iterator[Any]] | None:
+    """(headings, rows decoded one at a time) for ovs-vsctl's own layout
+    ``{"data":[row, ...],"headings":[...]}``, so a 10k-row table never exists twice in memory;
+    None for any other layout (then it is decoded whole)."""
+    opening = _DATA_OPEN.match(line)
+    at = line.rfind('"headings"')
+    key = _HEADINGS_KEY.match(line, at) if opening and at > 0 else None
+    if opening is None or key is None:
+        return None
+    headings, end = _decode(table, line, key.end())
+    if not _CLOSE.match(line, end):
+        return None
+
+    def rows() -> Iterator[Any]:
+        pos = _WS.match(line, opening.end()).end()  # type: ignore[union-attr]
+        if line.startswith("]", pos):
+            pos += 1
+        else:
+            while True:
+                row, pos = _decode(table, line, pos)
+                yield row
+                pos = _WS.match(line, pos).end()  # type: ignore[union-attr]
+                if not line.startswith((",", "]"), pos):
+                    raise Malformed(f"{table}: data is not a list of rows")
+                pos += 1
+                if line[pos - 1] == "]":
+                    break
+                pos = _WS.match(line, pos).end()  # type: ignore[union-attr]
+        pos = _WS.match(line, pos).end()  # type: ignore[union-attr]
+        if not line.startswith(",", pos) or _WS.match(line, pos + 1).end() != at:  # type: ignore[union-attr]
+            raise Malformed(f"{table}: data is not followed by its headings")
+
+    return headings, rows()
+
+
+class _Table:
+    """One ``list`` result: its headings, and its rows as lists read by column name."""
+
+    def __init__(self, table: str, headings: Any, data: Iterator[Any]) -> None:
         self.table = table
-        if not isinstance(doc, dict):
-            raise Malformed(f"{table}: expected a JSON object, got {_short(doc)}")
-        headings, data = doc.get("headings"), doc.get("data")
-        if not isinstance(headings, list) or not all(isinstance(h, str) for h in headings):
-            raise Malformed(f"{table}: headings are not a list of names")
-        if not isinstance(data, list):
-            raise Malformed(f"{table}: data is not a list of rows")
-        for i, row in enumerate(data):
-            if not isinstance(row, list) or len(row) != len(headings):
-                raise Malformed(f"{table}: row {i} does not match the {len(headings)} headings")
+        if not isinstance(headings, list) or not all(isinstance(h, str) for h in headings) \
+                or len(set(headings)) != len(headings):
+            raise Malformed(f"{table}: headings are not a list of distinct names")
         self.index = {h: i for i, h in enumerate(headings)}
-        self.data: list[list[Any]] = data
+        self._data = data
 
     @classmethod
     def parse(cls, table: str, line: str) -> _Table:
-        try:
-            doc = json.loads(line, parse_constant=_reject)
-        except RecursionError:
-            raise Malformed(f"{table}: JSON nested too deeply") from None
-        except ValueError as exc:
-            raise Malformed(f"{table}: {exc}") from None
-        return cls(table, doc)
+        streamed = _streamed(table, line)
+        if streamed is not None:
+            return cls(table, *streamed)
+        doc, end = _decode(table, line, _WS.match(line).end())  # type: ignore[union-attr]
+        if line[end:].strip():
+            raise Malformed(f"{table}: extra data after the JSON document")
+        return cls.of(table, doc)
+
+    @classmethod
+    def of(cls, table: str, doc: Any) -> _Table:
+        if not isinstance(doc, dict):
+            raise Malformed(f"{table}: expected a JSON object, got {_short(doc)}")
+        if not isinstance(doc.get("data"), list):
+            raise Malformed(f"{table}: data is not a list of rows")
+        return cls(table, doc.get("headings"), iter(doc["data"]))
 
     def column(self, name: str) -> int:
         if name not in self.index:
             raise Malformed(f"{self.table}: no column {name!r}")
         return self.index[name]
 
+    def data(self) -> Iterator[list[Any]]:
+        """Each row once, checked to be a list of one value per heading."""
+        for i, row in enumerate(self._data):
+            if not isinstance(row, list) or len(row) != len(self.index):
+                raise Malformed(f"{self.table}: row {i} does not match the {len(self.index)} "
+                                "headings")
+            yield row
+
     def rows(self, *columns: str) -> Iterator[tuple[Any, ...]]:
-        """The named columns of every row, the first (a name or UUID) checked to be a string."""
+        """The named columns of every row, the first two (UUID and name, or a name) checked
+        to be strings."""
         pick = operator.itemgetter(*[self.column(c) for c in columns])
-        for row in self.data:
+        for row in self.data():
             values = pick(row)
-            key = atom(values[0])
-            if not isinstance(key, str):
-                raise Malformed(f"{self.table}: {columns[0]} is not a string: {_short(key)}")
-            yield (key,) + values[1:]
+            for column, value in zip(columns[:2], values[:2]):
+                if column in ("_uuid", "name") and not isinstance(atom(value), str):
+                    raise Malformed(f"{self.table}: {column} is not a string: {_short(value)}")
+            yield (atom(values[0]),) + values[1:]
 
 
 def rows(document: dict[str, Any]) -> list[dict[str, Any]]:
     """One ``list`` result -> rows as {column: raw JSON value}."""
-    table = _Table("table", document)
-    return [{h: row[i] for h, i in table.index.items()} for row in table.data]
-
-
-def _names(table: _Table) -> dict[str, str]:
-    """UUID -> name of a table's rows."""
-    names = dict(table.rows("_uuid", "name"))
-    if not all(isinstance(n, str) for n in names.values()):
-        raise Malformed(f"{table.table}: a name is not a string")
-    return names
+    table = _Table.of("table", document)
+    return [{h: row[i] for h, i in table.index.items()} for row in table.data()]
 
 
 def parse_vsctl(text: str) -> Ovs:
     """The probe's ovs-vsctl section (four JSON documents) -> Ovs, UUIDs resolved to names."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) != len(TABLES):
-        raise Malformed(f"expected {len(TABLES)} ovs-vsctl tables, got {len(lines)}")
+    spans = [m.span() for m in _LINE.finditer(text) if not m.group().isspace()]
+    if len(spans) != len(TABLES):
+        raise Malformed(f"expected {len(TABLES)} ovs-vsctl tables, got {len(spans)}")
+
+    def line(n: int) -> str:  # sliced when read: one big line in memory at a time
+        return text[spans[n][0]:spans[n][1]]
+
     ovs = Ovs()
 
-    ifaces = _Table.parse("Interface", lines[3])
-    iface_names = _names(ifaces)
-    for (name, type_, ofport, mac, mtu, admin, link, options, ext, error) in ifaces.rows(
-            "name", "type", "ofport", "mac_in_use", "mtu", "admin_state", "link_state",
+    iface_names: dict[str, str] = {}  # UUID -> name
+    for (uuid, name, type_, ofport, mac, mtu, admin, link, options, ext, error) in _Table.parse(
+            "Interface", line(3)).rows(
+            "_uuid", "name", "type", "ofport", "mac_in_use", "mtu", "admin_state", "link_state",
             "options", "external_ids", "error"):
+        iface_names[uuid] = name = atom(name)
         ovs.interfaces[name] = OvsInterface(
             name=name, type=_str(type_) or "", ofport=_int(ofport), mac_in_use=_str(mac),
             mtu=_int(mtu), admin_state=_str(admin), link_state=_str(link),
             options=as_map(options), external_ids=as_map(ext), error=_str(error))
-    del ifaces
 
-    ports = _Table.parse("Port", lines[2])
-    port_names = _names(ports)
-    for (name, tag, trunks, vlan_mode, interfaces, other, ext) in ports.rows(
-            "name", "tag", "trunks", "vlan_mode", "interfaces", "other_config", "external_ids"):
+    port_names: dict[str, str] = {}
+    for (uuid, name, tag, trunks, vlan_mode, interfaces, other, ext) in _Table.parse(
+            "Port", line(2)).rows("_uuid", "name", "tag", "trunks", "vlan_mode", "interfaces",
+                                   "other_config", "external_ids"):
+        port_names[uuid] = name = atom(name)
         ovs.ports[name] = OvsPort(
             name=name, bridge="", tag=_int(tag),
             trunks=sorted({t for t in as_set(trunks)
@@ -187,10 +247,9 @@ def parse_vsctl(text: str) -> Ovs:
             vlan_mode=_str(vlan_mode),
             interfaces=sorted(iface_names.get(u, u) for u in _strings(interfaces)),
             other_config=as_map(other), external_ids=as_map(ext))
-    del ports
 
-    bridges = _Table.parse("Bridge", lines[1])
-    for (name, datapath, fail_mode, members, ext, protocols) in bridges.rows(
+    for (name, datapath, fail_mode, members, ext, protocols) in _Table.parse(
+            "Bridge", line(1)).rows(
             "name", "datapath_type", "fail_mode", "ports", "external_ids", "protocols"):
         member_names = sorted(port_names.get(u, u) for u in _strings(members))
         ovs.bridges[name] = OvsBridge(
@@ -201,9 +260,8 @@ def parse_vsctl(text: str) -> Ovs:
             if member in ovs.ports:
                 ovs.ports[member].bridge = name
 
-    system = _Table.parse("Open_vSwitch", lines[0])
-    at_version, at_ext = system.column("ovs_version"), system.column("external_ids")
-    if system.data:
-        ovs.ovs_version = _str(system.data[0][at_version])
-        ovs.external_ids = as_map(system.data[0][at_ext])
+    for version, ext in _Table.parse("Open_vSwitch", line(0)).rows(
+            "ovs_version", "external_ids"):
+        ovs.ovs_version, ovs.external_ids = _str(version), as_map(ext)
+        break  # one row: the database's own
     return ovs
