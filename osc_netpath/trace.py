@@ -37,6 +37,7 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
     (never sent, never able to stop the rest of the probe)."""
     flows: set[tuple[str, int]] = set()
     tunnel_tables: set[int] = set()  # of every bridge: the host names its tunnel bridge
+    namespaces: list[str] = []
     agent = cloud.agent_for(host)
     mappings = agent.bridge_mappings if agent else {}
     ovn_chassis = agent is not None and agent.agent_type in ovn.AGENT_TYPES
@@ -51,6 +52,8 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
         if ovn_chassis:  # ovn-controller tags the localnet patch's traffic in br-int's tables
             if seg.network_type in ("flat", "vlan"):
                 flows.add((bridge, ovn.TABLE_LOG_TO_PHY))
+            if port.network_id in cloud.metadata_networks:
+                namespaces.append(ovn.metadata_namespace(port.network_id))
         elif seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
         elif seg.network_type in TUNNEL_TABLES:
@@ -64,6 +67,7 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
                            "the domain is not read")
     return probe.ProbeRequest(
         ovn=ovn_chassis,
+        namespaces=[n for n in dict.fromkeys(namespaces) if names.NETNS_RE.match(n)],
         domains=[d for d in domains if names.DOMAIN_RE.match(d)],
         flows=sorted(f for f in flows if names.BRIDGE_RE.match(f[0])),
         tunnel_tables=sorted(tunnel_tables), sudo=sudo, **extra)

@@ -248,6 +248,7 @@ if [ -n "$neutron_netns" ] && [ -d /run/netns ]; then
     done
 fi
 for _ns in $netns; do
+    [ -e "/run/netns/$_ns" ] || continue  # absent: `ip netns list` already says so
     if [ "$ipj" = 1 ]; then
         sect "ip-link:$_ns" host ip -n "$_ns" -j -d link show
         sect "ip-addr:$_ns" host ip -n "$_ns" -j addr show

@@ -31,6 +31,7 @@ GENEVE_OVERHEAD = 58
 # (set_field:KEY->metadata, KEY = the datapath's tunnel_key, the Geneve VNI) and takes tagged
 # traffic off a localnet patch; table 65 (OFTABLE_LOG_TO_PHY) outputs to ports, pushing the
 # localnet VLAN on the way.
+METADATA_IP = "169.254.169.254"
 TABLE_PHY_TO_LOG = 0
 TABLE_LOG_TO_PHY = 65
 OVN_TUNNEL_TYPES = ("geneve", "vxlan", "stt")
@@ -167,12 +168,26 @@ def _metadata_of(flow: Flow) -> int | None:
         return None
 
 
+def metadata_namespace(network_id: str) -> str:
+    return f"ovnmeta-{network_id}"
+
+
 def _metadata(ctx: core.Walk) -> None:
-    """neutron-ovn-metadata-agent gives each network with a port here an ovnmeta-<network>
-    namespace (haproxy on 169.254.169.254): missing, the guest gets no metadata."""
-    ns = f"ovnmeta-{ctx.port.network_id}"
+    """neutron-ovn-metadata-agent gives each network with a metadata port and a VM port here an
+    ovnmeta-<network> namespace: a veth tap<net>0 on br-int ⇄ tap<net>1 inside, holding
+    169.254.169.254 (haproxy). Missing, the guest gets no metadata."""
+    ns = metadata_namespace(ctx.port.network_id)
     if ns in ctx.facts.namespaces:
-        ctx.hops[-1].detail = "; ".join(d for d in (ctx.hops[-1].detail, f"metadata {ns}") if d)
+        inside = [x for x in ctx.facts.links if x.namespace == ns and x.kind == "veth"]
+        meta = next((x for x in inside
+                     if any(a.split("/")[0] == METADATA_IP for a in x.addresses)), None)
+        what = f"metadata {ns}"
+        if meta is not None:
+            what += f" ({meta.peer_name or '?'} ⇄ {meta.name} {METADATA_IP})"
+        elif inside and ctx.metadata_expected:
+            ctx.problems.append(f"{ns} holds no {METADATA_IP}: the metadata proxy there cannot "
+                                "answer the guest")
+        ctx.hops[-1].detail = "; ".join(d for d in (ctx.hops[-1].detail, what) if d)
     elif ctx.metadata_expected and "namespaces" not in ctx.facts.unknown:
         ctx.problems.append(f"metadata namespace {ns} is missing on {ctx.facts.host}: the OVN "
                             "metadata agent has not provisioned this network here (the guest "

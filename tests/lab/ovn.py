@@ -718,21 +718,69 @@ def leftovers(state_dir: Path = STATE_DIR) -> list[str]:
 # -- recording ----------------------------------------------------------------------------------
 
 
+def cloud_facts(topo: OvnTopology, server_ref: str) -> Any:
+    """What Neutron's OVN driver and Nova would answer for a server of the OVN lab: ports bound
+    to the chassis' hosts, segments, the OVN Controller/Metadata agents with chassis_name, the
+    hosts of each network's VM ports, the networks with a metadata port."""
+    from osc_netpath import serial
+    from osc_netpath.cloud.facts import CloudFacts
+
+    server = topo.server(server_ref)
+    ports = [p for p in topo.vm_ports() if p.server_id == server.id]
+    agents = []
+    for chassis in topo.hosts:
+        mappings = ",".join(f"{k}:{v}" for k, v in chassis.bridge_mappings.items())
+        conf = {"chassis_name": chassis.name, "bridge-mappings": mappings}
+        agents.append({"id": chassis.name, "host": chassis.name,
+                       "agent_type": "OVN Controller agent", "binary": "ovn-controller",
+                       "bridge_mappings": dict(chassis.bridge_mappings), "configurations": conf})
+        if topo.metadata_networks_on(chassis.name):
+            agents.append({"id": f"meta-{chassis.name}", "host": chassis.name,
+                           "agent_type": "OVN Metadata agent",
+                           "binary": "neutron-ovn-metadata-agent", "configurations": conf})
+    networks = {p.network_id for p in ports}
+    data = {
+        "server": {"id": server.id, "name": server.name, "status": "ACTIVE",
+                   "host": server.host, "hypervisor_hostname": server.host,
+                   "instance_name": server.instance_name},
+        "ports": [{
+            "id": p.id, "network_id": p.network_id, "mac_address": p.mac, "status": "ACTIVE",
+            "fixed_ips": [{"subnet_id": topo.network(p.network_id).subnet_id,
+                           "ip_address": p.ip}],
+            "binding_host_id": topo.host_of(p), "binding_vif_type": "ovs",
+            "binding_vif_details": {"port_filter": True, "connectivity": "l2",
+                                    "bridge_name": "br-int", "datapath_type": "netdev"},
+            "binding_vnic_type": "normal", "device_owner": "compute:nova",
+        } for p in ports],
+        "networks": {n.id: {"id": n.id, "name": n.name, "mtu": n.mtu, "segments": [{
+            "network_type": n.network_type, "physical_network": n.physical_network,
+            "segmentation_id": n.segmentation_id}]} for n in topo.networks if n.id in networks},
+        "agents": agents,
+        "host_ips": {h.name: h.mgmt_ip for h in topo.hosts},
+        "hosts": [server.host],
+        "network_hosts": {nid: sorted({topo.host_of(p) for p in topo.vm_ports()
+                                       if p.network_id == nid}) for nid in networks},
+        "metadata_networks": [n for n in networks if topo.metadata_port(n) is not None],
+    }
+    return serial.from_data(CloudFacts, data)
+
+
 def probe_request(lab: OvnLab, name: str) -> Any:
-    """The ProbeRequest ``netpath show`` makes for a server on this chassis (OVN: br-int table
-    0, tunnel table 0, the ovnmeta- namespaces of its networks, its libvirt domain)."""
+    """The ProbeRequest ``netpath show`` makes on this chassis for its servers (one request per
+    host: the union of what each server's trace asks there)."""
     import dataclasses
 
-    from osc_netpath.host.probe import ProbeRequest
+    from osc_netpath import trace
 
-    # what the probe can read of OVN grows (ovn-controller status…): ask for it once it can
-    wanted: dict[str, Any] = {"ovn": True}
-    known = {f.name for f in dataclasses.fields(ProbeRequest)}
-    return ProbeRequest(
-        domains=[s.instance_name for s in lab.ovn.servers if s.host == name],
-        flows=[("br-int", 0)], tunnel_tables=[0],
-        namespaces=[n.metadata_ns for n in lab.ovn.metadata_networks_on(name)],
-        timeout=10, token=PROBE_TOKEN, **{k: v for k, v in wanted.items() if k in known})
+    requests = [trace.probe_request(cloud_facts(lab.ovn, s.id), name)
+                for s in lab.ovn.servers if s.host == name]
+    req = requests[0]
+    for other in requests[1:]:
+        req.domains += other.domains
+        req.flows += other.flows
+    return dataclasses.replace(
+        req, namespaces=[n.metadata_ns for n in lab.ovn.metadata_networks_on(name)],
+        token=PROBE_TOKEN)
 
 
 def record(lab: OvnLab, out: Path = FIXTURES) -> list[Path]:

@@ -16,55 +16,13 @@ from typing import Any
 
 import pytest
 
-from osc_netpath import config, serial, trace
-from osc_netpath.cloud.facts import CloudFacts
+from osc_netpath import config, trace
 from osc_netpath.path import model as m
-
-
-def cloud_facts(lab: Any, server_ref: str) -> CloudFacts:
-    topo = lab.ovn
-    server = topo.server(server_ref)
-    ports = [p for p in topo.vm_ports() if p.server_id == server.id]
-    agents = []
-    for chassis in topo.hosts:
-        mappings = ",".join(f"{k}:{v}" for k, v in chassis.bridge_mappings.items())
-        conf = {"chassis_name": chassis.name, "bridge-mappings": mappings}
-        agents.append({"id": chassis.name, "host": chassis.name,
-                       "agent_type": "OVN Controller agent", "binary": "ovn-controller",
-                       "bridge_mappings": dict(chassis.bridge_mappings), "configurations": conf})
-        if topo.metadata_networks_on(chassis.name):
-            agents.append({"id": f"meta-{chassis.name}", "host": chassis.name,
-                           "agent_type": "OVN Metadata agent",
-                           "binary": "neutron-ovn-metadata-agent", "configurations": conf})
-    networks = {p.network_id for p in ports}
-    data = {
-        "server": {"id": server.id, "name": server.name, "status": "ACTIVE",
-                   "host": server.host, "hypervisor_hostname": server.host,
-                   "instance_name": server.instance_name},
-        "ports": [{
-            "id": p.id, "network_id": p.network_id, "mac_address": p.mac, "status": "ACTIVE",
-            "fixed_ips": [{"subnet_id": topo.network(p.network_id).subnet_id,
-                           "ip_address": p.ip}],
-            "binding_host_id": topo.host_of(p), "binding_vif_type": "ovs",
-            "binding_vif_details": {"port_filter": True, "connectivity": "l2",
-                                    "bridge_name": "br-int", "datapath_type": "netdev"},
-            "binding_vnic_type": "normal", "device_owner": "compute:nova",
-        } for p in ports],
-        "networks": {n.id: {"id": n.id, "name": n.name, "mtu": n.mtu, "segments": [{
-            "network_type": n.network_type, "physical_network": n.physical_network,
-            "segmentation_id": n.segmentation_id}]} for n in topo.networks if n.id in networks},
-        "agents": agents,
-        "host_ips": {h.name: h.mgmt_ip for h in topo.hosts},
-        "hosts": [server.host],
-        "network_hosts": {nid: sorted({topo.host_of(p) for p in topo.vm_ports()
-                                       if p.network_id == nid}) for nid in networks},
-        "metadata_networks": [n for n in networks if topo.metadata_port(n) is not None],
-    }
-    return serial.from_data(CloudFacts, data)
+from tests.lab.ovn import cloud_facts
 
 
 def _run(lab: Any, server: str) -> trace.Outcome:
-    return trace.probe_and_resolve(cloud_facts(lab, server),
+    return trace.probe_and_resolve(cloud_facts(lab.ovn, server),
                                    config.load(lab.netpath_settings()))
 
 
@@ -186,3 +144,14 @@ def test_ovn_controller_cut_from_the_southbound_is_said(ovn_lab):
     finally:
         host.vsctl("set", "Open_vSwitch", ".", f'{key}="{before}"')
         _wait_for(lambda: host.appctl("connection-status").strip() == "connected")
+
+
+def test_metadata_namespace_and_its_veth_are_shown(ovn_lab):
+    path = _run(ovn_lab, "ovn-vm-a").path
+    geneve = next(p for p in path.ports if "geneve" in p.segment)
+    net = ovn_lab.ovn.network(next(
+        p.network_id for p in ovn_lab.ovn.vm_ports() if p.id == geneve.port_id))
+    outside, inside = net.metadata_veths
+    br_int = next(h for h in geneve.hops if h.kind == m.OVS_BRIDGE)
+    assert f"metadata {net.metadata_ns} ({outside} ⇄ {inside} 169.254.169.254)" in (
+        br_int.detail or "")
