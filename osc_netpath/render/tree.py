@@ -52,8 +52,8 @@ def _hop_lines(hops: list[m.Hop]) -> list[str]:
 
 def _vlan_label(hop: m.Hop) -> str:
     vlan = text(hop.vlan)
-    if hop.kind == m.TUNNEL:
-        return vlan
+    if hop.kind == m.TUNNEL or vlan.startswith(("VLAN ", "VNI ")) or vlan == "untagged":
+        return vlan  # says what it is (OVN: the tag on the wire, there is no local VLAN)
     if "→" in vlan:
         return f"VLAN {vlan}"
     if hop.kind == m.OVS_BRIDGE:

@@ -184,3 +184,13 @@ def test_geneve_vni_is_the_datapath_key():
     b.ovn_flows(host, datapath=5, seg=None)
     path = resolve(b.ovn_cloud(), {"compute1": host.facts()})
     assert _hop(path, tunnel).vlan == "VNI 5"
+
+
+def test_diagram_says_the_wire_tag_not_a_local_vlan():
+    from osc_netpath.render import tree
+
+    host = _geneve_host()
+    b.ovn_flows(host, datapath=2, seg=101)
+    text = tree.diagram(resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()}))
+    line = next(x for x in text.splitlines() if "br-ex" in x and "ovs-bridge" in x)
+    assert "VLAN 101" in line and "local VLAN" not in line
