@@ -50,6 +50,15 @@ def bridge_mappings(ovs: Ovs | None) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
+def chassis_summary(ovs: Ovs) -> str:
+    """The chassis as the host configured it: "chassis ovn1 (geneve 198.19.206.11, gateway)"."""
+    ids = ovs.external_ids
+    bits = [f"{ids.get('ovn-encap-type', '?')} {ids.get('ovn-encap-ip', '?')}"]
+    if "enable-chassis-as-gw" in ids.get("ovn-cms-options", ""):
+        bits.append("gateway")
+    return f"chassis {ids.get('system-id', '?')} ({', '.join(bits)})"
+
+
 def chassis_notes(host: str, facts: HostFacts) -> list[str]:
     """Findings about the chassis itself, once per host."""
     ovs = facts.ovs
@@ -103,8 +112,8 @@ def hops(ctx: core.Walk) -> None:
     if bridge != ctx.int_br:
         ctx.problems.append(f"{ovs_if.name} is on {bridge}, but the binding names {ctx.int_br}")
     ctx.add(device=bridge, kind=m.OVS_BRIDGE, source=m.SRC_OVSDB,
-            detail="; ".join(d for d in (core.bridge_detail(ctx, bridge), "no local VLAN (OVN)")
-                             if d))
+            detail="; ".join(d for d in (core.bridge_detail(ctx, bridge), "no local VLAN (OVN)",
+                                         chassis_summary(ovs)) if d))
     ctx.int_br = bridge
     ctx.datapath_key = _datapath_key(ctx, ovs_if)
     _metadata(ctx)

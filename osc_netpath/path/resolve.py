@@ -208,8 +208,8 @@ def _resolve_port(
             f"port binding is {port.binding_vif_type}: Neutron could not bind it on {host} "
             "(is the L2 agent there alive, and does it map the physical network?)"
         )
-    if agent is not None and not agent.alive:
-        path.problems.append(f"the {agent.agent_type} on {host} is down (not reporting)")
+    for down in (a for a in cloud.agents if a.host == host and not a.alive):
+        path.problems.append(f"the {down.agent_type} on {host} is down (not reporting)")
     if host in errors:
         path.host_error = errors[host]  # said once for the host, not once per port
     unreadable = facts.unknown.get("all") if facts is not None else None

@@ -194,3 +194,18 @@ def test_diagram_says_the_wire_tag_not_a_local_vlan():
     text = tree.diagram(resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()}))
     line = next(x for x in text.splitlines() if "br-ex" in x and "ovs-bridge" in x)
     assert "VLAN 101" in line and "local VLAN" not in line
+
+
+def test_chassis_summary_and_a_metadata_agent_down():
+    from osc_netpath.cloud.facts import AgentFacts
+
+    host = _geneve_host()
+    b.ovn_tunnel(host, "compute2", "192.0.2.12")
+    host.ovs.external_ids["ovn-cms-options"] = "enable-chassis-as-gw"
+    cloud = b.ovn_cloud()
+    cloud.agents.append(AgentFacts(id="m1", host="compute1", agent_type="OVN Metadata agent",
+                                   alive=False))
+    path = resolve(cloud, {"compute1": host.facts()})
+    assert f"chassis {b.CHASSIS['compute1']} (geneve 192.0.2.11, gateway)" in (
+        _hop(path, "br-int").detail or "")
+    assert path.ports[0].problems == ["the OVN Metadata agent on compute1 is down (not reporting)"]
