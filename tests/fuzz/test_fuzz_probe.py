@@ -33,10 +33,13 @@ def check(out: str) -> HostFacts:
 
 
 @st.composite
-def damaged_probe(draw: st.DrawFn) -> str:
-    """A recorded probe output with its sections damaged the ways a host can damage them."""
-    out = read(draw(st.sampled_from(PROBES)))
+def damaged_probe(draw: st.DrawFn, base: str | None = None) -> str:
+    """A recorded probe output (``base``, or one of the fixtures) with its sections damaged the
+    ways a host can damage them."""
+    out = read(draw(st.sampled_from(PROBES))) if base is None else base
     sections = list(_SECTION.finditer(out))
+    if not sections:
+        return draw(mutated_text(out))
     for _ in range(draw(st.integers(1, 4))):
         m = sections[draw(st.integers(0, len(sections) - 1))]
         begin, token, name, stdout, mid, stderr, end, rc = m.groups()
