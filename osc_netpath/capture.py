@@ -41,6 +41,7 @@ class CaptureError(ValueError):
     """A capture file that cannot be used; the message is one line for the user."""
 
 
+_BUNDLE_KEYS = ("traces", "recorded_from")  # the rest of the file's object: format, version
 MAX_DIGITS = 1000  # longer is no fact (the schema then says which field); int() refuses > 4300
 
 
@@ -82,16 +83,13 @@ def parse(source: str, raw: bytes) -> Bundle:
         raise CaptureError(f"{source} is not a netpath capture (invalid JSON: {exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CaptureError(f"{source} is not a netpath capture (no format: {FORMAT})")
-    if data.get("version") != VERSION:
+    if type(data.get("version")) is not int or data["version"] != VERSION:  # not true, not 1.0
         raise CaptureError(f"{source} is capture version {serial.describe(data.get('version'))}"
                            f", this osc-netpath reads version {VERSION}")
     try:
         return serial.from_data(Bundle, {k: v for k, v in data.items() if k in _BUNDLE_KEYS})
     except serial.SchemaError as exc:
         raise CaptureError(f"{source} is a damaged netpath capture: {exc}") from None
-
-
-_BUNDLE_KEYS = ("traces", "recorded_from")
 
 
 def load(where: str) -> Bundle:

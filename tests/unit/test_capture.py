@@ -94,6 +94,7 @@ def test_a_damaged_field_is_named_with_its_path(tmp_path, edit, where, problem):
     (b'"osc-netpath-capture"', "no format: osc-netpath-capture"),
     (b"[]", "no format"),
     (b'{"format": "osc-netpath-capture", "version": "1"}', 'capture version "1"'),
+    (b'{"format": "osc-netpath-capture", "version": true}', "capture version true"),
 ])
 def test_broken_files_are_one_clear_error(tmp_path, text, problem):
     path = tmp_path / "c.json"
