@@ -17,7 +17,10 @@ from osc_netpath.host.facts import Link
 
 def _json_list(text: str, what: str) -> list[dict[str, Any]]:
     # Old iproute2 prints nothing at all for an empty `netns list`.
-    data = json.loads(text) if text.strip() else []
+    try:
+        data = json.loads(text) if text.strip() else []
+    except RecursionError:
+        raise ValueError(f"{what}: JSON nested too deeply") from None
     if not isinstance(data, list):
         raise TypeError(f"{what}: expected a JSON list")
     return data
