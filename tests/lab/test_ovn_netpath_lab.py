@@ -1,4 +1,5 @@
-"""`netpath show` on real OVN chassis (tests/lab/ovn.py), over real SSH.
+"""`netpath show` on real OVN chassis (tests/lab/ovn.py), over real SSH. (Named to run after
+test_ovn_lab.py: the faults made here are undone, but the lab's ping tests go first.)
 
 The API side is what Neutron's OVN driver would answer for the OVN lab's topology (ports bound
 to the chassis' hosts, the segments, the OVN Controller and Metadata agents with their
@@ -129,6 +130,7 @@ def test_physnet_dropped_from_ovn_bridge_mappings_is_found(ovn_lab):
         assert [h.kind for h in vlan.hops] == [m.GUEST, m.TAP, m.OVS_BRIDGE]
     finally:
         host.vsctl("set", "Open_vSwitch", ".", f'{key}="{before}"')
+        ovn_lab.nbctl("--wait=hv", "sync")  # every chassis caught up again: the lab is shared
 
 
 def test_ovn_controller_cut_from_the_southbound_is_said(ovn_lab):
@@ -144,6 +146,7 @@ def test_ovn_controller_cut_from_the_southbound_is_said(ovn_lab):
     finally:
         host.vsctl("set", "Open_vSwitch", ".", f'{key}="{before}"')
         _wait_for(lambda: host.appctl("connection-status").strip() == "connected")
+        ovn_lab.nbctl("--wait=hv", "sync")  # every chassis caught up again: the lab is shared
 
 
 def test_metadata_namespace_and_its_veth_are_shown(ovn_lab):
