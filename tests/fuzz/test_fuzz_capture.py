@@ -38,7 +38,7 @@ def show(path: Path, server: str, argv: list[str]) -> None:
     app = FakeApp(None)
     cmd = ShowNetpath(app, None, cmd_name="netpath show")
     parsed = cmd.get_parser("openstack netpath show").parse_args(
-        [server, "--capture", str(path), *argv])
+        ["--capture", str(path), *argv, "--", server])  # "--": an ID may start with "-"
     try:
         cmd.run(parsed)
     except CommandError as exc:
