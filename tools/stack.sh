@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real, small OpenStack on this machine (the stack test tier), by hand.
 #
-#   tools/stack.sh up            bring it up (tests/stack/up.sh; ~2 min once installed)
+#   tools/stack.sh up            bring it up (tests/stack/up.sh; ~2 min once installed);
+#                                NPSTACK_BACKEND=ovn tools/stack.sh up: Neutron ML2/OVN instead
 #   tools/stack.sh down          stop everything, remove namespaces/bridges (keeps the venv)
 #   tools/stack.sh status        what runs, hosts, servers
 #   tools/stack.sh env           print `export OS_CLIENT_CONFIG_FILE=… OS_CLOUD=stack-admin PATH=…`
@@ -10,6 +11,7 @@
 #   tools/stack.sh exec HOST CMD...    run CMD inside a compute host's namespaces (no ssh)
 #   tools/stack.sh openstack ARGS...   the project's openstack CLI against stack-admin
 #   tools/stack.sh test [PYTEST ARGS]  the stack tier's tests, reusing a stack that is up
+#                                (an ML2/OVN stack: tests/stack/test_netpath_ovn.py only)
 #
 # Env: NPSTACK_DIR (default /var/tmp/npstack), NETPATH_VENV (default .venv: made and installed
 # on first use, as by tools/run-tests.sh); everything else: tests/stack/lib.sh
@@ -24,6 +26,7 @@ venv() { (cd "$ROOT" && . tools/venv.sh && netpath_venv test "$VENV" "${NETPATH_
 
 need_up() { [ -f "$D/stack.json" ] || { echo "stack.sh: no stack up in $D (tools/stack.sh up)" >&2; exit 1; }; }
 host_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hosts"][sys.argv[2]][sys.argv[3]])' "$D/stack.json" "$1" "$2"; }
+backend() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("backend", "ovs"))' "$D/stack.json" 2>/dev/null || echo none; }
 
 cmd=${1:-help}
 shift || true
@@ -61,7 +64,7 @@ for h in st["hosts"].values():
 for label, s in st["servers"].items():
     nets = ", ".join("%s(%s)" % (p["network"], p["network_type"]) for p in s["ports"])
     print("server %-7s %-8s %-9s on %-9s %s" % (label, s["status"], s["project"], s["host"], nets))
-print("clouds.yaml:", st["clouds_yaml"])
+print("backend:", st.get("backend", "ovs"), " clouds.yaml:", st["clouds_yaml"])
 EOF
     ;;
 ssh)
@@ -84,7 +87,10 @@ openstack)
 test)
     venv
     cd "$ROOT"
-    NETPATH_STACK=1 NETPATH_STACK_REUSE=1 exec "$VENV/bin/python" -m pytest -ra tests/stack "$@"
+    # the tests of the backend that is up (the other one's would replace it)
+    tests=tests/stack
+    [ "$(backend)" = ovn ] && tests=tests/stack/test_netpath_ovn.py
+    NETPATH_STACK=1 NETPATH_STACK_REUSE=1 exec "$VENV/bin/python" -m pytest -ra "$tests" "$@"
     ;;
 *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

@@ -9,9 +9,14 @@ skipped silently.
     NETPATH_STACK_REUSE=1    use the stack already up in NPSTACK_DIR (if healthy) and
                              leave it up afterwards; bring one up (and keep it) otherwise
     NETPATH_STACK_KEEP=1     do not tear down at the end of the session
+    NETPATH_STACK_OVN=0|1    the ML2/OVN phase (test_netpath_ovn.py): on by default whenever
+                             the tier runs; 0 skips it (with that reason)
     NPSTACK_DIR              state directory (default /var/tmp/npstack)
 
-The session fixture ``stack`` yields a :class:`StackHandles`.
+The session fixture ``stack`` yields a :class:`StackHandles` of the ML2/OVS stack;
+``ovn_stack`` the same for the ML2/OVN one (NPSTACK_BACKEND=ovn).  Both use the one
+state directory and venv, one after the other: the OVN tests run last, and ``ovn_stack``
+tears the ML2/OVS stack down before it brings its own up.
 """
 
 from __future__ import annotations
@@ -30,8 +35,12 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NPSTACK_DIR = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
+OVN_TESTS = os.path.join(HERE, "test_netpath_ovn.py")
 TIMINGS: dict[str, float] = {}
 NOTES: list[str] = []
+# which backend this session has up now ("ovs", "ovn" or None), and the session lock
+_UP: dict[str, str | None] = {"backend": None}
+_LOCK: dict = {"file": None, "users": 0}
 
 
 def _truthy(name: str) -> bool:
@@ -45,7 +54,14 @@ def stack_requested() -> bool:
     return _truthy("NETPATH_STACK") or _truthy("CI")
 
 
+def ovn_requested() -> bool:
+    """The ML2/OVN phase runs with the tier unless NETPATH_STACK_OVN=0."""
+    return os.environ.get("NETPATH_STACK_OVN", "").lower() not in ("0", "false", "no")
+
+
 def pytest_collection_modifyitems(config, items):
+    # the ML2/OVN tests last: their stack replaces the ML2/OVS one (same ports, names, dir)
+    items.sort(key=lambda item: str(item.fspath) == OVN_TESTS)
     skip = None
     if os.environ.get("NETPATH_STACK", "").lower() in ("0", "false", "no"):
         skip = pytest.mark.skip(reason="stack tier turned off (NETPATH_STACK=0)")
@@ -56,11 +72,15 @@ def pytest_collection_modifyitems(config, items):
         if _truthy("CI"):
             raise pytest.UsageError("stack tier: CI=true but not root; the tier needs root")
         skip = pytest.mark.skip(reason="stack tier: needs root (network namespaces, OVS, libvirt)")
+    ovn_skip = None if ovn_requested() else pytest.mark.skip(
+        reason="ML2/OVN phase of the stack tier turned off (NETPATH_STACK_OVN=0)")
     for item in items:
         if str(item.fspath).startswith(HERE + os.sep):
             item.add_marker(pytest.mark.stack)
             if skip is not None:
                 item.add_marker(skip)
+            elif ovn_skip is not None and str(item.fspath) == OVN_TESTS:
+                item.add_marker(ovn_skip)
 
 
 @dataclasses.dataclass
@@ -118,14 +138,14 @@ class StackHandles:
                 "{}@{}".format(self.ssh["user"], self.hosts[host]["address"])] + list(command)
 
 
-def _load_timings() -> None:
+def _load_timings(prefix: str = "") -> None:
     path = os.path.join(NPSTACK_DIR, "timings.env")
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
                 k, _, v = line.strip().partition("=")
                 if k and v:
-                    TIMINGS[k] = float(v)
+                    TIMINGS[prefix + k] = float(v)
 
 
 def _mem_used_mb() -> float:
@@ -137,7 +157,7 @@ def _mem_used_mb() -> float:
     return (info["MemTotal"] - info["MemAvailable"]) / 1024
 
 
-def _healthy() -> bool:
+def _healthy(backend: str = "ovs") -> bool:
     if not os.path.exists(os.path.join(NPSTACK_DIR, "stack.json")):
         return False
     try:
@@ -147,13 +167,14 @@ def _healthy() -> bool:
                 return False
         with open(os.path.join(NPSTACK_DIR, "stack.json")) as f:
             state = json.load(f)
-        return all(os.path.exists(f"/proc/{h['anchor_pid']}") for h in state["hosts"].values())
+        return state.get("backend", "ovs") == backend and all(
+            os.path.exists(f"/proc/{h['anchor_pid']}") for h in state["hosts"].values())
     except (OSError, ValueError, KeyError):
         return False
 
 
-def _run(script: str, log: str, timeout: float) -> tuple[int, str]:
-    env = dict(os.environ, NPSTACK_DIR=NPSTACK_DIR)
+def _run(script: str, log: str, timeout: float, backend: str = "ovs") -> tuple[int, str]:
+    env = dict(os.environ, NPSTACK_DIR=NPSTACK_DIR, NPSTACK_BACKEND=backend)
     with open(log, "w") as out:
         try:
             rc = subprocess.run(["bash", os.path.join(HERE, script)], stdout=out, check=False,
@@ -165,10 +186,11 @@ def _run(script: str, log: str, timeout: float) -> tuple[int, str]:
         return rc, f.read()
 
 
-def _down(tag: str) -> None:
+def _down(tag: str, prefix: str = "") -> None:
     t = time.monotonic()
     rc, text = _run("down.sh", os.path.join(NPSTACK_DIR, "down-console.log"), 180)
-    TIMINGS["teardown" if tag == "final" else "teardown_" + tag] = time.monotonic() - t
+    TIMINGS[prefix + ("teardown" if tag == "final" else "teardown_" + tag)] = time.monotonic() - t
+    _UP["backend"] = None
     if rc != 0:
         NOTES.append(f"down.sh exited {rc}:\n{text[-2000:]}")
 
@@ -186,13 +208,13 @@ def leftovers() -> list[str]:
     return left
 
 
-@pytest.fixture(scope="session")
-def stack():
-    if not stack_requested():
-        pytest.skip("stack tier not requested")
+def _lock_acquire() -> None:
+    """One session at a time owns the stack: a second one waits (it would otherwise tear
+    down the first one's stack before bringing up its own).  Held once per session."""
+    _LOCK["users"] += 1
+    if _LOCK["file"] is not None:
+        return
     os.makedirs(NPSTACK_DIR, exist_ok=True)
-    # one session at a time owns the stack: a second one waits (it would
-    # otherwise tear down the first one's stack before bringing up its own)
     lock = open(os.path.join(NPSTACK_DIR, ".session.lock"), "w")  # noqa: SIM115
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -201,46 +223,90 @@ def stack():
         t = time.monotonic()
         fcntl.flock(lock, fcntl.LOCK_EX)
         TIMINGS["waited_for_other_session"] = time.monotonic() - t
+    _LOCK["file"] = lock
+
+
+def _lock_release() -> None:
+    _LOCK["users"] -= 1
+    if _LOCK["users"] <= 0 and _LOCK["file"] is not None:
+        _LOCK["file"].close()
+        _LOCK["file"] = None
+
+
+def _bring_up(backend: str, prefix: str) -> tuple[StackHandles, bool, bool]:
+    """(handles, reused, reuse asked) of a stack of ``backend``, up or brought up."""
     reuse = _truthy("NETPATH_STACK_REUSE")
-    reused = reuse and _healthy()
+    reused = reuse and _healthy(backend)
     if not reused:
-        _down("stale")  # idempotent: whatever an earlier run left (or nothing)
+        if _UP["backend"] is not None:  # the other backend's stack of this session
+            _down("final", "" if _UP["backend"] == "ovs" else "ovn_")
+        else:
+            _down("stale", prefix)  # idempotent: whatever an earlier run left (or nothing)
         mem0 = _mem_used_mb()
         t = time.monotonic()
-        rc, text = _run("up.sh", os.path.join(NPSTACK_DIR, "up-console.log"), 1200)
-        TIMINGS["up_total"] = time.monotonic() - t
-        _load_timings()
+        rc, text = _run("up.sh", os.path.join(NPSTACK_DIR, "up-console.log"), 1200, backend)
+        TIMINGS[prefix + "up_total"] = time.monotonic() - t
+        _load_timings(prefix)
         if rc != 0:
             if not _truthy("NETPATH_STACK_KEEP"):
-                _down("after-failure")
+                _down("after-failure", prefix)
             lines = text.splitlines()
             errors = [ln for ln in lines if ln.startswith("npstack: ERROR")] or lines[-1:]
             tail = "\n".join(lines[-150:])
-            NOTES.append(f"STACK DID NOT COME UP (up.sh exit {rc}). Last lines of its output, "
-                         f"with the failing service's log:\n{tail}")
-            lock.close()
-            pytest.fail(f"the stack did not come up: {errors[-1]} (the failing service's log is "
-                        f"printed in the 'stack tier' section at the end)", pytrace=False)
-        TIMINGS["ram_mb"] = _mem_used_mb() - mem0
+            NOTES.append(f"{backend.upper()} STACK DID NOT COME UP (up.sh exit {rc}). Last lines "
+                         f"of its output, with the failing service's log:\n{tail}")
+            _lock_release()
+            pytest.fail(f"the {backend} stack did not come up: {errors[-1]} (the failing "
+                        "service's log is printed in the 'stack tier' section at the end)",
+                        pytrace=False)
+        TIMINGS[prefix + "ram_mb"] = _mem_used_mb() - mem0
         with open(os.path.join(NPSTACK_DIR, "logs", "up-timing.log")) as f:
-            NOTES.append("up.sh timeline:\n" + f.read())
+            NOTES.append(f"up.sh timeline ({backend}):\n" + f.read())
+    _UP["backend"] = backend
     with open(os.path.join(NPSTACK_DIR, "stack.json")) as f:
         state = json.load(f)
     handles = StackHandles(
         dir=state["dir"], clouds_yaml=state["clouds_yaml"], admin_cloud=state["clouds"]["admin"],
         member_cloud=state["clouds"]["member"], hosts=state["hosts"], servers=state["servers"],
         ssh=state["ssh"], state=state, reused=reused)
+    return handles, reused, reuse
+
+
+def _finish(backend: str, prefix: str, reuse: bool, t: float) -> None:
+    TIMINGS[prefix + "tests"] = time.monotonic() - t
+    # down only what this session still has up (the OVN phase may have replaced it)
+    if _UP["backend"] == backend and not (reuse or _truthy("NETPATH_STACK_KEEP")):
+        _down("final", prefix)
+        left = leftovers()
+        if left:
+            NOTES.append("LEFT OVER after down.sh: {}".format(", ".join(left)))
+    _lock_release()
+
+
+def _session(backend: str, prefix: str):
+    if not stack_requested():
+        pytest.skip("stack tier not requested")
+    _lock_acquire()
+    handles, _, reuse = _bring_up(backend, prefix)
     t = time.monotonic()
     try:
         yield handles
     finally:
-        TIMINGS["tests"] = time.monotonic() - t
-        if not (reuse or _truthy("NETPATH_STACK_KEEP")):
-            _down("final")
-            left = leftovers()
-            if left:
-                NOTES.append("LEFT OVER after down.sh: {}".format(", ".join(left)))
-        lock.close()
+        _finish(backend, prefix, reuse, t)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    yield from _session("ovs", "")
+
+
+@pytest.fixture(scope="session")
+def ovn_stack():
+    """The ML2/OVN stack (tests/stack/up.sh with NPSTACK_BACKEND=ovn), in place of the
+    ML2/OVS one."""
+    if not ovn_requested():
+        pytest.skip("ML2/OVN phase turned off (NETPATH_STACK_OVN=0)")
+    yield from _session("ovn", "ovn_")
 
 
 @pytest.fixture(scope="session")
@@ -266,10 +332,13 @@ def pytest_terminal_summary(terminalreporter):
         ("start", "start: services + hosts + servers"), ("up_total", "up.sh total"),
         ("waited_for_other_session", "waited for another session"),
         ("tests", "tests"), ("teardown", "teardown (down.sh)"), ("ram_mb", "RAM used by the stack (MB)"),
+        ("ovn_start", "ML2/OVN start: services + hosts + servers"),
+        ("ovn_up_total", "ML2/OVN up.sh total"), ("ovn_tests", "ML2/OVN tests"),
+        ("ovn_teardown", "ML2/OVN teardown (down.sh)"), ("ovn_ram_mb", "RAM used by the OVN stack (MB)"),
     ]
     for key, label in labels:
         if key in TIMINGS:
-            unit = "" if key == "ram_mb" else " s"
+            unit = "" if key.endswith("ram_mb") else " s"
             tr.write_line(f"{label:<40} {TIMINGS[key]:8.1f}{unit}")
     for note in NOTES:
         tr.write_line(note.rstrip())

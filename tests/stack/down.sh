@@ -32,6 +32,18 @@ wait_gone() { # TIMEOUT PIDFILE...
     done
 }
 
+# 0. what agents started inside the hosts' inner namespaces (ML2/OVN: haproxy of the OVN
+#    metadata agent in ovnmeta-<net>, listed in the host's own /run/netns only, so not in
+#    `ip netns pids` below): by the agents' pid files, checked against the command name
+for f in "$D"/hosts/*/neutron/external/pids/*; do
+    [ -f "$f" ] || continue
+    p=$(cat "$f"); rm -f "$f"
+    case "$p" in ''|*[!0-9]*) continue ;; esac
+    case "$(cat "/proc/$p/comm" 2>/dev/null)" in
+        haproxy|dnsmasq|keepalived) kill -KILL "$p" 2>/dev/null && echo "npstack: stopped $(basename "$f") ($p)" ;;
+    esac
+done
+
 # 1. compute hosts: everything that runs inside each host's network namespace
 #    (agents, nova-compute and its privsep daemons, libvirtd and QEMU, OVS, sshd)
 NSS=$(ip netns list | awk '{print $1}' | grep '^npstack-' || true)
@@ -77,7 +89,8 @@ for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^npst
 done
 rm -f "$D/stack.json" "$D/servers.json" "$R/mysql.sock" "$D"/fwd/*.sock
 # data up.sh recreates anyway (databases, queues, images, instance disks); logs stay
-rm -rf "$D/mysql" "$D/rabbit" "$D/data" "$D"/hosts/*/nova "$D"/hosts/*/libvirt "$D"/hosts/*/ovs
+rm -rf "$D/mysql" "$D/rabbit" "$D/data" "$D/ovn" "$D"/hosts/*/nova "$D"/hosts/*/libvirt "$D"/hosts/*/ovs \
+    "$D"/hosts/*/ovn "$D"/hosts/*/netns "$D"/hosts/*/neutron
 if [ "${NPSTACK_PURGE:-0}" = 1 ]; then
     rm -rf "$D" && echo "npstack: removed $D"
 fi

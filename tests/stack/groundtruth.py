@@ -530,6 +530,15 @@ def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> Po
 def read_server(stack: dict, server: str, snapshots: dict[str, HostSnapshot] | None = None) -> ServerTruth:
     """Ground truth for a server given by name (as in stack.json) or UUID.
     snapshots: {host name: HostSnapshot} to reuse (read on demand otherwise)."""
+    sid, name, snap, dom, ifaces = _locate(stack, server, snapshots)
+    ports = _nic_order([port_truth(snap, n, dom) for n in ifaces], dom)
+    return ServerTruth(server_id=sid, host=name, domain=dom, ports=ports)
+
+
+def _locate(stack: dict, server: str, snapshots: dict[str, HostSnapshot] | None
+            ) -> tuple[str, str, HostSnapshot, Domain | None, list[str]]:
+    """(UUID, host, its snapshot, the libvirt domain, the VIFs' OVS interface names) of a
+    server given by label or UUID: the host whose libvirt runs it or whose OVS has its VIFs."""
     sid = stack.get("servers", {}).get(server, {}).get("id", server)
     snapshots = snapshots if snapshots is not None else {}
     for name, host in stack["hosts"].items():
@@ -539,11 +548,258 @@ def read_server(stack: dict, server: str, snapshots: dict[str, HostSnapshot] | N
         dom = snap.domain_by_uuid(sid)
         ifaces = [n for n, i in snap.interfaces.items()
                   if (i.get("external_ids") or {}).get("vm-uuid") == sid and "iface-id" in i["external_ids"]]
-        if dom is None and not ifaces:
-            continue
-        ports = [port_truth(snap, n, dom) for n in ifaces]
-        if dom:  # NIC order of the guest
-            order = [d.mac for d in dom.interfaces]
-            ports.sort(key=lambda p: order.index(p.mac) if p.mac in order else len(order))
-        return ServerTruth(server_id=sid, host=name, domain=dom, ports=ports)
+        if dom is not None or ifaces:
+            return sid, name, snap, dom, ifaces
     raise LookupError("server {} runs on none of the hosts {}".format(server, ", ".join(stack["hosts"])))
+
+
+def _nic_order(ports: list, dom: Domain | None) -> list:
+    """Ports (with .mac) in the guest's NIC order."""
+    if dom:
+        order = [d.mac for d in dom.interfaces]
+        ports.sort(key=lambda p: order.index(p.mac) if p.mac in order else len(order))
+    return ports
+
+
+# ------------------------------------------------------------------ ML2/OVN
+# The same independence on an OVN stack: the hosts' own OVS/kernel/libvirt, and OVN's
+# Southbound DB (read with ovn-sbctl in the root namespace, where OVN central runs) for what a
+# host cannot say by itself: which chassis host the other ports of a datapath, their encap IPs,
+# the localnet port of a provider network and its tag, the datapath's tunnel key.
+
+def sb_table(stack: dict, table: str) -> list[dict]:
+    """Rows of a Southbound table (ovn-sbctl --format=json)."""
+    proc = subprocess.run(["ovn-sbctl", "--db=" + stack["ovn"]["sb_db"], "--no-leader-only",
+                           "--timeout=10", "--format=json", "--data=json", "list", table],
+                          capture_output=True, text=True, timeout=30, check=True)
+    doc = json.loads(proc.stdout)
+    return [{h: _ovsdb_value(v) for h, v in zip(doc["headings"], row)} for row in doc["data"]]
+
+
+def _as_list(v: Any) -> list:
+    return v if isinstance(v, list) else ([] if v in (None, "") else [v])
+
+
+@dataclasses.dataclass
+class Southbound:
+    """The few Southbound facts the ground truth needs, read once."""
+    chassis: dict[str, dict]          # name -> Chassis row (hostname, encaps)
+    encap_ip: dict[str, str]          # chassis name -> its (first) encap IP
+    bindings: dict[str, dict]         # logical_port -> Port_Binding row
+    datapaths: dict[str, dict]        # _uuid -> Datapath_Binding row
+    chassis_of: dict[str, str]        # Chassis _uuid -> name
+
+    def binding(self, port_id: str) -> dict | None:
+        return self.bindings.get(port_id)
+
+    def on_datapath(self, dp: str, kind: str = "") -> list[dict]:
+        return [b for b in self.bindings.values() if b["datapath"] == dp and b["type"] == kind]
+
+
+def read_southbound(stack: dict) -> Southbound:
+    encaps = {e["_uuid"]: e for e in sb_table(stack, "Encap")}
+    chassis = {c["name"]: c for c in sb_table(stack, "Chassis")}
+    return Southbound(
+        chassis=chassis,
+        encap_ip={n: encaps[e]["ip"] for n, c in chassis.items() for e in _as_list(c["encaps"])[:1]},
+        bindings={b["logical_port"]: b for b in sb_table(stack, "Port_Binding")},
+        datapaths={d["_uuid"]: d for d in sb_table(stack, "Datapath_Binding")},
+        chassis_of={c["_uuid"]: n for n, c in chassis.items()})
+
+
+@dataclasses.dataclass
+class OvnTunnel:
+    port: str           # the br-int tunnel interface (ovn-<chassis prefix>-N)
+    chassis: str        # the remote chassis (OVS external_ids:ovn-chassis-id)
+    remote_ip: str
+    state: str | None
+
+
+@dataclasses.dataclass
+class OvnPortTruth:
+    """One VIF on an OVN chassis, read from the host and the Southbound DB."""
+    port_id: str
+    host: str
+    mac: str
+    tap: str
+    integration_bridge: str
+    ovn_installed: bool
+    sb_up: bool | None
+    sb_chassis: str | None             # the chassis the SB binds the port to
+    tunnel_key: int | None             # the datapath's tunnel key: the Geneve VNI on the wire
+    network_id: str | None             # the datapath's external_ids name2/neutron:network id
+    localnet: str | None = None        # provnet-<segment>: flat/VLAN networks
+    physical_network: str | None = None
+    localnet_tag: int | None = None    # None on a flat network
+    near_patch: str | None = None      # patch-br-int-to-provnet-…
+    far_patch: str | None = None
+    physical_bridge: str | None = None
+    physical_nics: list[str] = dataclasses.field(default_factory=list)
+    vlan_flow: str | None = None       # br-int: mod_vlan_vid:TAG … output to the localnet patch
+    tunnels: list[OvnTunnel] = dataclasses.field(default_factory=list)
+    encap_ip: str | None = None
+    underlay: str | None = None        # the device carrying ovn-encap-ip
+    underlay_bridge: str | None = None
+    underlay_nics: list[str] = dataclasses.field(default_factory=list)
+    metadata_ns: str | None = None     # ovnmeta-<network> when present on the host
+    domain_name: str | None = None
+    libvirt: DomainInterface | None = None
+    devices: dict[str, dict] = dataclasses.field(default_factory=dict)
+    ovs_states: dict[str, str | None] = dataclasses.field(default_factory=dict)
+
+    def hops(self) -> list[dict]:
+        """Rows like `netpath show -f json` for an OVN port:
+
+          0 guest-nic   libvirt domain name, the guest's MAC and MTU
+          1 tap         kernel facts; on br-int, no VLAN (OVN has no local VLAN)
+          2 ovs-bridge  br-int
+          localnet: patch-br-int-to-provnet-X (peer the far end), patch-provnet-X-to-br-int
+                    on the ovn-bridge-mappings bridge, that bridge with "VLAN <SB tag>" or
+                    "untagged", its NIC(s)
+          geneve:   one tunnel row per chassis hosting another VM port of the datapath
+                    (peer = its encap IP), then the device with ovn-encap-ip (an OVS internal
+                    port: kind ovs-port on its bridge) and that bridge's NIC(s)"""
+        rows: list[dict] = []
+
+        def add(device, kind, bridge=None, vlan=None, state=None, source="ovsdb", peer=None,
+                kernel=False, mac=None, mtu=None):
+            if kernel:
+                dev = self.devices.get(device)
+                mac, mtu, state = (None, None, "absent") if dev is None else (
+                    dev.get("mac"), dev.get("mtu"), dev.get("state"))
+            rows.append({"port": self.port_id, "hop": len(rows), "device": device, "kind": kind,
+                         "bridge": bridge, "vlan": vlan, "mac": mac, "mtu": mtu, "state": state,
+                         "source": source, "peer": peer})
+
+        add(self.domain_name, "guest-nic", mac=self.mac,
+            mtu=self.libvirt.mtu if self.libvirt else None, source="libvirt")
+        add(self.tap, "tap", bridge=self.integration_bridge, source="kernel", kernel=True)
+        add(self.integration_bridge, "ovs-bridge")
+        if self.localnet:
+            add(self.near_patch, "patch", bridge=self.integration_bridge, peer=self.far_patch,
+                state=self.ovs_states.get(self.near_patch or ""))
+            add(self.far_patch, "patch", bridge=self.physical_bridge, peer=self.near_patch,
+                state=self.ovs_states.get(self.far_patch or ""))
+            add(self.physical_bridge, "ovs-bridge",
+                vlan="untagged" if self.localnet_tag is None else f"VLAN {self.localnet_tag}")
+            for nic in self.physical_nics:
+                add(nic, "nic", bridge=self.physical_bridge, source="kernel", kernel=True)
+        elif self.tunnels:
+            for t in self.tunnels:
+                add(t.port, "tunnel", bridge=self.integration_bridge, state=t.state,
+                    peer=t.remote_ip,
+                    vlan=None if self.tunnel_key is None else f"VNI {self.tunnel_key}")
+            if self.underlay:
+                add(self.underlay, "ovs-port" if self.underlay_bridge else "nic",
+                    bridge=self.underlay_bridge, source="kernel", kernel=True)
+                for nic in self.underlay_nics:
+                    add(nic, "nic", bridge=self.underlay_bridge, source="kernel", kernel=True)
+        return rows
+
+
+@dataclasses.dataclass
+class OvnServerTruth(ServerTruth):
+    ports: list[OvnPortTruth]  # type: ignore[assignment]
+    chassis: dict = dataclasses.field(default_factory=dict)  # the host's Open_vSwitch external_ids
+
+
+def open_vswitch(host: dict) -> dict:
+    """The host's Open_vSwitch row (external_ids: system-id, ovn-encap-ip, mappings…)."""
+    return _ovs_table(host, "Open_vSwitch")[0]
+
+
+def host_namespaces(host: dict) -> list[str]:
+    """Network namespaces in the host's own /run/netns."""
+    return [n["name"] for n in json.loads(host_run(host, ["ip", "-j", "netns", "list"]) or "[]")]
+
+
+def _bridge_nics(snap: HostSnapshot, bridge: str) -> list[str]:
+    return [p for p in snap.bridges[bridge]["port_names"]
+            if p != bridge and snap.interfaces[p].get("type") in ("", "system", None)]
+
+
+def ovn_port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None, sb: Southbound,
+                   ovs_ids: dict, namespaces: list[str]) -> OvnPortTruth:
+    iface = snap.interfaces[iface_name]
+    ext = iface.get("external_ids") or {}
+    port_id = ext["iface-id"]
+    br_int = snap.ports[iface_name]["bridge"]
+    pb = sb.binding(port_id) or {}
+    dp = sb.datapaths.get(pb.get("datapath", ""), {})
+    dp_ids = dp.get("external_ids") or {}
+    network_id = dp_ids.get("neutron:network_id") or (dp_ids.get("name", "")[len("neutron-"):] or None)
+    chassis = _as_list(pb.get("chassis"))
+    pt = OvnPortTruth(
+        port_id=port_id, host=snap.name, mac=ext.get("attached-mac", ""), tap=iface_name,
+        integration_bridge=br_int, ovn_installed=ext.get("ovn-installed") == "true",
+        sb_up=_as_list(pb.get("up"))[0] if _as_list(pb.get("up")) else None,
+        sb_chassis=sb.chassis_of.get(chassis[0]) if chassis else None,
+        tunnel_key=dp.get("tunnel_key"), network_id=network_id)
+    if domain:
+        pt.domain_name = domain.name
+        pt.libvirt = next((d for d in domain.interfaces if d.mac == pt.mac), None)
+    if network_id and f"ovnmeta-{network_id}" in namespaces:
+        pt.metadata_ns = f"ovnmeta-{network_id}"
+    localnets = sb.on_datapath(pb.get("datapath", ""), "localnet") if pb else []
+    if localnets:
+        ln = localnets[0]
+        pt.localnet = ln["logical_port"]
+        pt.physical_network = (ln.get("options") or {}).get("network_name")
+        tag = _as_list(ln.get("tag"))
+        pt.localnet_tag = tag[0] if tag else None
+        for pname in snap.bridges[br_int]["port_names"]:
+            if (snap.ports[pname].get("external_ids") or {}).get("ovn-localnet-port") == pt.localnet:
+                pt.near_patch, pt.far_patch = pname, snap.patch_peer(pname)
+        if pt.far_patch in snap.ports:
+            pt.physical_bridge = snap.ports[pt.far_patch]["bridge"]
+            pt.physical_nics = _bridge_nics(snap, pt.physical_bridge)
+            ofp = snap.name_ofport(pt.near_patch)
+            for fl in snap.flows.get(br_int, []):
+                acts = fl.actions
+                if re.search(rf"output:(\"?{re.escape(pt.near_patch)}\"?|{ofp})(,|$)", acts) and (
+                        (pt.localnet_tag is None and "mod_vlan_vid" not in acts) or
+                        f"mod_vlan_vid:{pt.localnet_tag}," in acts):
+                    pt.vlan_flow = fl.raw
+    elif pb:
+        # chassis hosting the other VM ports of this datapath (not this one)
+        here = ovs_ids.get("system-id")
+        others = sorted({sb.chassis_of[c] for b in sb.on_datapath(pb["datapath"], "")
+                         for c in _as_list(b.get("chassis")) if c in sb.chassis_of} - {here})
+        tun_by_remote = {(snap.interfaces[p].get("options") or {}).get("remote_ip"): p
+                         for p in snap.bridges[br_int]["port_names"]
+                         if snap.interfaces[p].get("type") == "geneve"}
+        for name in others:
+            ip = sb.encap_ip.get(name, "")
+            port = tun_by_remote.get(ip)
+            if port:
+                pt.tunnels.append(OvnTunnel(port=port, chassis=name, remote_ip=ip,
+                                            state=snap.interfaces[port].get("link_state") or None))
+        pt.encap_ip = ovs_ids.get("ovn-encap-ip")
+        for ifname, addrs in snap.addresses.items():
+            if pt.encap_ip in addrs:
+                pt.underlay = ifname
+        if pt.underlay in snap.ports and snap.interfaces[pt.underlay].get("type") == "internal":
+            pt.underlay_bridge = snap.ports[pt.underlay]["bridge"]
+            pt.underlay_nics = _bridge_nics(snap, pt.underlay_bridge)
+    for name in [pt.tap, pt.near_patch, pt.far_patch]:
+        if name and name in snap.interfaces:
+            pt.ovs_states[name] = snap.interfaces[name].get("link_state") or None
+    for dev in [pt.tap, pt.underlay] + pt.physical_nics + pt.underlay_nics:
+        ln = snap.links.get(dev) if dev else None
+        if ln:
+            pt.devices[dev] = {"mac": ln.get("address"), "mtu": ln.get("mtu"),
+                               "state": ln.get("operstate")}
+    return pt
+
+
+def read_ovn_server(stack: dict, server: str, snapshots: dict[str, HostSnapshot] | None = None,
+                    sb: Southbound | None = None) -> OvnServerTruth:
+    """Ground truth of a server on an OVN stack (by label or UUID): the host whose libvirt runs
+    it, its VIFs (OVS interfaces with external_ids:vm-uuid) in guest NIC order."""
+    sb = sb or read_southbound(stack)
+    sid, name, snap, dom, ifaces = _locate(stack, server, snapshots)
+    host = stack["hosts"][name]
+    ids = open_vswitch(host).get("external_ids") or {}
+    nss = host_namespaces(host)
+    ports = _nic_order([ovn_port_truth(snap, n, dom, sb, ids, nss) for n in ifaces], dom)
+    return OvnServerTruth(server_id=sid, host=name, domain=dom, ports=ports, chassis=ids)

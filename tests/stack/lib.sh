@@ -10,9 +10,22 @@ NPSTACK_DIR=${NPSTACK_DIR:-/var/tmp/npstack}
 # compute hosts (.11, .12, ...): sshd, VXLAN local_ip and nova's my_ip live there.
 NPSTACK_NET=${NPSTACK_NET:-172.30.77}
 NPSTACK_PW=${NPSTACK_PW:-secret}
+# the Neutron backend: "ovs" (ML2/OVS, neutron-openvswitch-agent) or "ovn" (ML2/OVN: OVN
+# central in the root namespace, ovn-controller and the OVN metadata agent on every host)
+NPSTACK_BACKEND=${NPSTACK_BACKEND:-ovs}
+case "$NPSTACK_BACKEND" in ovs|ovn) ;; *) echo "npstack: NPSTACK_BACKEND must be ovs or ovn" >&2; exit 1 ;; esac
 # name:firewall_driver[:virt_driver] per compute host; each is its own network,
 # mount and UTS namespace with its own OVS, agent, nova-compute, libvirtd and sshd.
-NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt"}
+# On OVN the second field is "ovn" (security groups are OVN ACLs, no firewall driver).
+if [ "$NPSTACK_BACKEND" = ovn ]; then
+    NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:ovn:libvirt compute2:ovn:libvirt"}
+else
+    NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt"}
+fi
+# OVN only: the Geneve underlay between the hosts (each host's ovn-encap-ip .1x sits on the
+# internal port of its br-phy: the userspace datapath sends tunnels only out of an OVS
+# port it has a route for), and the NB/SB databases' UNIX sockets
+NPSTACK_TUN_NET=${NPSTACK_TUN_NET:-172.30.78}
 NPSTACK_AMQP_PORT=${NPSTACK_AMQP_PORT:-5672}
 # the control plane ports relayed into every host namespace (see fwd.py)
 NPSTACK_RELAY_PORTS=("$NPSTACK_AMQP_PORT" 5000 8774 8778 9292 9696)
@@ -24,6 +37,9 @@ V=$D/venv/bin
 E=$D/etc
 L=$D/logs
 R=$D/run
+OVN_DIR=$D/ovn
+OVN_NB=unix:$OVN_DIR/ovnnb_db.sock
+OVN_SB=unix:$OVN_DIR/ovnsb_db.sock
 
 export PYTHONWARNINGS=ignore
 export OS_NOVA_DISABLE_EVENTLET_PATCHING=true
@@ -58,6 +74,7 @@ host_index() { # 1-based position of host NAME
 host_ns() { echo "npstack-$1"; }
 host_addr() { echo "$NPSTACK_NET.$((10 + $(host_index "$1")))"; }
 host_dir() { echo "$D/hosts/$1"; }
+host_encap() { echo "$NPSTACK_TUN_NET.$((10 + $(host_index "$1")))"; }
 # run a command inside a host: its network, mount and UTS namespaces, i.e. what
 # a process started by that host's init would see (its own OVS, libvirtd, /etc/hosts)
 hx() {

@@ -7,7 +7,8 @@
     provision.py boot       the test servers; waits until ACTIVE with ACTIVE ports
 
 Configuration comes from the environment (set by up.sh): NPSTACK_DIR,
-NPSTACK_PW, NPSTACK_HOSTS.  One process per phase, openstacksdk only.
+NPSTACK_PW, NPSTACK_HOSTS, NPSTACK_BACKEND (ovs or ovn).  One process per phase,
+openstacksdk only.
 """
 
 import json
@@ -22,6 +23,7 @@ import openstack
 D = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
 PW = os.environ.get("NPSTACK_PW", "secret")
 AUTH_URL = "http://127.0.0.1:5000/v3"
+BACKEND = os.environ.get("NPSTACK_BACKEND", "ovs")
 HOSTS = [h.split(":")[0] for h in os.environ.get(
     "NPSTACK_HOSTS", "compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt").split()]
 
@@ -60,6 +62,22 @@ SERVERS = {
     "twin-b": ("twin", "admin", "az-compute2", ["tenant-vx"], None),
     "vm-gone": ("vm-gone", "admin", "az-compute1", ["tenant-vx"], "delete"),
 }
+if BACKEND == "ovn":
+    # ML2/OVN: Geneve instead of VXLAN; DHCP on (OVN's native DHCP, no agent): the OVN
+    # metadata port takes its IP from the subnets, without one no ovnmeta- namespace
+    NETWORKS = {
+        "provider-flat": NETWORKS["provider-flat"],
+        "provider-vlan101": NETWORKS["provider-vlan101"],
+        "tenant-gnv": ("admin", None, "10.78.1.0/24"),
+        "member-gnv": (MEMBER_PROJECT, None, "10.78.2.0/24"),
+    }
+    # a Geneve port on each host on one network (so tunnels exist), provider ports on both
+    SERVERS = {
+        "vm1": ("vm1", "admin", "az-compute1", ["provider-vlan101", "provider-flat", "tenant-gnv"], None),
+        "vm2": ("vm2", "admin", "az-compute2", ["provider-vlan101", "provider-flat", "tenant-gnv"], None),
+        "vm3": ("vm3", MEMBER_PROJECT, "az-compute1", ["member-gnv"], None),
+    }
+AGENT_TYPE = "OVN Controller agent" if BACKEND == "ovn" else "Open vSwitch agent"
 FLAVOR = "m1.tiny"
 IMAGE = "halt"
 
@@ -119,12 +137,15 @@ def hosts(n):
         up = [s for s in c.compute.services(binary="nova-compute") if s.state == "up"]
         return True if len(up) >= n else f"{len(up)} nova-compute up"
 
-    def agents_alive():
-        alive = [a for a in c.network.agents(agent_type="Open vSwitch agent") if a.is_alive]
-        return True if len(alive) >= n else f"{len(alive)} ovs agents alive"
+    def agents_alive(agent_type=AGENT_TYPE):
+        alive = [a for a in c.network.agents(agent_type=agent_type) if a.is_alive]
+        return True if len(alive) >= n else f"{len(alive)} {agent_type}s alive"
 
-    wait(f"{n} OVS agents alive", agents_alive, 240, 1)
-    log(f"{n} OVS agents alive")
+    wait(f"{n} {AGENT_TYPE}s alive", agents_alive, 240, 1)
+    log(f"{n} {AGENT_TYPE}s alive")
+    if BACKEND == "ovn":
+        wait(f"{n} OVN Metadata agents alive", lambda: agents_alive("OVN Metadata agent"), 240, 1)
+        log(f"{n} OVN Metadata agents alive")
     wait(f"{n} nova-compute up", computes_up, 240, 1)
     log(f"{n} nova-compute up")
     nova_manage = [os.path.join(D, "venv/bin/nova-manage"), "--config-file",
@@ -177,7 +198,7 @@ def topology():
             attrs["is_shared"] = True
         net = conn.network.create_network(**attrs)
         conn.network.create_subnet(network_id=net.id, name=name + "-v4", ip_version=4,
-                                   cidr=cidr, is_dhcp_enabled=False)
+                                   cidr=cidr, is_dhcp_enabled=BACKEND == "ovn")
     log(f"topology: flavor {FLAVOR}, image {IMAGE}, networks {', '.join(NETWORKS)}")
 
 
@@ -234,13 +255,15 @@ def boot():
             admin.compute.delete_server(ids[label])
             deleted[label] = {"id": ids.pop(label), "name": spec[0]}
     stopped = [label for label, spec in SERVERS.items() if spec[4] == "stop"]
-    wait("servers SHUTOFF", lambda: all_in("SHUTOFF", stopped), 120, 1)
+    if stopped:
+        wait("servers SHUTOFF", lambda: all_in("SHUTOFF", stopped), 120, 1)
 
     def gone():
         left = [lb for lb, d in deleted.items() if admin.compute.find_server(d["id"]) is not None]
         return True if not left else left
 
-    wait("servers deleted", gone, 120, 1)
+    if deleted:
+        wait("servers deleted", gone, 120, 1)
     log("stopped {}, deleted {}".format(", ".join(stopped), ", ".join(deleted)))
     write_state(admin, ids, deleted)
 
@@ -302,10 +325,13 @@ def state():
         "venv": os.path.join(D, "venv"), "logs": os.path.join(D, "logs"),
         "ssh": {"user": "root", "identity_file": os.path.join(D, "ssh", "id_ed25519"),
                 "known_hosts": os.path.join(D, "ssh", "known_hosts")},
-        "hosts": hosts, "servers": booted["servers"], "deleted_servers": booted["deleted"],
+        "backend": BACKEND, "hosts": hosts, "servers": booted["servers"], "deleted_servers": booted["deleted"],
         "networks": {name: {"project": v[0], "cidr": v[2]} for name, v in NETWORKS.items()},
         "member": {"project": MEMBER_PROJECT, "user": MEMBER_USER},
     }
+    if BACKEND == "ovn":  # the databases' sockets (up.sh: $OVN_NB, $OVN_SB), for ground truth
+        doc["ovn"] = {"nb_db": "unix:" + os.path.join(D, "ovn", "ovnnb_db.sock"),
+                      "sb_db": "unix:" + os.path.join(D, "ovn", "ovnsb_db.sock")}
     with open(os.path.join(D, "stack.json"), "w") as f:
         json.dump(doc, f, indent=2, sort_keys=True)
     log("wrote {}".format(os.path.join(D, "stack.json")))

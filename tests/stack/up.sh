@@ -10,9 +10,14 @@
 #     br-ex, br-tun by their real names), neutron-openvswitch-agent, libvirtd
 #     (QEMU TCG), nova-compute (libvirt driver) and sshd on its management
 #     address, reached over a veth from the root namespace.
+#   NPSTACK_BACKEND=ovn: Neutron ML2/OVN instead (ovn mech driver; flat, vlan, geneve):
+#     OVN central (NB/SB ovsdb-servers + ovn-northd on UNIX sockets) in the root
+#     namespace, neutron-ovn-maintenance-worker; per host ovn-controller (br-int,
+#     Geneve from ovn-encap-ip on br-phy), neutron-ovn-metadata-agent (haproxy in
+#     ovnmeta- namespaces under the host's own /run/netns); no OVS agent.
 #
 # Usage: tests/stack/up.sh            (tear down: tests/stack/down.sh)
-# Env:   NPSTACK_DIR (/var/tmp/npstack)  NPSTACK_SKIP_APT=1  NPSTACK_BOOT=0
+# Env:   NPSTACK_DIR (/var/tmp/npstack)  NPSTACK_SKIP_APT=1  NPSTACK_BOOT=0  NPSTACK_BACKEND (ovs)
 #        NPSTACK_NET (172.30.77)  NPSTACK_HOSTS  NPSTACK_PW   (see lib.sh)
 # Output: $NPSTACK_DIR/clouds.yaml (stack-admin, stack-member),
 #         $NPSTACK_DIR/stack.json (hosts, namespaces, servers), logs in $NPSTACK_DIR/logs.
@@ -46,6 +51,7 @@ rm -f "$L"/*.log "$L"/*.out "$D/timings.env" "$D/servers.json"
 APT_PKGS="openvswitch-switch mariadb-server rabbitmq-server conntrack ipset iptables iproute2
  openssh-server openssh-client qemu-system-x86 qemu-utils libvirt-daemon-system
  libvirt-dev pkg-config gcc libc6-dev curl util-linux"
+[ "$NPSTACK_BACKEND" = ovn ] && APT_PKGS="$APT_PKGS ovn-central ovn-host haproxy"
 t=$(now)
 if [ "${NPSTACK_SKIP_APT:-0}" != 1 ]; then
     # a package is missing unless dpkg knows it as installed ("ii"); names only, never globbed
@@ -139,6 +145,22 @@ svc rabbitmq env HOME="$D/rabbit/home" RABBITMQ_NODENAME=npstack@localhost \
     tcp_open 127.0.0.1 "$NPSTACK_AMQP_PORT") &
 P_RABBIT=$!; helper
 
+if [ "$NPSTACK_BACKEND" = ovn ]; then
+    # OVN central on UNIX sockets under $OVN_DIR; explicit pid/ctl paths, never the root
+    # namespace's /run/openvswitch or /run/ovn (another OVN may use them)
+    rm -rf "$OVN_DIR" && mkdir -p "$OVN_DIR"
+    for db in nb sb; do
+        ovsdb-tool create "$OVN_DIR/ovn${db}_db.db" "/usr/share/ovn/ovn-$db.ovsschema"
+        svc "ovn-$db" ovsdb-server "$OVN_DIR/ovn${db}_db.db" --remote="punix:$OVN_DIR/ovn${db}_db.sock" \
+            --unixctl="$OVN_DIR/ovn${db}_db.ctl" --no-chdir --log-file="$L/ovn-$db.log"
+    done
+    svc ovn-northd env OVN_RUNDIR="$OVN_DIR" ovn-northd --ovnnb-db="$OVN_NB" --ovnsb-db="$OVN_SB" \
+        --no-chdir --log-file="$L/ovn-northd.log"
+    (wait_for "ovn central" 60 "$L/ovn-nb.log" "$L/ovn-sb.log" "$L/ovn-northd.log" -- \
+        ovn-sbctl --db="$OVN_SB" --timeout=2 --no-leader-only show) &
+    P_OVN=$!; helper
+fi
+
 # --------------------------------------------------------------- 5. compute host namespaces
 # ssh: one client key for the tests, one host key per host, a known_hosts file
 [ -f "$D/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C npstack-client -f "$D/ssh/id_ed25519"
@@ -151,6 +173,11 @@ ip addr replace "$NPSTACK_NET.1/24" dev npstack-mgmt
 ip link set npstack-mgmt up
 ip link add npstack-prov type bridge 2>/dev/null || true   # the provider wire (physnet1), no address
 ip link set npstack-prov up
+if [ "$NPSTACK_BACKEND" = ovn ]; then
+    ip link add npstack-tun type bridge 2>/dev/null || true   # the Geneve underlay, no address
+    ip link set npstack-tun up
+    mkdir -p /run/ovn /run/netns
+fi
 
 host_up() { # NAME FIREWALL VIRT
     local h=$1 fw=$2 virt=$3
@@ -158,7 +185,7 @@ host_up() { # NAME FIREWALL VIRT
     local H; H=$(host_dir "$h")
     local i; i=$(host_index "$h")
     local addr; addr=$(host_addr "$h")
-    mkdir -p "$H"/{run,ovs,etc,ssh,locks,nova/instances} "$H"/libvirt/{run,lib,log,cache} "$L/$h"
+    mkdir -p "$H"/{run,ovs,ovn,netns,etc,ssh,locks,nova/instances} "$H"/libvirt/{run,lib,log,cache} "$L/$h"
     ip netns add "$ns"
     ip -n "$ns" link set lo up
     # eth0: management (sshd, VXLAN local_ip, my_ip); eth1: the provider NIC in br-ex
@@ -169,11 +196,21 @@ host_up() { # NAME FIREWALL VIRT
     ip -n "$ns" addr add "$addr/24" dev eth0
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set eth1 up
+    # OVN: eth2, the Geneve underlay, goes into br-phy
+    local own=""
+    if [ "$NPSTACK_BACKEND" = ovn ]; then
+        ip link add "npstack-c${i}t" type veth peer name eth2 netns "$ns"
+        ip link set "npstack-c${i}t" master npstack-tun up
+        ip -n "$ns" link set eth2 up
+        # the host's own /run/netns (else the second host's ovnmeta-<net> collides with the
+        # first's) and /run/ovn (ovn-appctl -t ovn-controller finds its socket as on a real host)
+        own="mount --bind $H/netns /run/netns; mount --bind $H/ovn /run/ovn; "
+    fi
 
     # the host's "init": a process that holds its private mount and UTS namespaces
     printf '127.0.0.1 localhost\n%s %s\n' "$addr" "$h" >"$H/etc/hosts"
     (exec setsid ip netns exec "$ns" unshare -m -u --propagation private \
-        sh -c "hostname $h; mount --bind $H/ovs /run/openvswitch; mount --bind $H/etc/hosts /etc/hosts; exec sleep infinity" \
+        sh -c "hostname $h; mount --bind $H/ovs /run/openvswitch; $own""mount --bind $H/etc/hosts /etc/hosts; exec sleep infinity" \
         </dev/null >"$L/$h/anchor.out" 2>&1) &
     echo $! >"$H/anchor.pid"
     local n=0
@@ -192,11 +229,28 @@ host_up() { # NAME FIREWALL VIRT
     done
     hx "$h" ovs-vsctl --no-wait -- init -- set Open_vSwitch . \
         external_ids:system-id="$h" external_ids:hostname="$h"
+    if [ "$NPSTACK_BACKEND" = ovn ]; then
+        # what an OVN compute has before ovn-controller starts: the Neutron driver binds only
+        # to the chassis whose hostname is the Nova host; netdev br-int (else vif_details lie)
+        hx "$h" ovs-vsctl --no-wait set Open_vSwitch . external_ids:ovn-remote="$OVN_SB" \
+            external_ids:ovn-encap-type=geneve external_ids:ovn-encap-ip="$(host_encap "$h")" \
+            external_ids:ovn-bridge-mappings=physnet1:br-ex external_ids:ovn-bridge-datapath-type=netdev
+    fi
     hsvc "$h" ovs-vswitchd ovs-vswitchd unix:/run/openvswitch/db.sock --pidfile --no-chdir \
         --log-file="$L/$h/ovs-vswitchd.log"
     hx "$h" ovs-vsctl --timeout=30 -- --may-exist add-br br-ex \
         -- set Bridge br-ex datapath_type=netdev -- --may-exist add-port br-ex eth1 ||
         { show_log "$L/$h/ovs-vswitchd.log"; die "$h: ovs-vswitchd"; }
+    if [ "$NPSTACK_BACKEND" = ovn ]; then
+        hx "$h" ovs-vsctl --timeout=30 -- --may-exist add-br br-phy -- set Bridge br-phy datapath_type=netdev \
+            -- --may-exist add-port br-phy eth2 || { show_log "$L/$h/ovs-vswitchd.log"; die "$h: br-phy"; }
+        hx "$h" ip addr add "$(host_encap "$h")/24" dev br-phy
+        hx "$h" ip link set br-phy up
+        # ovn-controller makes br-int itself; OVN_RUNDIR: 23.03 has no --unixctl
+        # the pid file as a packaged host has it: ovn-appctl finds the control socket by it
+        hsvc "$h" ovn-controller env OVN_RUNDIR=/run/ovn ovn-controller unix:/run/openvswitch/db.sock \
+            --pidfile=/run/ovn/ovn-controller.pid --no-chdir --log-file="$L/$h/ovn-controller.log"
+    fi
 
     # sshd on the management address
     ssh-keygen -q -t ed25519 -N '' -C "$h" -f "$H/ssh/ssh_host_ed25519_key"
@@ -403,7 +457,7 @@ cp "$D/venv/etc/neutron/api-paste.ini" "$E/neutron/"
 { cat <<EOF
 [DEFAULT]
 core_plugin = ml2
-service_plugins = router
+service_plugins = $([ "$NPSTACK_BACKEND" = ovn ] && echo ovn-router,segments || echo router)
 transport_url = $MQ
 auth_strategy = keystone
 state_path = $D/data/neutron
@@ -422,24 +476,55 @@ lock_path = $D/locks
 root_helper = env
 EOF
 authtoken neutron; ksauth nova nova; } >"$E/neutron/neutron.conf"
-cat >"$E/neutron/plugins/ml2/ml2_conf.ini" <<'EOF'
+# the ML2 driver and its tunnel type; provider networks the same on both backends
+if [ "$NPSTACK_BACKEND" = ovn ]; then
+    ML2_TYPE=geneve ML2_MECH=ovn ML2_MORE="overlay_ip_version = 4"
+else
+    ML2_TYPE=vxlan ML2_MECH=openvswitch ML2_MORE=""
+fi
+{ cat <<EOF
 [ml2]
-type_drivers = flat,vlan,vxlan
-tenant_network_types = vxlan
-mechanism_drivers = openvswitch
+type_drivers = flat,vlan,$ML2_TYPE
+tenant_network_types = $ML2_TYPE
+mechanism_drivers = $ML2_MECH
 extension_drivers = port_security
+$ML2_MORE
 [ml2_type_flat]
 flat_networks = physnet1
 [ml2_type_vlan]
 network_vlan_ranges = physnet1:100:199
-[ml2_type_vxlan]
+[ml2_type_$ML2_TYPE]
 vni_ranges = 1000:1999
 EOF
+  if [ "$NPSTACK_BACKEND" = ovn ]; then cat <<EOF
+max_header_size = 38
+[ovn]
+ovn_nb_connection = $OVN_NB
+ovn_sb_connection = $OVN_SB
+ovn_metadata_enabled = true
+EOF
+  fi
+} >"$E/neutron/plugins/ml2/ml2_conf.ini"
 
 host_configs() { # NAME FIREWALL VIRT
     local h=$1 fw=$2 virt=$3 H; H=$(host_dir "$h")
     local addr; addr=$(host_addr "$h")
     mkdir -p "$H/etc"
+    cat >"$H/etc/ovn_metadata_agent.ini" <<EOF
+[DEFAULT]
+state_path = $H/neutron
+metadata_proxy_shared_secret = $NPSTACK_PW
+nova_metadata_host = 127.0.0.1
+metadata_workers = 1
+[oslo_concurrency]
+lock_path = $H/locks
+[agent]
+root_helper = env
+[ovs]
+ovsdb_connection = unix:/run/openvswitch/db.sock
+[ovn]
+ovn_sb_connection = $OVN_SB
+EOF
     cat >"$H/etc/openvswitch_agent.ini" <<EOF
 [DEFAULT]
 host = $h
@@ -530,7 +615,7 @@ stamp "keystone db synced + bootstrapped"
 uwsgi_ini keystone 5000 keystone.wsgi.api:application "OS_KEYSTONE_CONFIG_DIR=$E/keystone"
 svc keystone "$V/uwsgi" --ini "$E/keystone-uwsgi.ini"
 wait_for keystone 120 "$L/keystone.out" "$L/keystone.log" -- http_ok http://127.0.0.1:5000/v3
-export NPSTACK_DIR NPSTACK_PW NPSTACK_HOSTS
+export NPSTACK_DIR NPSTACK_PW NPSTACK_HOSTS NPSTACK_BACKEND
 "$V/python" "$NPSTACK_SRC/provision.py" catalog >"$L/provision-catalog.log" 2>&1 ||
     { show_log "$L/provision-catalog.log" "$L/keystone.log"; die "keystone catalog failed"; }
 stamp "keystone catalog"
@@ -551,6 +636,10 @@ NC=(--config-file "$E/neutron/neutron.conf" --config-file "$E/neutron/plugins/ml
 wait $P_RABBIT || die "rabbitmq did not start"
 svc neutron-rpc "$V/neutron-rpc-server" "${NC[@]}" --log-file "$L/neutron-rpc.log"
 svc neutron-periodic "$V/neutron-periodic-workers" "${NC[@]}" --log-file "$L/neutron-periodic.log"
+if [ "$NPSTACK_BACKEND" = ovn ]; then
+    # the OVN driver's maintenance (and hash ring) tasks: the uwsgi API does not spawn it
+    svc neutron-ovn-maint "$V/neutron-ovn-maintenance-worker" "${NC[@]}" --log-file "$L/neutron-ovn-maint.log"
+fi
 svc nova-conductor "$V/nova-conductor" --config-file "$E/nova/nova.conf" --log-file "$L/nova-conductor.log"
 svc nova-scheduler "$V/nova-scheduler" --config-file "$E/nova/nova.conf" --log-file "$L/nova-scheduler.log"
 svc fwd "$PYFWD" "$NPSTACK_SRC/fwd.py" serve "$D/fwd" "${NPSTACK_RELAY_PORTS[@]}"
@@ -565,9 +654,19 @@ stamp "host namespaces up (OVS, sshd, libvirtd): $(host_names | xargs) in $(sinc
 # the agents need only RabbitMQ (and the rpc server, started above); nova-compute
 # needs Placement up when it starts, or its resource provider waits for the next
 # periodic run (60 s)
+[ "$NPSTACK_BACKEND" = ovn ] && { wait "$P_OVN" || die "ovn central did not start"; }
 for h in $(host_names); do
-    hsvc "$h" ovs-agent "$V/neutron-openvswitch-agent" --config-file "$E/neutron/neutron.conf" \
-        --config-file "$(host_dir "$h")/etc/openvswitch_agent.ini" --log-file "$L/$h/ovs-agent.log"
+    if [ "$NPSTACK_BACKEND" = ovn ]; then
+        # after ovn-controller registered the chassis: the agent gives up on a missing
+        # Chassis_Private and never retries
+        wait_for "$h chassis" 60 "$L/$h/ovn-controller.log" -- \
+            sh -c "ovn-sbctl --db=$OVN_SB --timeout=2 --no-leader-only --bare --columns=name find Chassis_Private name=$h | grep -q ."
+        hsvc "$h" ovn-metadata "$V/neutron-ovn-metadata-agent" \
+            --config-file "$(host_dir "$h")/etc/ovn_metadata_agent.ini" --log-file "$L/$h/ovn-metadata.log"
+    else
+        hsvc "$h" ovs-agent "$V/neutron-openvswitch-agent" --config-file "$E/neutron/neutron.conf" \
+            --config-file "$(host_dir "$h")/etc/openvswitch_agent.ini" --log-file "$L/$h/ovs-agent.log"
+    fi
 done
 wait_for placement 120 "$L/placement.out" "$L/placement.log" -- http_ok http://127.0.0.1:8778/
 for h in $(host_names); do
@@ -583,7 +682,7 @@ P_TOPO=$!; helper
 N=$(host_names | wc -l)
 "$V/python" "$NPSTACK_SRC/provision.py" hosts "$N" >"$L/provision-hosts.log" 2>&1 || {
     show_log "$L/provision-hosts.log"
-    for h in $(host_names); do show_log "$L/$h/ovs-agent.log" "$L/$h/ovs-agent.out" "$L/$h/nova-compute.log" "$L/$h/nova-compute.out"; done
+    for h in $(host_names); do show_log "$L/$h/ovs-agent.log" "$L/$h/ovs-agent.out" "$L/$h/ovn-controller.log" "$L/$h/ovn-metadata.log" "$L/$h/ovn-metadata.out" "$L/$h/nova-compute.log" "$L/$h/nova-compute.out"; done
     die "compute hosts did not come up"
 }
 stamp "compute hosts up and mapped: $(host_names | xargs)"
@@ -628,7 +727,7 @@ stamp "topology: flavor, image, networks, AZs"
 if [ "${NPSTACK_BOOT:-1}" = 1 ]; then
     "$V/python" "$NPSTACK_SRC/provision.py" boot >"$L/provision-boot.log" 2>&1 || {
         show_log "$L/provision-boot.log" "$L/nova-conductor.log" "$L/nova-scheduler.log"
-        for h in $(host_names); do show_log "$L/$h/nova-compute.log" "$L/$h/ovs-agent.log"; done
+        for h in $(host_names); do show_log "$L/$h/nova-compute.log" "$L/$h/ovs-agent.log" "$L/$h/ovn-controller.log"; done
         die "servers did not boot"
     }
     stamp "servers ACTIVE with ACTIVE ports"
