@@ -162,8 +162,8 @@ def save(bundle: Bundle, path: str) -> None:
     merged = Bundle(recorded_from=bundle.recorded_from)
     old = _existing(path)
     if old is not None:
-        new_ids = {t.cloud.server.id for t in bundle.traces}
-        merged.traces = [t for t in old.traces if t.cloud.server.id not in new_ids]
+        new_ids = {trace_key(t) for t in bundle.traces}
+        merged.traces = [t for t in old.traces if trace_key(t) not in new_ids]
         merged.recorded_from = bundle.recorded_from or old.recorded_from
     merged.traces.extend(bundle.traces)
     text = dump(merged)
@@ -186,8 +186,36 @@ def save(bundle: Bundle, path: str) -> None:
                 os.unlink(tmp)
 
 
-def find(bundle: Bundle, ref: str) -> Trace:
-    """The trace of a server by ID or exact name, with Nova's ambiguity rule."""
+def trace_key(trace: Trace) -> tuple[str, str]:
+    """What a trace is of: a server by its id, or one port by its id (its owner, a router say,
+    may own several traced ports)."""
+    cloud = trace.cloud
+    if cloud.subject == "port" and cloud.ports:
+        return "port", cloud.ports[0].id
+    return "server", cloud.server.id
+
+
+def _find_port(bundle: Bundle, ref: str) -> Trace:
+    traces = [t for t in bundle.traces if t.cloud.subject == "port" and t.cloud.ports]
+    by_id = [t for t in traces if t.cloud.ports[0].id == ref]
+    named = [t for t in traces if t.cloud.ports[0].name == ref]
+    if by_id or len(named) == 1:
+        return (by_id or named)[0]
+    if named:
+        ids = ", ".join(t.cloud.ports[0].id for t in named)
+        raise CaptureError(f"more than one port is named {ref!r} in the capture: {ids}; "
+                           "use the ID")
+    have = ", ".join(sorted(t.cloud.ports[0].name or t.cloud.ports[0].id for t in traces))
+    raise CaptureError(f"no port {ref!r} in the capture (ports: {have or 'none'})")
+
+
+def find(bundle: Bundle, ref: str, subject: str = "server") -> Trace:
+    """The trace of a server (or, with ``subject="port"``, of a port) by ID or exact name,
+    with Nova's ambiguity rule."""
+    if subject == "port":
+        return _find_port(bundle, ref)
+    bundle = Bundle(traces=[t for t in bundle.traces if t.cloud.subject != "port"],
+                    recorded_from=bundle.recorded_from)
     by_id = [t for t in bundle.traces if t.cloud.server.id == ref]
     if by_id:
         return by_id[0]

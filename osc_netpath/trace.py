@@ -13,6 +13,7 @@ from osc_netpath import capture
 from osc_netpath.cloud.facts import CloudFacts
 from osc_netpath.host import names, probe
 from osc_netpath.host.facts import HostFacts
+from osc_netpath.path import namespaces as agent_namespaces
 from osc_netpath.path import ovn, resolve
 from osc_netpath.path.model import ServerPath
 
@@ -54,11 +55,14 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
                 flows.add((bridge, ovn.TABLE_LOG_TO_PHY))
             if port.network_id in cloud.metadata_networks:
                 namespaces.append(ovn.metadata_namespace(port.network_id))
+        elif (ns := agent_namespaces.expected_namespace(port)) is not None:
+            namespaces.append(ns)  # a DHCP or router port: its device lives in there
         elif seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
         elif seg.network_type in TUNNEL_TABLES:
             tunnel_tables.update(TUNNEL_TABLES[seg.network_type])
-    domains = [cloud.server.domain_ref] if cloud.guest_host == host else []
+    domains = [cloud.server.domain_ref] if cloud.guest_host == host \
+        and cloud.subject == "server" else []
     for bad in sorted({b for b, _ in flows if not names.BRIDGE_RE.match(b)}):
         cloud.notes.append(f"{host}: bridge name {bad!r} from the API is not a valid interface "
                            "name: its flows are not read")
@@ -79,6 +83,14 @@ def replay(trace: capture.Trace) -> ServerPath:
         host: probe.parse_output(host, out) for host, out in trace.probes.items()
     }
     return resolve.resolve(trace.cloud, hosts, trace.errors)
+
+
+def live_port(conn: Any, ref: str, cfg: Any, host_override: str | None = None) -> Outcome:
+    """Trace one port (``netpath port show``): a VM's, a DHCP or a router port."""
+    from osc_netpath.cloud import fetch
+
+    port = fetch.find_port(conn, ref)
+    return probe_and_resolve(fetch.gather_port(conn, port, host_override=host_override), cfg)
 
 
 def live(conn: Any, ref: str, cfg: Any, host_override: str | None = None) -> Outcome:

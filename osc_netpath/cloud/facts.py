@@ -47,6 +47,7 @@ class PortFacts:
     device_owner: str | None = None
     name: str | None = None
     binding_profile: dict[str, Any] = field(default_factory=dict)  # SR-IOV pci_slot… (admin only)
+    device_id: str | None = None  # the server, router or DHCP agent's id for the network
 
     @property
     def short_id(self) -> str:
@@ -101,6 +102,9 @@ class CloudFacts:
     # network id -> hosts with a bound port on it (OVN tunnels: which chassis must be reached)
     network_hosts: dict[str, list[str]] = field(default_factory=dict)
     metadata_networks: list[str] = field(default_factory=list)  # with an OVN metadata port
+    # what was traced: "server" (its ports), or "port" (one port; `server` is then its owner:
+    # a router, a DHCP agent's network…, with no libvirt domain)
+    subject: str = "server"
     # --host when the API shows the server's host and it is another: traced alone, instead.
     host_override: str | None = None
 

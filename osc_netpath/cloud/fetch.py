@@ -44,7 +44,7 @@ HYPERVISOR_MICROVERSION = "2.53"
 
 PORT_FIELDS = (
     "id", "name", "network_id", "mac_address", "status", "admin_state_up", "fixed_ips",
-    "device_owner", "binding:host_id", "binding:vif_type", "binding:vif_details",
+    "device_owner", "device_id", "binding:host_id", "binding:vif_type", "binding:vif_details",
     "binding:vnic_type", "binding:profile",
 )
 # A multi-segment network carries ``segments`` (multiprovidernet) instead of provider:*, with
@@ -274,6 +274,58 @@ def _ports(conn: Connection, server: ServerFacts, notes: list[str]) -> list[Port
     return [_port_facts(p) for p in raw]
 
 
+def find_port(conn: Connection, name_or_id: str) -> PortFacts:
+    """Any Neutron port by ID or exact name (an ambiguous name lists the candidates)."""
+    if not name_or_id:
+        raise CommandError("No port given: pass a port name or ID.")
+    fields = {"fields": list(PORT_FIELDS)}
+    if _UUID.match(name_or_id):
+        try:
+            return _port_facts(_get(conn.network, f"/ports/{name_or_id}", fields)["port"])
+        except sdk_exc.NotFoundException:
+            pass  # may still be a port *named* like a UUID
+        except sdk_exc.HttpException as exc:
+            raise api_error(f"showing port {name_or_id}", conn.network, exc) from exc
+    try:
+        raw = _get(conn.network, "/ports", {"name": name_or_id, **fields})["ports"]
+    except sdk_exc.HttpException as exc:
+        raise api_error(f"listing ports named {name_or_id!r}", conn.network, exc) from exc
+    if not raw:
+        raise CommandError(f"No port with a name or ID of '{name_or_id}' exists.")
+    if len(raw) > 1:
+        listed = "; ".join(f"{p['id']} ({p.get('device_owner') or 'no owner'}, network "
+                           f"{p.get('network_id')})" for p in raw)
+        raise CommandError(f"{len(raw)} ports are named '{name_or_id}': {listed}. "
+                           "Pass the port ID.")
+    return _port_facts(raw[0])
+
+
+def gather_port(conn: Connection, port: PortFacts,
+                host_override: str | None = None) -> CloudFacts:
+    """The facts around one port, whoever owns it: its network, the L2 agents and host_ip of
+    the host it is bound to. The port's owner stands where a server stands in a server trace
+    (its device id, name and the host), so capture and replay are the same."""
+    notes: list[str] = []
+    host = host_override or port.binding_host_id
+    if not host:
+        raise CommandError(
+            f"Port {port.id} ({port.device_owner or 'no owner'}) is bound to no host "
+            f"(binding:vif_type {port.binding_vif_type or 'hidden'}): nothing to trace on a "
+            "host; pass --host HOST if the binding is hidden by policy.")
+    owner = ServerFacts(id=port.device_id or port.id,
+                        name=port.name or port.device_owner or port.id,
+                        status=port.status, host=host, hypervisor_hostname=None)
+    facts = CloudFacts(server=owner, notes=notes, ports=[port], subject="port")
+    facts.host_override = host if host_override and host_override != port.binding_host_id \
+        else None
+    facts.networks = _networks(conn, {port.network_id}, facts.notes)
+    facts.hosts = [host]
+    facts.agents = _agents(conn, facts.hosts, facts.ports, facts.notes)
+    _ovn_peers(conn, facts)
+    facts.host_ips = _host_ips(conn, owner, facts.hosts, facts.notes)
+    return facts
+
+
 def _port_facts(body: dict[str, Any]) -> PortFacts:
     return PortFacts(
         id=body["id"],
@@ -289,6 +341,7 @@ def _port_facts(body: dict[str, Any]) -> PortFacts:
         device_owner=body.get("device_owner"),
         name=body.get("name"),
         binding_profile=body.get("binding:profile") or {},
+        device_id=body.get("device_id") or None,
     )
 
 

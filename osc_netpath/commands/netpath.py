@@ -7,22 +7,18 @@ from typing import Any
 from osc_lib.command import command
 
 
-class ShowNetpath(command.Lister):
-    """Show the network path of every port of a server, from the guest NIC to the uplink."""
+class _PathLister(command.Lister):
+    """What both path commands share: capture/record, the formatters, the diagram, findings."""
 
     # Replaying a capture needs no cloud; live runs authenticate in take_action.
     auth_required = False
+    subject = "server"  # the positional argument: what is traced
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         from osc_netpath import config
 
         parser = super().get_parser(prog_name)
-        parser.add_argument("server", metavar="<server>", help="Server to trace (name or ID)")
-        parser.add_argument(
-            "--host", metavar="<host>",
-            help="Compute host to probe: stands in for the server's host when policy hides "
-                 "it; naming another host than the server's probes that host alone and exits 1",
-        )
+        self._subject_arguments(parser)
         parser.add_argument(
             "--diagram", action="store_true",
             help="Draw the path as a diagram instead of a table",
@@ -53,7 +49,8 @@ class ShowNetpath(command.Lister):
             if parsed_args.capture:
                 if parsed_args.record:
                     raise capture.CaptureError("--record and --capture do not go together")
-                found = capture.find(capture.load(parsed_args.capture), parsed_args.server)
+                found = capture.find(capture.load(parsed_args.capture), self._ref(parsed_args),
+                                     subject=self.subject)
                 path = trace.replay(found)
             else:
                 if parsed_args.record:
@@ -79,7 +76,15 @@ class ShowNetpath(command.Lister):
         # settings and flags first: a bad flag is the user's first problem, not auth
         cfg = config.apply_args(config.load(session.netpath_settings(self.app)), parsed_args)
         conn = session.sdk_connection(self.app)
+        if self.subject == "port":
+            return trace.live_port(conn, parsed_args.port, cfg, host_override=parsed_args.host)
         return trace.live(conn, parsed_args.server, cfg, host_override=parsed_args.host)
+
+    def _subject_arguments(self, parser: argparse.ArgumentParser) -> None:
+        raise NotImplementedError
+
+    def _ref(self, parsed_args: argparse.Namespace) -> str:
+        return str(getattr(parsed_args, self.subject))
 
     @staticmethod
     def _host_failed(path: Any) -> bool:
@@ -100,3 +105,29 @@ class ShowNetpath(command.Lister):
             for line in self._findings:
                 self.app.stderr.write(f"warning: {line}\n")
         return self._exit
+
+
+class ShowNetpath(_PathLister):
+    """Show the network path of every port of a server, from the guest NIC to the uplink."""
+
+    def _subject_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("server", metavar="<server>", help="Server to trace (name or ID)")
+        parser.add_argument(
+            "--host", metavar="<host>",
+            help="Compute host to probe: stands in for the server's host when policy hides "
+                 "it; naming another host than the server's probes that host alone and exits 1",
+        )
+
+
+class ShowNetpathPort(_PathLister):
+    """Show the network path of one port: a server's, a DHCP port or a router port (its
+    namespace, its device there, br-int and the way to the uplink)."""
+
+    subject = "port"
+
+    def _subject_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("port", metavar="<port>", help="Port to trace (name or ID)")
+        parser.add_argument(
+            "--host", metavar="<host>",
+            help="Host to probe: stands in for the port's binding:host_id when policy hides it",
+        )

@@ -13,6 +13,8 @@ OVS_BRIDGE = "ovs-bridge"
 PATCH = "patch"
 TUNNEL = "tunnel"
 NIC = "nic"
+NAMESPACE = "namespace"  # a network namespace of a Neutron agent (qdhcp-, qrouter-, snat-, fip-)
+NS_DEVICE = "ns-device"  # a device inside such a namespace (qr-, qg-, tap…, ns-…)
 
 # Where a fact came from.
 SRC_API = "api"

@@ -14,6 +14,7 @@ from osc_netpath.cloud.facts import (
 from osc_netpath.host.facts import HostFacts
 from osc_netpath.path import core, ovn, ovs_hybrid, ovs_native
 from osc_netpath.path import model as m
+from osc_netpath.path import namespaces as agent_namespaces
 
 UNBOUND = ("unbound", "binding_failed")
 # One strategy per backend, picked by backend_of() from the binding and the host's wiring.
@@ -21,6 +22,7 @@ STRATEGIES: dict[str, Callable[[core.Walk], None]] = {
     ovs_hybrid.NAME: ovs_hybrid.hops,
     ovs_native.NAME: ovs_native.hops,
     ovn.NAME: ovn.hops,
+    agent_namespaces.NAME: agent_namespaces.hops,
 }
 
 
@@ -147,7 +149,8 @@ def _host_notes(cloud: CloudFacts, host: str, facts: HostFacts) -> tuple[list[st
     ref = server.domain_ref
     # a domain not read (libvirt unreadable, probe cut short) is unknown, not "not found"
     unread = facts.unknown_why(f"libvirt:{ref}") or facts.unknown.get("partial")
-    if host == cloud.guest_host and facts.domain(ref) is None and not unread:
+    if host == cloud.guest_host and cloud.subject == "server" and facts.domain(ref) is None \
+            and not unread:
         notes.append(f"{host}: libvirt domain {ref} not found "
                      f"(server is {server.status.lower()})")
     return errors, notes
@@ -218,6 +221,8 @@ def _resolve_port(
         if host not in errors and not unreadable:
             path.problems.append(f"no host facts for {host}: nothing probed")
         return path
+    if agent_namespaces.owned_by_agent(port) and path.backend.startswith("ovs-"):
+        path.backend = agent_namespaces.NAME  # a DHCP/router port: its device is in a netns
     strategy = STRATEGIES.get(path.backend)
     if strategy is None:
         path.hops.append(_api_only_guest_hop(port, server))

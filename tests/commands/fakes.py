@@ -423,6 +423,16 @@ class FakeCloud:
         collections = {"/v2.0/ports": ("ports", self.ports, self._port_view),
                        "/v2.0/networks": ("networks", self.networks, self._network_view),
                        "/v2.0/agents": ("agents", self.agents, self._agent_view)}
+        if path.startswith("/v2.0/ports/"):  # GET /v2.0/ports/{id}
+            body = next((p for p in self.ports if p["id"] == path.rsplit("/", 1)[1]), None)
+            shown = self._port_view(body) if body is not None else None
+            if shown is None:
+                context.status_code = 404
+                return {"NeutronError": {"type": "PortNotFound", "detail": "",
+                                         "message": f"Port {path.rsplit('/', 1)[1]} could not "
+                                                    "be found."}}
+            fields = query.get("fields", [])
+            return {"port": {k: v for k, v in shown.items() if not fields or k in fields}}
         if path not in collections:
             raise AssertionError(f"fake neutron: no route for GET {path}")
         key, items, view = collections[path]

@@ -418,3 +418,48 @@ def test_ml2_ovs_vxlan_makes_no_peer_requests(requests_mock):
     cloud = fakes.scenario(requests_mock, ("ovs-native-vxlan",))
     facts = trace(cloud, cloud.server["id"])
     assert len(cloud.calls()) == 6 and facts.network_hosts == {}
+
+
+# --- one port (netpath port show) -------------------------------------------------------------
+
+
+def test_router_port_by_id_takes_five_requests(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vlan",))
+    network = cloud.networks[0]
+    router = cloud.add_port(network, device_id=fakes.fake_id("router", "r1"), host=fakes.HOST,
+                            device_owner="network:router_interface", index=7, name="r1-if")
+    conn = cloud.connection()
+
+    port = fetch.find_port(conn, router["id"])
+    facts = fetch.gather_port(conn, port)
+
+    assert cloud.calls() == [
+        "POST keystone /v3/auth/tokens",
+        f"GET neutron /v2.0/ports/{router['id']}",
+        "GET neutron /v2.0/networks",
+        "GET neutron /v2.0/agents",
+        "GET nova /v2.1/os-hypervisors/detail",
+    ]
+    assert (facts.subject, facts.hosts, facts.server.id) == ("port", [fakes.HOST],
+                                                              router["device_id"])
+    assert facts.ports[0].device_owner == "network:router_interface"
+
+
+def test_ambiguous_port_name_lists_the_candidates(requests_mock):
+    cloud = fakes.scenario(requests_mock)
+    network = cloud.networks[0]
+    for i in (7, 8):
+        cloud.add_port(network, device_id=fakes.fake_id("router", str(i)), host=fakes.HOST,
+                       device_owner="network:router_interface", index=i, name="gw")
+    with pytest.raises(CommandError, match=r"^2 ports are named 'gw': .*Pass the port ID\.$"):
+        fetch.find_port(cloud.connection(), "gw")
+    with pytest.raises(CommandError, match="No port with a name or ID of 'nope' exists"):
+        fetch.find_port(cloud.connection(), "nope")
+
+
+def test_unbound_port_has_nothing_to_trace(requests_mock):
+    cloud = fakes.scenario(requests_mock)
+    body = cloud.add_port(cloud.networks[0], device_id="", host=None, index=9, name="free")
+    conn = cloud.connection()
+    with pytest.raises(CommandError, match="is bound to no host"):
+        fetch.gather_port(conn, fetch.find_port(conn, body["id"]))

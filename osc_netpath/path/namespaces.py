@@ -1,0 +1,112 @@
+"""ML2/OVS ports the Neutron agents own: their device lives in a network namespace.
+
+What the DHCP and L3 agents build (``interface_driver = openvswitch``) and this module reads:
+
+- an OVS internal port named for the port (``tap<id>`` DHCP, ``qr-`` router interface, ``qg-``
+  gateway, ``sg-`` DVR SNAT, ``ha-`` L3-HA, ``fg-`` DVR floating IP gateway) with
+  ``external_ids:iface-id`` = the port id, moved into its namespace (``qdhcp-<network>``,
+  ``qrouter-<router>``, ``snat-<router>``, ``fip-<external network>``), tagged on br-int with the
+  network's local VLAN;
+- or, with ``ovs_use_veth = True``, a veth: ``tap<id>`` on br-int ⇄ ``ns-<id>`` (``qr-``…) inside.
+
+The namespace that holds the device is found on the host (its links), never assumed; the
+expected one (from the device owner) is only what to ask the probe for and what to compare with.
+"""
+from __future__ import annotations
+
+from osc_netpath.cloud.facts import PortFacts
+from osc_netpath.host.facts import Link
+from osc_netpath.path import core, ml2_ovs
+from osc_netpath.path import model as m
+
+NAME = "ovs-namespace"
+# device_owner -> (namespace prefix, whose id names it: "network" or "router")
+OWNERS = {
+    "network:dhcp": ("qdhcp-", "network"),
+    "network:router_interface": ("qrouter-", "router"),
+    "network:router_interface_distributed": ("qrouter-", "router"),
+    "network:ha_router_replicated_interface": ("qrouter-", "router"),
+    "network:router_gateway": ("qrouter-", "router"),
+    "network:router_ha_interface": ("qrouter-", "router"),
+    "network:router_centralized_snat": ("snat-", "router"),
+    "network:floatingip_agent_gateway": ("fip-", "network"),
+}
+
+
+def owned_by_agent(port: PortFacts) -> bool:
+    return (port.device_owner or "") in OWNERS
+
+
+def expected_namespace(port: PortFacts) -> str | None:
+    """The namespace the agents put this port's device in (for DVR gateways it may be snat-)."""
+    prefix, by = OWNERS.get(port.device_owner or "", (None, None))
+    if prefix is None:
+        return None
+    ref = port.network_id if by == "network" else port.device_id
+    return f"{prefix}{ref}" if ref else None
+
+
+def hops(ctx: core.Walk) -> None:
+    port, facts = ctx.port, ctx.facts
+    ovs_if = core.ovs_interface_for_port(ctx)
+    inside = _device_inside(ctx, ovs_if.name if ovs_if else None)
+    want = expected_namespace(port)
+    ns = inside.namespace if inside else want
+    ips = ", ".join(ip.ip_address for ip in port.fixed_ips)
+    ctx.add(device=ns or "?", kind=m.NAMESPACE, state=port.status, source=m.SRC_API,
+            mac=port.mac_address,
+            detail="; ".join(d for d in (port.device_owner, ips) if d) or None)
+    if ns and ns not in facts.namespaces and "namespaces" not in facts.unknown:
+        ctx.problems.append(f"namespace {ns} does not exist on {facts.host}: the "
+                            f"{_agent(port)} has not set this port up here")
+    elif inside and want and inside.namespace != want:
+        ctx.problems.append(f"{inside.name} is in {inside.namespace}, the agents put "
+                            f"{port.device_owner} ports in {want}")
+    if inside is not None:
+        ctx.add(device=inside.name, kind=m.NS_DEVICE, mac=inside.mac, mtu=inside.mtu,
+                state=inside.operstate, source=m.SRC_KERNEL,
+                peer=inside.peer_name if inside.kind == "veth" else None,
+                detail="; ".join(d for d in (f"in {inside.namespace}",
+                                             ", ".join(inside.addresses)) if d))
+        _check_addresses(ctx, inside)
+        if ctx.net_mtu and inside.mtu and inside.mtu != ctx.net_mtu:
+            ctx.problems.append(f"{inside.name} has MTU {inside.mtu} in {inside.namespace}, the "
+                                f"network's is {ctx.net_mtu}")
+    elif ovs_if is not None and (why := facts.unknown_why(f"netns:{ns}") or
+                                 facts.unknown_why("links")):
+        ctx.add(device=ovs_if.name, kind=m.NS_DEVICE, state="unknown", source=m.SRC_UNKNOWN,
+                detail=f"namespace not readable: {why}")
+    if ovs_if is not None and inside is not None and inside.kind == "veth":
+        core.link_hop(ctx, ovs_if.name, m.VETH, None, peer=inside.name)  # ovs_use_veth
+    on_br_int = ctx.hops[-1]
+    said = on_br_int.detail
+    local_vlan = ml2_ovs.int_bridge_hop(ctx, ovs_if, hybrid=False)  # tags the hop on br-int
+    if ovs_if is not None and said and on_br_int.detail != said:
+        on_br_int.detail = "; ".join(d for d in (said, on_br_int.detail) if d)
+    ml2_ovs.leave(ctx, local_vlan)
+
+
+def _device_inside(ctx: core.Walk, ovs_name: str | None) -> Link | None:
+    """The port's device in a namespace: the OVS internal port itself (moved there), or the
+    veth peer of the OVS port (ovs_use_veth)."""
+    if ovs_name is None:
+        return None
+    for link in ctx.facts.links:
+        if link.namespace and link.name == ovs_name:
+            return link
+    root = ctx.facts.link(ovs_name)
+    if root is not None and root.kind == "veth" and root.peer_namespace and root.peer_name:
+        return ctx.facts.link(root.peer_name, root.peer_namespace)
+    return None
+
+
+def _check_addresses(ctx: core.Walk, inside: Link) -> None:
+    have = {a.split("/")[0] for a in inside.addresses}
+    missing = [ip.ip_address for ip in ctx.port.fixed_ips if ip.ip_address not in have]
+    if missing and inside.operstate is not None:
+        ctx.problems.append(f"{inside.name} in {inside.namespace} lacks the port's address "
+                            f"{', '.join(missing)}: the {_agent(ctx.port)} has not configured it")
+
+
+def _agent(port: PortFacts) -> str:
+    return "DHCP agent" if port.device_owner == "network:dhcp" else "L3 agent"
