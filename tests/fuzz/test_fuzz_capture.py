@@ -55,7 +55,7 @@ def replay_all(bundle: capture.Bundle, tmp: Path, formats: list[list[str]]) -> N
             show(path, trace.cloud.server.id, argv)
 
 
-@examples(300)
+@examples(200)
 @given(mutated_json(DEMO, max_edits=5))
 def test_damaged_capture_json(data):
     load(dumps(data).encode("utf-8", "surrogatepass"))

@@ -27,7 +27,7 @@ def outcome(parse, *args):
         return exc
 
 
-@examples(800)
+@examples(500)
 @given(mutated_json(OVS_DOCS, OVSDB_VALUES, max_edits=6))
 def test_ovs_vsctl_json_damaged_anywhere(docs):
     text = "\n".join(dumps(d) for d in docs) if isinstance(docs, list) else dumps(docs)
@@ -93,7 +93,7 @@ def test_libvirt_hostile_xml(xml, extra):
 IP_JSON = ["ip-link.json", "ip-link-qdhcp.json", "ip-addr.json", "ip-netns.json"]
 
 
-@examples(500)
+@examples(300)
 @given(st.sampled_from(IP_JSON).flatmap(
     lambda f: st.tuples(st.just(f), mutated_json(json.loads(read(f)), max_edits=5))))
 def test_iproute_json_damaged(case):

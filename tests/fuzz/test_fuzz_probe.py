@@ -75,7 +75,7 @@ def damaged_probe(draw: st.DrawFn, base: str | None = None) -> str:
     return out
 
 
-@examples(800)
+@examples(500)
 @given(damaged_probe())
 def test_damaged_sections(out):
     check(out)
