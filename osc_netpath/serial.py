@@ -147,6 +147,33 @@ def _dataclass(tp: Any, data: Any, path: str) -> Any:
     return tp(**values)  # keys it does not know are left out: a newer writer's additions
 
 
+def check_schema(tp: Any) -> None:
+    """TypeError when a type reachable from ``tp`` has no JSON form here (a test calls this on
+    the capture bundle, so a new field type fails in CI rather than on a user's load)."""
+    seen: set[Any] = set()
+    stack = [tp]
+    while stack:
+        current = stack.pop()
+        if current is Any or current in _NAMES or current is type(None) or current in seen:
+            continue
+        seen.add(current)
+        origin, args = typing.get_origin(current), typing.get_args(current)
+        if origin in (typing.Union, types.UnionType):
+            if len([a for a in args if a is not type(None)]) != 1:
+                raise TypeError(f"serial: unions of several types are not supported: {current}")
+            stack.extend(args)
+        elif origin in (list, tuple, dict) and args:
+            if origin is dict and args[0] not in (str, Any):
+                raise TypeError(f"serial: only string keys round-trip through JSON: {current}")
+            if origin is tuple and (len(args) != 2 or args[1] is not ...):
+                raise TypeError(f"serial: only tuple[X, ...] is supported: {current}")
+            stack.extend(a for a in args if a is not ...)
+        elif dataclasses.is_dataclass(current):
+            stack.extend(_hints(current)[f.name] for f in dataclasses.fields(current))
+        else:
+            raise TypeError(f"serial: no JSON form for {current!r}")
+
+
 def _expected(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (list, tuple):

@@ -111,10 +111,14 @@ def test_unknown_keys_are_ignored_for_newer_writers(tmp_path):
 
 
 def test_every_field_type_of_the_bundle_has_a_json_form():
-    """A field type the schema cannot check would fail on load; caught here instead."""
+    """A field type the schema cannot check would fail on a user's load; caught here instead."""
+    serial.check_schema(capture.Bundle)
     empty = serial.from_data(CloudFacts, {"server": {"id": "i", "name": "n", "status": "ACTIVE"}})
     assert serial.from_data(capture.Bundle, serial.to_data(capture.Bundle(
         traces=[capture.Trace(cloud=empty)]))).traces[0].cloud == empty
+    for unsupported in (complex, int | str, dict[int, str], tuple[str, int], list):
+        with pytest.raises(TypeError):
+            serial.check_schema(unsupported)
     with pytest.raises(TypeError):
         serial.from_data(complex, 1)  # type: ignore[arg-type]
 
