@@ -169,7 +169,7 @@ def check_schema(tp: Any) -> None:
                 raise TypeError(f"serial: only tuple[X, ...] is supported: {current}")
             stack.extend(a for a in args if a is not ...)
         elif dataclasses.is_dataclass(current):
-            stack.extend(_hints(current)[f.name] for f in dataclasses.fields(current))
+            stack.extend(_hints(typing.cast(type, current)).values())
         else:
             raise TypeError(f"serial: no JSON form for {current!r}")
 
