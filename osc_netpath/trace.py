@@ -55,9 +55,10 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
                 flows.add((bridge, ovn.TABLE_LOG_TO_PHY))
             if port.network_id in cloud.metadata_networks:
                 namespaces.append(ovn.metadata_namespace(port.network_id))
-        elif (ns := agent_namespaces.expected_namespace(port)) is not None:
+            continue
+        if (ns := agent_namespaces.expected_namespace(port)) is not None:
             namespaces.append(ns)  # a DHCP or router port: its device lives in there
-        elif seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
+        if seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
         elif seg.network_type in TUNNEL_TABLES:
             tunnel_tables.update(TUNNEL_TABLES[seg.network_type])

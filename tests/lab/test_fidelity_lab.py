@@ -209,3 +209,82 @@ def test_non_root_user_sees_unknown_ovs_never_absent(lab, lab_user):
         assert kernel  # the kernel side was read as that user: kept
         br_int = next(h for h in port.hops if h.device == "br-int")
         assert (br_int.state, br_int.source) == ("unknown", m.SRC_UNKNOWN)
+
+
+# --------------------------------------------------------------------------- agent namespaces
+
+ROUTER_ID = "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8"
+QR_PORT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+DHCP_PORT = "1b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"
+
+
+@pytest.fixture
+def agent_ports(lab) -> Iterator[object]:
+    """On hv1, what the L3 and DHCP agents make for the VLAN network: qr- (an OVS internal port
+    moved into qrouter-ROUTER) and, with ovs_use_veth, tap ⇄ ns- into qdhcp-NETWORK."""
+    host = lab.hosts["hv1"]
+    net = next(n for n in LAB.networks if n.network_type == "vlan")
+    tag = LAB.local_vlans("hv1")[net.id]
+    qrouter, qdhcp = f"qrouter-{ROUTER_ID}", f"qdhcp-{net.id}"
+    qr, tap, ns_dev = f"qr-{QR_PORT[:11]}", f"tap{DHCP_PORT[:11]}", f"ns-{DHCP_PORT[:11]}"
+    try:
+        for ns in (qrouter, qdhcp):
+            host.run("ip", "netns", "add", ns)
+        host.vsctl("--", "add-port", "br-int", qr, f"tag={tag}", "--", "set", "Interface", qr,
+                   "type=internal", f"external_ids:iface-id={QR_PORT}",
+                   "external_ids:iface-status=active")
+        host.run("ip", "link", "set", qr, "netns", qrouter)
+        host.run("ip", "-n", qrouter, "addr", "add", "203.0.113.65/26", "dev", qr)
+        host.run("ip", "-n", qrouter, "link", "set", qr, "mtu", str(net.mtu), "up")
+        host.run("ip", "link", "add", tap, "type", "veth", "peer", "name", ns_dev,
+                 "netns", qdhcp)
+        host.run("ip", "link", "set", tap, "up")
+        host.run("ip", "-n", qdhcp, "addr", "add", "203.0.113.66/26", "dev", ns_dev)
+        host.run("ip", "-n", qdhcp, "link", "set", ns_dev, "up")
+        host.vsctl("--", "add-port", "br-int", tap, f"tag={tag}", "--", "set", "Interface", tap,
+                   f"external_ids:iface-id={DHCP_PORT}", "external_ids:iface-status=active")
+        yield host, net, tag
+    finally:
+        host.run("ovs-vsctl", "--timeout=10", "--if-exists", "del-port", qr, "--",
+                 "--if-exists", "del-port", tap, check=False)
+        for ns in (qrouter, qdhcp):
+            host.run("ip", "netns", "del", ns, check=False)
+
+
+def _port_cloud(net, port_id: str, owner: str, device_id: str, ip: str):
+    from osc_netpath.cloud.facts import FixedIP, PortFacts, ServerFacts
+
+    cloud = LAB.cloud_facts("lab-vm-multi")
+    port = PortFacts(id=port_id, network_id=net.id, mac_address="fa:16:3e:00:00:01",
+                     status="ACTIVE", device_owner=owner, device_id=device_id,
+                     binding_host_id="hv1", binding_vif_type="ovs",
+                     fixed_ips=[FixedIP(net.subnet_id, ip)])
+    cloud.ports, cloud.subject, cloud.hosts = [port], "port", ["hv1"]
+    cloud.server = ServerFacts(id=device_id, name=owner, status="ACTIVE", host="hv1")
+    return cloud
+
+
+@pytest.mark.parametrize("which", ["router", "dhcp"])
+def test_agent_port_traced_from_its_namespace(lab, agent_ports, which):
+    host, net, tag = agent_ports
+    if which == "router":
+        cloud = _port_cloud(net, QR_PORT, "network:router_interface", ROUTER_ID, "203.0.113.65")
+        ns, first = f"qrouter-{ROUTER_ID}", f"qr-{QR_PORT[:11]}"
+    else:
+        cloud = _port_cloud(net, DHCP_PORT, "network:dhcp", "dhcp-agent-id", "203.0.113.66")
+        ns, first = f"qdhcp-{net.id}", f"ns-{DHCP_PORT[:11]}"
+    outcome = trace.probe_and_resolve(cloud, config.load(lab.netpath_settings()))
+    (port,) = outcome.path.ports
+    assert outcome.path.errors == [] and port.problems == [], (outcome.path.errors, port.problems)
+    inside = {x["ifname"]: x for x in json.loads(host.run("ip", "-n", ns, "-j", "link"))}
+    got = [(h.device, h.kind, h.bridge, h.vlan) for h in port.hops]
+    want_head = [(ns, m.NAMESPACE, None, None)]
+    if which == "router":
+        want_head.append((first, m.NS_DEVICE, "br-int", str(tag)))
+    else:
+        tap = f"tap{DHCP_PORT[:11]}"
+        want_head += [(first, m.NS_DEVICE, None, None), (tap, m.VETH, "br-int", str(tag))]
+    assert got[:len(want_head)] == want_head
+    assert got[len(want_head)] == ("br-int", m.OVS_BRIDGE, None, str(tag))
+    assert got[-2][1] == m.OVS_BRIDGE and got[-2][3] == f"{tag} → {net.segmentation_id}"
+    assert port.hops[1].mac == inside[first]["address"]

@@ -114,3 +114,10 @@ def test_cli_replays_a_port_capture(tmp_path):
         [sys.executable, "-m", "openstackclient.shell", "netpath", "port", "show", "nope",
          "--capture", str(path)], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 1 and "no port 'nope' in the capture" in proc.stderr
+
+
+def test_probe_reads_the_translating_flows_for_an_agent_port_too():
+    from osc_netpath import trace
+
+    assert trace.probe_request(_cloud(DHCP), "compute-1").flows == [("br-ex", 0), ("br-int", 0)]
+    assert trace.probe_request(_cloud(ROUTER), "compute-1").tunnel_tables == [4, 22]
