@@ -129,3 +129,51 @@ def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
     return Outcome(path=replay(trace), trace=trace,
                    stats={"ssh_connections": stats.total_connections,
                           "ssh_execs": stats.total_execs})
+
+
+def network_probe_request(net: Any, host: str, sudo: bool = False,
+                          **extra: Any) -> probe.ProbeRequest:
+    """What ``netpath network show`` reads on ``host``: OVS and links (always), the namespaces
+    the agents there should have for this network (qdhcp-, qrouter-, the ports' own)."""
+    namespaces = [f"qdhcp-{net.network.id}" for h in net.dhcp_agents if h.agent.host == host]
+    namespaces += [f"qrouter-{h.router_id}" for h in net.l3_agents if h.agent.host == host]
+    namespaces += [ns for p in net.cloud.ports if p.binding_host_id == host
+                   if (ns := agent_namespaces.expected_namespace(p))]
+    return probe.ProbeRequest(
+        namespaces=[n for n in dict.fromkeys(namespaces) if names.NETNS_RE.match(n)],
+        sudo=sudo, **extra)
+
+
+def live_network(conn: Any, ref: str, cfg: Any) -> tuple[Any, dict[str, int]]:
+    """``netpath network show``: the API side, one probe per host concurrently, the view."""
+    from osc_netpath.cloud import network as cloud_network
+
+    net = cloud_network.gather(conn, cloud_network.find_network(conn, ref))
+    return probe_network(net, cfg)
+
+
+def probe_network(net: Any, cfg: Any) -> tuple[Any, dict[str, int]]:
+    """Probe every host of a network trace once, concurrently; then the pure view."""
+    from osc_lib.exceptions import CommandError
+
+    from osc_netpath import config
+    from osc_netpath.host import transport
+    from osc_netpath.path import network as path_network
+
+    jobs, errors = [], {}
+    for host in net.cloud.hosts:
+        try:
+            target = config.target_for(cfg, host, net.cloud.host_ips.get(host))
+            request = network_probe_request(net, host, **config.probe_options(cfg))
+            jobs.append((target, probe.command_line(request)))
+        except (ValueError, CommandError) as exc:
+            errors[host] = f"{host}: not probed: {exc}"
+    results, stats = transport.run_probes(jobs, probe.script(), cfg.concurrency)
+    hosts: dict[str, HostFacts] = {}
+    for host, result in results.items():
+        if result.error:
+            errors[host] = result.error
+        if result.stdout is not None:
+            hosts[host] = probe.parse_output(host, result.stdout)
+    return path_network.view(net, hosts, errors), {
+        "ssh_connections": stats.total_connections, "ssh_execs": stats.total_execs}

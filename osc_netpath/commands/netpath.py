@@ -131,3 +131,44 @@ class ShowNetpathPort(_PathLister):
             "--host", metavar="<host>",
             help="Host to probe: stands in for the port's binding:host_id when policy hides it",
         )
+
+
+class ShowNetpathNetwork(command.Lister):
+    """Show a network everywhere it is wired: per host its local VLAN, its ports and their
+    devices, the DHCP agents and routers' L3 agents with their namespaces."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        from osc_netpath import config
+
+        parser = super().get_parser(prog_name)
+        parser.add_argument("network", metavar="<network>", help="Network (name or ID)")
+        parser.add_argument(
+            "--strict", action="store_true",
+            help="Exit non-zero when there are findings (VLAN mismatch, namespace missing, …)",
+        )
+        config.add_arguments(parser)
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        from osc_netpath import config, trace
+        from osc_netpath.cloud import session
+        from osc_netpath.path import network
+
+        cfg = config.apply_args(config.load(session.netpath_settings(self.app)), parsed_args)
+        view, _ = trace.live_network(session.sdk_connection(self.app), parsed_args.network, cfg)
+        self._view = view
+        failed = bool(view.errors) or (parsed_args.strict and bool(view.findings))
+        self._exit = 1 if failed else 0
+        rows: list[tuple[Any, ...]] = [
+            (r.host, r.kind, r.name, r.device, r.namespace, r.vlan, r.state, r.detail)
+            for r in view.rows]
+        if parsed_args.formatter == "table":
+            rows = [tuple("" if v is None else v for v in r) for r in rows]
+        return network.COLUMNS, rows
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        super().run(parsed_args)
+        self.app.stdout.flush()
+        for line in self._view.errors + self._view.findings:
+            self.app.stderr.write(f"warning: {line}\n")
+        return self._exit

@@ -288,3 +288,42 @@ def test_agent_port_traced_from_its_namespace(lab, agent_ports, which):
     assert got[len(want_head)] == ("br-int", m.OVS_BRIDGE, None, str(tag))
     assert got[-2][1] == m.OVS_BRIDGE and got[-2][3] == f"{tag} → {net.segmentation_id}"
     assert port.hops[1].mac == inside[first]["address"]
+
+
+def _network_trace(net, tag_ports):
+    from osc_netpath.cloud.facts import AgentFacts
+    from osc_netpath.cloud.network import HostedBy, NetworkTrace
+
+    cloud = LAB.cloud_facts("lab-vm-multi")
+    vm = [p for p in cloud.ports if p.network_id == net.id]
+    qr = _port_cloud(net, QR_PORT, "network:router_interface", ROUTER_ID, "203.0.113.65")
+    dhcp = _port_cloud(net, DHCP_PORT, "network:dhcp", "dhcp-agent-id", "203.0.113.66")
+    cloud.ports = vm + qr.ports + dhcp.ports
+    cloud.subject, cloud.hosts = "network", ["hv1"]
+    agent = AgentFacts(id="dhcp-1", host="hv1", agent_type="DHCP agent")
+    l3 = AgentFacts(id="l3-1", host="hv1", agent_type="L3 agent")
+    return NetworkTrace(network=cloud.networks[net.id], cloud=cloud,
+                        dhcp_agents=[HostedBy(agent)], l3_agents=[HostedBy(l3, ROUTER_ID)])
+
+
+def test_network_show_on_the_lab(lab, agent_ports):
+    host, net, tag = agent_ports
+    cfg = config.load(lab.netpath_settings())
+    view, stats = trace.probe_network(_network_trace(net, None), cfg)
+    assert (view.errors, view.findings) == ([], [])
+    assert stats == {"ssh_connections": 1, "ssh_execs": 1}
+    rows = {(r.kind, r.name): r for r in view.rows}
+    assert rows[("host", "hv1")].vlan.split(", ")[0] == str(tag)
+    qr = rows[("router_interface", QR_PORT)]
+    assert (qr.device, qr.namespace, qr.vlan) == (f"qr-{QR_PORT[:11]}", f"qrouter-{ROUTER_ID}",
+                                                  str(tag))
+    dhcp = rows[("dhcp", DHCP_PORT)]
+    assert (dhcp.device, dhcp.namespace) == (f"tap{DHCP_PORT[:11]}", f"qdhcp-{net.id}")
+    assert rows[("dhcp-agent", "dhcp-1")].state == "alive"
+    # faults: the router port retagged, the DHCP namespace gone
+    host.vsctl("set", "Port", f"qr-{QR_PORT[:11]}", "tag=999")
+    host.run("ip", "netns", "del", f"qdhcp-{net.id}")
+    view, _ = trace.probe_network(_network_trace(net, None), cfg)
+    assert any("carry different local VLANs" in f and "999" in f for f in view.findings)
+    assert f"hv1: qdhcp-{net.id} does not exist although Neutron says the DHCP agent runs here" \
+        in view.findings

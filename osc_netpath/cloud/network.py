@@ -1,0 +1,98 @@
+"""Neutron facts about one network, everywhere it is wired (``netpath network show``).
+
+The network, all its ports with their binding host and owner (one filtered list), the agents of
+those hosts, the DHCP agents hosting it and the L3 agents of the routers attached to it (one
+request per router: Neutron has no bulk form), the hosts' host_ip.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from openstack import exceptions as sdk_exc
+from openstack.connection import Connection
+from osc_lib.exceptions import CommandError
+
+from osc_netpath.cloud import fetch
+from osc_netpath.cloud.errors import answer_of, api_error
+from osc_netpath.cloud.facts import AgentFacts, CloudFacts, NetworkFacts, ServerFacts
+
+ROUTER_OWNERS = ("network:router_interface", "network:router_interface_distributed",
+                 "network:ha_router_replicated_interface", "network:router_gateway")
+
+
+@dataclass
+class HostedBy:
+    """An agent that hosts the network (DHCP) or a router on it (L3), as the API says."""
+
+    agent: AgentFacts
+    router_id: str | None = None  # L3 agents: which router
+    ha_state: str | None = None  # L3-HA: active / standby / unknown
+
+
+@dataclass
+class NetworkTrace:
+    network: NetworkFacts
+    cloud: CloudFacts  # ports of the network; server = the network itself (no libvirt)
+    dhcp_agents: list[HostedBy] = field(default_factory=list)
+    l3_agents: list[HostedBy] = field(default_factory=list)
+
+
+def find_network(conn: Connection, name_or_id: str) -> NetworkFacts:
+    if not name_or_id:
+        raise CommandError("No network given: pass a network name or ID.")
+    fields = {"fields": list(fetch.NETWORK_FIELDS)}
+    try:
+        raw = fetch._get(conn.network, "/networks", {"id": name_or_id, **fields})["networks"]
+        if not raw:
+            raw = fetch._get(conn.network, "/networks", {"name": name_or_id, **fields})["networks"]
+    except sdk_exc.HttpException as exc:
+        raise api_error(f"finding network {name_or_id!r}", conn.network, exc) from exc
+    if not raw:
+        raise CommandError(f"No network with a name or ID of '{name_or_id}' exists.")
+    if len(raw) > 1:
+        ids = ", ".join(n["id"] for n in raw)
+        raise CommandError(f"{len(raw)} networks are named '{name_or_id}': {ids}. "
+                           "Pass the network ID.")
+    return fetch._network_facts(raw[0])
+
+
+def gather(conn: Connection, network: NetworkFacts) -> NetworkTrace:
+    notes: list[str] = []
+    try:
+        raw = fetch._get(conn.network, "/ports", {"network_id": network.id,
+                                                  "fields": list(fetch.PORT_FIELDS)})["ports"]
+    except sdk_exc.HttpException as exc:
+        raise api_error(f"listing the ports of network {network.id}", conn.network, exc) \
+            from exc
+    ports = [fetch._port_facts(p) for p in raw]
+    owner = ServerFacts(id=network.id, name=network.name or network.id, status="ACTIVE")
+    cloud = CloudFacts(server=owner, ports=[p for p in ports if p.binding_host_id],
+                       networks={network.id: network}, notes=notes, subject="network")
+    trace = NetworkTrace(network=network, cloud=cloud)
+    trace.dhcp_agents = _hosted(conn, f"/networks/{network.id}/dhcp-agents", None, notes)
+    for router in sorted({p.device_id for p in ports
+                          if p.device_owner in ROUTER_OWNERS and p.device_id}):
+        trace.l3_agents += _hosted(conn, f"/routers/{router}/l3-agents", router, notes)
+    hosts = [p.binding_host_id for p in cloud.ports if p.binding_host_id]
+    hosts += [h.agent.host for h in trace.dhcp_agents + trace.l3_agents]
+    cloud.hosts = sorted(dict.fromkeys(hosts))
+    if cloud.hosts:
+        cloud.agents = fetch._agents(conn, cloud.hosts, cloud.ports, notes)
+        cloud.host_ips = fetch._host_ips(conn, owner, cloud.hosts, notes)
+    return trace
+
+
+def _hosted(conn: Connection, path: str, router: str | None,
+            notes: list[str]) -> list[HostedBy]:
+    try:
+        raw = fetch._get(conn.network, path, None)["agents"]
+    except sdk_exc.HttpException as exc:
+        notes.append(f"{path}: {answer_of(conn.network, exc)}")
+        return []
+    return [HostedBy(agent=fetch._agent_facts(a), router_id=router,
+                     ha_state=_str(a.get("ha_state"))) for a in raw]
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
