@@ -463,3 +463,28 @@ def test_unbound_port_has_nothing_to_trace(requests_mock):
     conn = cloud.connection()
     with pytest.raises(CommandError, match="is bound to no host"):
         fetch.gather_port(conn, fetch.find_port(conn, body["id"]))
+
+
+# --- one network (netpath network show) -------------------------------------------------------
+
+
+def test_network_gather_finds_ports_hosts_and_agents(requests_mock):
+    from osc_netpath.cloud import network as cloud_network
+
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vlan",))
+    net = cloud.networks[0]
+    cloud.add_port(net, device_id=fakes.fake_id("router", "r1"), host=fakes.HOST,
+                   device_owner="network:router_interface", index=7)
+    conn = cloud.connection()
+
+    trace = cloud_network.gather(conn, cloud_network.find_network(conn, net["name"]))
+
+    calls = cloud.calls()
+    assert calls[1:4] == ["GET neutron /v2.0/networks", "GET neutron /v2.0/networks",
+                          "GET neutron /v2.0/ports"]  # by id (none), by name, its ports
+    assert f"GET neutron /v2.0/networks/{net['id']}/dhcp-agents" in calls
+    assert any(c.endswith("/l3-agents") for c in calls)
+    assert fakes.HOST in trace.cloud.hosts
+    assert {p.device_owner for p in trace.cloud.ports} >= {"compute:nova",
+                                                          "network:router_interface"}
+    assert trace.l3_agents and all(h.router_id for h in trace.l3_agents)
