@@ -423,7 +423,7 @@ class FakeCloud:
         collections = {"/v2.0/ports": ("ports", self.ports, self._port_view),
                        "/v2.0/networks": ("networks", self.networks, self._network_view),
                        "/v2.0/agents": ("agents", self.agents, self._agent_view)}
-        if path.endswith("/dhcp-agents") or path.endswith("/l3-agents"):
+        if path.endswith(("/dhcp-agents", "/l3-agents")):
             # which agents host a network / a router: every agent of that binary here
             binary = "neutron-dhcp-agent" if path.endswith("/dhcp-agents") else "neutron-l3-agent"
             return {"agents": [self._agent_view(a) for a in self.agents
