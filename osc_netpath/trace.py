@@ -6,6 +6,7 @@ replay: the same from a capture bundle (API facts + raw probe output as recorded
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,18 @@ def live(conn: Any, ref: str, cfg: Any, host_override: str | None = None) -> Out
 
 def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
     """Probe every host of ``cloud`` once, concurrently, then resolve the path."""
+    probes, errors, stats = probe_hosts(
+        cloud.hosts, cloud.host_ips,  # decided by the API side (--host wins over policy)
+        lambda host, options: probe_request(cloud, host, **options), cfg)
+    trace = capture.Trace(cloud=cloud, probes=probes, errors=errors)
+    return Outcome(path=replay(trace), trace=trace, stats=stats)
+
+
+def probe_hosts(hosts: list[str], host_ips: dict[str, str],
+                request_for: Callable[[str, dict[str, Any]], probe.ProbeRequest],
+                cfg: Any) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+    """One probe per host, concurrently: (stdout by host, one-line error by host, counts). A
+    host that cannot even be asked (no address, a bad name) fails alone; the others run."""
     from osc_lib.exceptions import CommandError
 
     from osc_netpath import config
@@ -111,12 +124,12 @@ def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
 
     jobs = []
     errors: dict[str, str] = {}
-    for host in cloud.hosts:  # decided by the API side (--host wins over what policy shows)
+    for host in hosts:
         try:
-            target = config.target_for(cfg, host, cloud.host_ips.get(host))
-            request = probe_request(cloud, host, **config.probe_options(cfg))
+            target = config.target_for(cfg, host, host_ips.get(host))
+            request = request_for(host, config.probe_options(cfg))
             jobs.append((target, probe.command_line(request)))
-        except (ValueError, CommandError) as exc:  # this host only: the others still run
+        except (ValueError, CommandError) as exc:
             errors[host] = f"{host}: not probed: {exc}"
     results, stats = transport.run_probes(jobs, probe.script(), cfg.concurrency)
     probes: dict[str, str] = {}
@@ -125,10 +138,8 @@ def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
             errors[host] = result.error
         if result.stdout is not None:
             probes[host] = result.stdout
-    trace = capture.Trace(cloud=cloud, probes=probes, errors=errors)
-    return Outcome(path=replay(trace), trace=trace,
-                   stats={"ssh_connections": stats.total_connections,
-                          "ssh_execs": stats.total_execs})
+    return probes, errors, {"ssh_connections": stats.total_connections,
+                            "ssh_execs": stats.total_execs}
 
 
 def network_probe_request(net: Any, host: str, sudo: bool = False,
@@ -154,26 +165,10 @@ def live_network(conn: Any, ref: str, cfg: Any) -> tuple[Any, dict[str, int]]:
 
 def probe_network(net: Any, cfg: Any) -> tuple[Any, dict[str, int]]:
     """Probe every host of a network trace once, concurrently; then the pure view."""
-    from osc_lib.exceptions import CommandError
-
-    from osc_netpath import config
-    from osc_netpath.host import transport
     from osc_netpath.path import network as path_network
 
-    jobs, errors = [], {}
-    for host in net.cloud.hosts:
-        try:
-            target = config.target_for(cfg, host, net.cloud.host_ips.get(host))
-            request = network_probe_request(net, host, **config.probe_options(cfg))
-            jobs.append((target, probe.command_line(request)))
-        except (ValueError, CommandError) as exc:
-            errors[host] = f"{host}: not probed: {exc}"
-    results, stats = transport.run_probes(jobs, probe.script(), cfg.concurrency)
-    hosts: dict[str, HostFacts] = {}
-    for host, result in results.items():
-        if result.error:
-            errors[host] = result.error
-        if result.stdout is not None:
-            hosts[host] = probe.parse_output(host, result.stdout)
-    return path_network.view(net, hosts, errors), {
-        "ssh_connections": stats.total_connections, "ssh_execs": stats.total_execs}
+    probes, errors, stats = probe_hosts(
+        net.cloud.hosts, net.cloud.host_ips,
+        lambda host, options: network_probe_request(net, host, **options), cfg)
+    hosts = {h: probe.parse_output(h, out) for h, out in probes.items()}
+    return path_network.view(net, hosts, errors), stats
