@@ -202,14 +202,19 @@ def test_record_to_an_unwritable_place_fails_before_any_request(mocker, probes, 
 
 
 def test_recorded_capture_is_private_and_has_no_secrets(mocker, probes, tmp_path):
+    from tests.unit.probe_fixtures import read
+
     cloud = fakes.scenario(mocker)
-    probes.answers[fakes.HOST] = transport.ProbeResult(
-        host=fakes.HOST, stdout='x "options":["map",[["psk","hunter2"],["key","flow"]]] y')
+    out = read("probe-compute1.txt").replace(  # an IPsec psk with a quote, as OVS lists it
+        '["remote_ip","10.0.0.2"]]]', '["psk","hun\\"ter2"],["remote_ip","10.0.0.2"]]]')
+    assert "ter2" in out
+    probes.answers[fakes.HOST] = transport.ProbeResult(host=fakes.HOST, stdout=out)
     path = tmp_path / "c.json"
     run(FakeApp(cloud.connection()), "web-1", "--record", str(path), "-f", "json")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     text = path.read_text()
-    assert "hunter2" not in text and "<redacted>" in text and '\\"key\\",\\"flow\\"' in text
+    assert "ter2" not in text and '[\\"psk\\",\\"<redacted>\\"]' in text
+    assert '[\\"in_key\\",\\"flow\\"]' in text  # the rest of the OVS output as it was
 
 
 def test_damaged_capture_is_a_clear_error(tmp_path):
