@@ -21,20 +21,23 @@ import pytest
 
 from tests.stack import groundtruth
 
-# (server label, network) of every VIF booted on the OVN stack (provision.py, BACKEND ovn)
-PORTS = [(label, net) for label in ("vm1", "vm2")
-         for net in ("provider-vlan101", "provider-flat", "tenant-gnv")] + [("vm3", "member-gnv")]
+# (server label, networks) of the VIFs booted on the OVN stack (provision.py, BACKEND ovn);
+# a server's two provider ports together: F1 hits one of them, which one depends on the
+# order ovn-controller created the localnet patches in
+PROVIDER = ("provider-vlan101", "provider-flat")
+PORTS = [(label, nets) for label in ("vm1", "vm2") for nets in (PROVIDER, ("tenant-gnv",))] \
+    + [("vm3", ("member-gnv",))]
 F1 = ("F1 (/tmp/np/ovn-stack-findings.md): with two provider networks on one physnet, "
       "ovn.py _localnet_pair takes the first br-int→br-ex patch, not the network's "
-      "provnet-<segment> one: the flat port is shown on the VLAN network's localnet patch, with "
-      "a false 'never leaves by the localnet port' warning")
-OPEN_FINDINGS = {("vm1", "provider-flat"): F1, ("vm2", "provider-flat"): F1}
+      "provnet-<segment> one: one of the two provider ports is shown on the other network's "
+      "localnet patch, with a false 'never leaves by the localnet port' warning")
+OPEN_FINDINGS = {("vm1", PROVIDER): F1, ("vm2", PROVIDER): F1}
 
 
-def _param(label: str, net: str):
-    marks = [pytest.mark.xfail(strict=True, reason=OPEN_FINDINGS[(label, net)])] \
-        if (label, net) in OPEN_FINDINGS else []
-    return pytest.param(label, net, id=f"{label}-{net}", marks=marks)
+def _param(label: str, nets: tuple[str, ...]):
+    marks = [pytest.mark.xfail(strict=True, reason=OPEN_FINDINGS[(label, nets)])] \
+        if (label, nets) in OPEN_FINDINGS else []
+    return pytest.param(label, nets, id=f"{label}-{'+'.join(nets)}", marks=marks)
 
 
 class Shown:
@@ -112,17 +115,23 @@ def test_stack_is_ml2_ovn(ovn_stack, truths):
 
 # ------------------------------------------------------------------ every hop, every port
 
-@pytest.mark.parametrize(("label", "net"), [_param(lb, n) for lb, n in PORTS])
-def test_netpath_show_matches_ground_truth(ovn_stack, shown, truths, label, net):
+@pytest.mark.parametrize(("label", "nets"), [_param(lb, n) for lb, n in PORTS])
+def test_netpath_show_matches_ground_truth(ovn_stack, shown, truths, label, nets):
     """Each VIF hop for hop as on the host: tap on br-int (no local VLAN), the localnet patch
     pair to the ovn-bridge-mappings bridge with the SB tag and its NIC, or the Geneve tunnel
     to the other chassis (remote = its encap IP, VNI = the datapath's tunnel key) and the
     device carrying ovn-encap-ip; no finding on a healthy port."""
-    port = _port(ovn_stack, label, net)
     out = shown[label]
     assert out.rc == 0, out.stderr
     assert {r["Port"] for r in out.rows} == {p["id"] for p in ovn_stack.servers[label]["ports"]}
-    truth = truths[label].port(port["id"])
+    for net in nets:
+        _check_port(ovn_stack, out, truths[label], label, net)
+
+
+def _check_port(ovn_stack, out: Shown, server: groundtruth.OvnServerTruth, label: str,
+                net: str) -> None:
+    port = _port(ovn_stack, label, net)
+    truth = server.port(port["id"])
     want = truth.hops()
     assert groundtruth.compare(out.port_rows(port["id"]), want) == []
     assert len(out.port_rows(port["id"])) == len(want)
@@ -147,9 +156,8 @@ def test_diagram_says_ovn(ovn_stack, truths):
     assert proc.returncode == 0, proc.stderr
     heads = [ln for ln in proc.stdout.splitlines() if ln.startswith("port ")]
     assert len(heads) == 3 and all(ln.rstrip().endswith("[ovn]") for ln in heads), heads
-    for net in ("provider-vlan101", "tenant-gnv"):
-        for hop in truths["vm2"].port(_port(ovn_stack, "vm2", net)["id"]).hops():
-            assert hop["device"] in proc.stdout, hop
+    for hop in truths["vm2"].port(_port(ovn_stack, "vm2", "tenant-gnv")["id"]).hops():
+        assert hop["device"] in proc.stdout, hop
 
 
 def test_api_requests_do_not_grow_with_ports(ovn_stack):
@@ -239,9 +247,10 @@ def test_ovn_controller_stopped_and_vif_not_installed(ovn_stack, shown):
             out.stderr
         tap_row = next(r for r in out.port_rows(port["id"]) if r["Kind"] == "tap")
         assert "ovn-installed missing" in tap_row["Detail"]
-        vlan = _port(ovn_stack, "vm2", "provider-vlan101")["id"]
-        assert out.warnings(vlan) == []
-        assert out.port_rows(vlan) == shown["vm2"].port_rows(vlan)
+        for net in PROVIDER:  # the other ports: as before the fault
+            other = _port(ovn_stack, "vm2", net)["id"]
+            assert out.warnings(other) == shown["vm2"].warnings(other)
+            assert out.port_rows(other) == shown["vm2"].port_rows(other)
     finally:
         _start_controller(host)
         _wait("compute2 ovn-controller connected", lambda: _status(host) == "connected")
@@ -285,3 +294,35 @@ def test_member_profile_with_host_stops_at_br_int(ovn_stack, truths):
     assert groundtruth.compare(json.loads(proc.stdout), want) == []
     assert len(json.loads(proc.stdout)) == len(want)
     assert "not visible to this cloud profile" in proc.stderr
+
+
+def _localnet_patches(host: dict) -> list[str]:
+    out = groundtruth.host_run(host, ["ovs-vsctl", "--timeout=5", "list-ports", "br-int"])
+    return [p for p in out.split() if p.startswith("patch-br-int-to-provnet-")]
+
+
+def test_physnet_not_in_bridge_mappings(ovn_stack, shown):
+    """compute1's ovn-bridge-mappings removed: ovn-controller drops the localnet patches, and
+    netpath says the provider ports cannot leave (their path ends at br-int); the Geneve port
+    keeps its hops."""
+    host = ovn_stack.hosts["compute1"]
+    ids = groundtruth.open_vswitch(host)["external_ids"]
+    mappings = ids["ovn-bridge-mappings"]
+    groundtruth.host_run(host, ["ovs-vsctl", "remove", "Open_vSwitch", ".", "external_ids",
+                                "ovn-bridge-mappings"])
+    try:
+        _wait("localnet patches gone", lambda: _localnet_patches(host) == [], 30)
+        out = _show(ovn_stack, "vm1")
+        assert out.rc == 0, out.stderr
+        for net in ("provider-vlan101", "provider-flat"):
+            port = _port(ovn_stack, "vm1", net)["id"]
+            assert any("physical network 'physnet1' is not in the ovn-bridge-mappings of "
+                       "compute1" in w for w in out.warnings(port)), out.stderr
+            assert [r["Kind"] for r in out.port_rows(port)] == ["guest-nic", "tap", "ovs-bridge"]
+        gnv = _port(ovn_stack, "vm1", "tenant-gnv")["id"]
+        assert out.warnings(gnv) == []
+        assert out.port_rows(gnv) == shown["vm1"].port_rows(gnv)
+    finally:
+        groundtruth.host_run(host, ["ovs-vsctl", "set", "Open_vSwitch", ".",
+                                    f"external_ids:ovn-bridge-mappings={mappings}"])
+        _wait("localnet patches back", lambda: len(_localnet_patches(host)) == 2, 30)

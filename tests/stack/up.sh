@@ -454,10 +454,12 @@ EOF
 authtoken nova; ksauth placement placement; ksauth neutron neutron; } >"$E/nova/nova.conf"
 printf '[DEFAULT]\nlog_file = %s\n' "$L/nova-api.log" >"$E/nova/nova-api.conf"
 cp "$D/venv/etc/neutron/api-paste.ini" "$E/neutron/"
+SERVICE_PLUGINS=router
+[ "$NPSTACK_BACKEND" = ovn ] && SERVICE_PLUGINS=ovn-router,segments
 { cat <<EOF
 [DEFAULT]
 core_plugin = ml2
-service_plugins = $([ "$NPSTACK_BACKEND" = ovn ] && echo ovn-router,segments || echo router)
+service_plugins = $SERVICE_PLUGINS
 transport_url = $MQ
 auth_strategy = keystone
 state_path = $D/data/neutron
