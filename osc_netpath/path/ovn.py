@@ -258,12 +258,17 @@ def _localnet_hops(ctx: core.Walk) -> None:
 
 
 def _localnet_pair(ctx: core.Walk, phys_br: str) -> tuple[OvsInterface, OvsInterface] | None:
-    """The patch from br-int to the provider bridge; ovn-controller's localnet one first."""
+    """The patch from br-int to the provider bridge that carries this port's network.
+
+    Each localnet port (one per provider network) gets its own pair, so two networks on one
+    physnet give two pairs to the same bridge: the one br-int's table 65 sends this port's
+    datapath to is the network's own; without flows, ovn-controller's localnet pairs first."""
     ovs = ctx.facts.ovs
     assert ovs is not None
     pairs = [(a, b) for a, b in core.patch_pairs(ctx, ctx.int_br)
              if ovs.ports[b.name].bridge == phys_br]
-    pairs.sort(key=lambda ab: "ovn-localnet-port" not in ovs.ports[ab[0].name].external_ids)
+    pairs.sort(key=lambda ab: (_localnet_vlan(ctx, ab[0])[0] is None,
+                               "ovn-localnet-port" not in ovs.ports[ab[0].name].external_ids))
     return pairs[0] if pairs else None
 
 

@@ -22,22 +22,16 @@ import pytest
 from tests.stack import groundtruth
 
 # (server label, networks) of the VIFs booted on the OVN stack (provision.py, BACKEND ovn);
-# a server's two provider ports together: F1 hits one of them, which one depends on the
-# order ovn-controller created the localnet patches in
+# a server's two provider ports together: they share physnet1, so br-int holds two localnet
+# patch pairs to br-ex, in the order ovn-controller created them, and each port must be shown
+# on its own network's pair (found once by taking the first)
 PROVIDER = ("provider-vlan101", "provider-flat")
 PORTS = [(label, nets) for label in ("vm1", "vm2") for nets in (PROVIDER, ("tenant-gnv",))] \
     + [("vm3", ("member-gnv",))]
-F1 = ("F1 (/tmp/np/ovn-stack-findings.md): with two provider networks on one physnet, "
-      "ovn.py _localnet_pair takes the first br-int→br-ex patch, not the network's "
-      "provnet-<segment> one: one of the two provider ports is shown on the other network's "
-      "localnet patch, with a false 'never leaves by the localnet port' warning")
-OPEN_FINDINGS = {("vm1", PROVIDER): F1, ("vm2", PROVIDER): F1}
 
 
 def _param(label: str, nets: tuple[str, ...]):
-    marks = [pytest.mark.xfail(strict=True, reason=OPEN_FINDINGS[(label, nets)])] \
-        if (label, nets) in OPEN_FINDINGS else []
-    return pytest.param(label, nets, id=f"{label}-{'+'.join(nets)}", marks=marks)
+    return pytest.param(label, nets, id=f"{label}-{'+'.join(nets)}")
 
 
 class Shown:

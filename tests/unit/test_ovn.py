@@ -158,6 +158,25 @@ def test_localnet_vlan_read_from_br_int_flows():
     assert path.ports[0].problems == []
 
 
+def test_two_provider_networks_on_one_physnet_each_take_their_own_patch():
+    # ovn-controller makes one patch pair per localnet port: the flat network's comes first on
+    # br-int here, and its table-65 flow is for datapath 9 only; this port's (datapath 2) is
+    # the other pair, found by the flow, not by the order
+    other = "0a1b2c3d-0000-4000-8000-00000000f1a7"
+    host = _geneve_host()
+    near, far = f"patch-br-int-to-provnet-{other}", f"patch-provnet-{other}-to-br-int"
+    host.patch("br-int", near, "br-ex", far)
+    for name in (near, far):
+        host.ovs.ports[name].external_ids = {"ovn-localnet-port": f"provnet-{other}"}
+    host.ovs.bridges["br-int"].ports.insert(0, host.ovs.bridges["br-int"].ports.pop())
+    host.flow("br-int", 65, {"reg15": "0x2", "metadata": "0x9"}, [f'output:"{near}"'])
+    b.ovn_flows(host, datapath=2, seg=101)
+    path = resolve(b.ovn_cloud("vlan", 101), {"compute1": host.facts()})
+    assert [d for d, _ in _devices(path)][3:5] == [
+        f"patch-br-int-to-provnet-{b.SEGMENT_ID}", f"patch-provnet-{b.SEGMENT_ID}-to-br-int"]
+    assert _hop(path, "br-ex").vlan == "VLAN 101" and path.ports[0].problems == []
+
+
 def test_localnet_vlan_that_disagrees_with_neutron():
     host = _geneve_host()
     b.ovn_flows(host, datapath=2, seg=202)
