@@ -57,8 +57,7 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
             if port.network_id in cloud.metadata_networks:
                 namespaces.append(ovn.metadata_namespace(port.network_id))
             continue
-        if (ns := agent_namespaces.expected_namespace(port)) is not None:
-            namespaces.append(ns)  # a DHCP or router port: its device lives in there
+        namespaces += agent_namespaces.namespaces_to_read(port)  # a DHCP or router port's
         if seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
         elif seg.network_type in TUNNEL_TABLES:
@@ -95,12 +94,14 @@ def live_port(conn: Any, ref: str, cfg: Any, host_override: str | None = None) -
     return probe_and_resolve(fetch.gather_port(conn, port, host_override=host_override), cfg)
 
 
-def live(conn: Any, ref: str, cfg: Any, host_override: str | None = None) -> Outcome:
+def live(conn: Any, ref: str, cfg: Any, host_override: str | None = None,
+         way_out: bool = False) -> Outcome:
     """Trace ``ref`` on the cloud behind ``conn`` with the netpath settings ``cfg``."""
     from osc_netpath.cloud import fetch
 
     server = fetch.find_server(conn, ref)
-    return probe_and_resolve(fetch.gather(conn, server, host_override=host_override), cfg)
+    cloud = fetch.gather(conn, server, host_override=host_override, way_out=way_out)
+    return probe_and_resolve(cloud, cfg)
 
 
 def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:

@@ -105,6 +105,8 @@ class CloudFacts:
     # what was traced: "server" (its ports), or "port" (one port; `server` is then its owner:
     # a router, a DHCP agent's network…, with no libvirt domain)
     subject: str = "server"
+    way_out: list[str] = field(default_factory=list)  # --to external: the router ports added
+    floating_ips: dict[str, list[str]] = field(default_factory=dict)  # router id -> "FIP → IP"
     # --host when the API shows the server's host and it is another: traced alone, instead.
     host_override: str | None = None
 

@@ -173,7 +173,8 @@ def _describe(body: dict[str, Any]) -> str:
 
 
 @_answered
-def gather(conn: Connection, server: ServerFacts, host_override: str | None = None) -> CloudFacts:
+def gather(conn: Connection, server: ServerFacts, host_override: str | None = None,
+           way_out: bool = False) -> CloudFacts:
     """Ports, networks, L2 agents and hypervisor host_ip for ``server``.
 
     ``host_override`` (``--host``) names the compute host when the API cannot (non-admin).
@@ -190,6 +191,10 @@ def gather(conn: Connection, server: ServerFacts, host_override: str | None = No
     facts.ports = _ports(conn, server, facts.notes)
     facts.networks = _networks(conn, {p.network_id for p in facts.ports}, facts.notes)
     facts.hosts = _hosts(host, facts.ports, alone=facts.host_override is not None)
+    if way_out:  # --to external: the routers, where they live, their gateways
+        from osc_netpath.cloud.way_out import add_way_out
+
+        add_way_out(conn, facts)
     facts.agents = _agents(conn, facts.hosts, facts.ports, facts.notes)
     _ovn_peers(conn, facts)
     facts.host_ips = _host_ips(conn, server, facts.hosts, facts.notes)

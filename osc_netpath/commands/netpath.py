@@ -78,7 +78,8 @@ class _PathLister(command.Lister):
         conn = session.sdk_connection(self.app)
         if self.subject == "port":
             return trace.live_port(conn, parsed_args.port, cfg, host_override=parsed_args.host)
-        return trace.live(conn, parsed_args.server, cfg, host_override=parsed_args.host)
+        return trace.live(conn, parsed_args.server, cfg, host_override=parsed_args.host,
+                          way_out=parsed_args.to == "external")
 
     def _subject_arguments(self, parser: argparse.ArgumentParser) -> None:
         raise NotImplementedError
@@ -112,6 +113,11 @@ class ShowNetpath(_PathLister):
 
     def _subject_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("server", metavar="<server>", help="Server to trace (name or ID)")
+        parser.add_argument(
+            "--to", choices=["external"], default=None,
+            help="Also trace the way out: the router of each network (its qr- and qg- ports "
+                 "in their namespaces on the hosts that hold them) and the floating IPs",
+        )
         parser.add_argument(
             "--host", metavar="<host>",
             help="Compute host to probe: stands in for the server's host when policy hides "

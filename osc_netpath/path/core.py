@@ -43,6 +43,7 @@ class Walk:
     peers: dict[str, str | None] = field(default_factory=dict)
     metadata_expected: bool = False  # the API shows an OVN metadata agent on this host
     datapath_key: int | None = None  # OVN: the port's logical datapath (its Geneve VNI)
+    floating_ips: list[str] = field(default_factory=list)  # a router gateway's (--to external)
 
     def add(self, **kw: object) -> m.Hop:
         hop = m.Hop(index=len(self.hops), **kw)  # type: ignore[arg-type]

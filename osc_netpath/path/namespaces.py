@@ -46,6 +46,17 @@ def expected_namespace(port: PortFacts) -> str | None:
     return f"{prefix}{ref}" if ref else None
 
 
+def namespaces_to_read(port: PortFacts) -> list[str]:
+    """What the probe reads for this port: its namespace; a gateway's snat- too (DVR puts it
+    there), a distributed interface's fip- peers are read through the fg- port's own."""
+    want = expected_namespace(port)
+    if want is None:
+        return []
+    if port.device_owner == "network:router_gateway" and port.device_id:
+        return [want, f"snat-{port.device_id}"]
+    return [want]
+
+
 def hops(ctx: core.Walk) -> None:
     port, facts = ctx.port, ctx.facts
     ovs_if = core.ovs_interface_for_port(ctx)
@@ -53,15 +64,20 @@ def hops(ctx: core.Walk) -> None:
     want = expected_namespace(port)
     ns = inside.namespace if inside else want
     ips = ", ".join(ip.ip_address for ip in port.fixed_ips)
+    fips = "floating IPs " + ", ".join(ctx.floating_ips) if ctx.floating_ips else None
     ctx.add(device=ns or "?", kind=m.NAMESPACE, state=port.status, source=m.SRC_API,
             mac=port.mac_address,
-            detail="; ".join(d for d in (port.device_owner, ips) if d) or None)
+            detail="; ".join(d for d in (port.device_owner, ips, fips) if d) or None)
     if ns and ns not in facts.namespaces and "namespaces" not in facts.unknown:
         ctx.problems.append(f"namespace {ns} does not exist on {facts.host}: the "
                             f"{_agent(port)} has not set this port up here")
-    elif inside and want and inside.namespace != want:
+    elif inside and want and inside.namespace != want and not (
+            port.device_owner == "network:router_gateway"
+            and inside.namespace == f"snat-{port.device_id}"):  # DVR: the gateway is in snat-
         ctx.problems.append(f"{inside.name} is in {inside.namespace}, the agents put "
                             f"{port.device_owner} ports in {want}")
+    if port.device_owner == "network:router_interface_distributed" and inside is not None:
+        _dvr_fip_link(ctx, inside.namespace or "")
     if inside is not None:
         ctx.add(device=inside.name, kind=m.NS_DEVICE, mac=inside.mac, mtu=inside.mtu,
                 state=inside.operstate, source=m.SRC_KERNEL,
@@ -84,6 +100,21 @@ def hops(ctx: core.Walk) -> None:
     if ovs_if is not None and said and on_br_int.detail != said:
         on_br_int.detail = "; ".join(d for d in (said, on_br_int.detail) if d)
     ml2_ovs.leave(ctx, local_vlan)
+
+
+def _dvr_fip_link(ctx: core.Walk, qrouter: str) -> None:
+    """DVR: a router with floating IPs on this host has the veth rfp-<router> (in qrouter-) ⇄
+    fpr-<router> (in fip-<external network>); the floating IP traffic leaves through it."""
+    rfp = f"rfp-{(ctx.port.device_id or '')[:11]}"
+    link = ctx.facts.link(rfp, qrouter)
+    hop = ctx.hops[-1]
+    if link is not None:
+        peer = f"{link.peer_name or '?'} in {link.peer_namespace or '?'}"
+        hop.detail = "; ".join(d for d in (hop.detail, f"{rfp} ⇄ {peer}") if d)
+    elif ctx.floating_ips and f"netns:{qrouter}" not in ctx.facts.unknown:
+        ctx.problems.append(f"no {rfp} in {qrouter} on {ctx.facts.host}: the L3 agent (dvr) has "
+                            "not joined this router to its fip- namespace, the floating IPs "
+                            f"{', '.join(ctx.floating_ips)} do not leave from here")
 
 
 def _device_inside(ctx: core.Walk, ovs_name: str | None) -> Link | None:

@@ -201,7 +201,8 @@ def _resolve_port(
                 "the agent parks it on dead VLAN 4095 on purpose"))
     if cloud.host_override:
         path.problems.append(_override_finding(cloud, port))
-    elif port.binding_host_id and server.host and port.binding_host_id != server.host:
+    elif port.binding_host_id and server.host and port.binding_host_id != server.host \
+            and port.id not in cloud.way_out and cloud.subject == "server":
         path.problems.append(
             f"port is bound to {port.binding_host_id} but the server runs on {server.host}: "
             "the binding is stale (a failed migration?) and the port has no wire on this host"
@@ -241,6 +242,9 @@ def _resolve_port(
         guest_state=guest_state(server, port),
         guest_label=domain.name if domain else (server.instance_name or server.name),
         peers=_peers(cloud, port, host),
+        floating_ips=cloud.floating_ips.get(port.device_id or "", [])
+        if port.device_owner in ("network:router_gateway",
+                                 "network:router_interface_distributed") else [],
         metadata_expected=cloud.has_agent(host, "OVN Metadata agent")
         and port.network_id in cloud.metadata_networks,
     )
@@ -274,10 +278,16 @@ def _unresolved(port: PortFacts, exc: Exception) -> m.PortPath:
 
 
 def _api_only_guest_hop(port: PortFacts, server: ServerFacts, why: str | None = None) -> m.Hop:
-    """Hop 0 from the API alone: the libvirt domain Nova names, the port's MAC and IPs."""
+    """Hop 0 from the API alone: the libvirt domain Nova names (for an agent's port, the
+    namespace the agents put it in), the port's MAC and IPs."""
     details = [", ".join(ip.ip_address for ip in port.fixed_ips)] if port.fixed_ips else []
     if why:
         details.append(f"host not readable: {why}")
+    if agent_namespaces.owned_by_agent(port):
+        return m.Hop(index=0, device=agent_namespaces.expected_namespace(port) or "?",
+                     kind=m.NAMESPACE, mac=port.mac_address, state=port.status,
+                     source=m.SRC_API,
+                     detail="; ".join([port.device_owner or "", *details]))
     return m.Hop(index=0, device=server.instance_name or server.name, kind=m.GUEST,
                  mac=port.mac_address, state=guest_state(server, port), source=m.SRC_API,
                  detail="; ".join(details) or None)

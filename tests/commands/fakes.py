@@ -194,6 +194,7 @@ class FakeCloud:
         self.networks: list[dict[str, Any]] = []
         self.agents: list[dict[str, Any]] = []
         self.hypervisors: list[dict[str, Any]] = []
+        self.floating_ips: list[dict[str, Any]] = []
         self.server: dict[str, Any] = {}
         mocker.post(f"{AUTH_URL}/auth/tokens", json=self._token, status_code=201,
                     headers={"X-Subject-Token": "fake-token", **JSON})
@@ -423,6 +424,10 @@ class FakeCloud:
         collections = {"/v2.0/ports": ("ports", self.ports, self._port_view),
                        "/v2.0/networks": ("networks", self.networks, self._network_view),
                        "/v2.0/agents": ("agents", self.agents, self._agent_view)}
+        if path == "/v2.0/floatingips":
+            ports = set(query.get("port_id", []))
+            return {"floatingips": [f for f in self.floating_ips
+                                    if not ports or f["port_id"] in ports]}
         if path.endswith(("/dhcp-agents", "/l3-agents")):
             # which agents host a network / a router: every agent of that binary here
             binary = "neutron-dhcp-agent" if path.endswith("/dhcp-agents") else "neutron-l3-agent"

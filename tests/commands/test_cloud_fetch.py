@@ -488,3 +488,59 @@ def test_network_gather_finds_ports_hosts_and_agents(requests_mock):
     assert {p.device_owner for p in trace.cloud.ports} >= {"compute:nova",
                                                           "network:router_interface"}
     assert trace.l3_agents and all(h.router_id for h in trace.l3_agents)
+
+
+# --- a server's way out (netpath show --to external) ------------------------------------------
+
+
+def _legacy_router(cloud: fakes.FakeCloud) -> tuple[dict, dict, dict]:
+    """A legacy router on the network node: qr- on the server's network, qg- on an external
+    network, a floating IP on the server's port."""
+    network = cloud.networks[0]
+    router = fakes.fake_id("router", "r1")
+    ext = cloud.add_network("public", (("flat", "physnet1", None),))
+    ext["router:external"] = True
+    qr = cloud.add_port(network, device_id=router, host=fakes.NETWORK_HOST,
+                        device_owner="network:router_interface", index=7)
+    qg = cloud.add_port(ext, device_id=router, host=fakes.NETWORK_HOST,
+                        device_owner="network:router_gateway", index=8)
+    server_port = next(p for p in cloud.ports if p["device_id"] == cloud.server["id"])
+    cloud.floating_ips.append({"floating_ip_address": "203.0.113.9", "port_id": server_port["id"],
+                               "fixed_ip_address": server_port["fixed_ips"][0]["ip_address"],
+                               "router_id": router, "status": "ACTIVE"})
+    return qr, qg, server_port
+
+
+def test_way_out_adds_the_router_ports_and_their_host_in_six_requests(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vxlan",))
+    qr, qg, server_port = _legacy_router(cloud)
+    conn = cloud.connection()
+
+    facts = fetch.gather(conn, fetch.find_server(conn, cloud.server["id"]), way_out=True)
+
+    calls = cloud.calls()
+    assert calls[4:9] == ["GET neutron /v2.0/ports", "GET neutron /v2.0/ports",
+                          "GET neutron /v2.0/networks", "GET neutron /v2.0/floatingips",
+                          f"GET neutron /v2.0/routers/{qr['device_id']}/l3-agents"]
+    # a plain trace, five for one router, and the network node's host_ip (Nova may know it)
+    assert len(calls) == 6 + 5 + 1
+    assert calls[-1] == "GET nova /v2.1/os-hypervisors/detail"
+    interfaces = cloud.requests()[4].query
+    assert interfaces["network_id"] == [server_port["network_id"]]
+    assert "network:router_interface_distributed" in interfaces["device_owner"]
+    assert cloud.requests()[7].query["port_id"] == [server_port["id"]]
+    assert facts.way_out == [qr["id"], qg["id"]]
+    assert [p.id for p in facts.ports][-2:] == [qr["id"], qg["id"]]
+    assert fakes.NETWORK_HOST in facts.hosts and qg["network_id"] in facts.networks
+    assert facts.floating_ips == {qr["device_id"]: [
+        f"203.0.113.9 → {server_port['fixed_ips'][0]['ip_address']} (ACTIVE)"]}
+
+
+def test_way_out_without_a_router_says_so_in_one_request(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vlan",))
+    conn = cloud.connection()
+
+    facts = fetch.gather(conn, fetch.find_server(conn, cloud.server["id"]), way_out=True)
+
+    assert len(cloud.calls()) == 6 + 1 and facts.way_out == []
+    assert any(n.startswith("no router on the server's networks") for n in facts.notes)

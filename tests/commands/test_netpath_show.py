@@ -230,3 +230,35 @@ def test_no_such_server(mocker, probes):
     with pytest.raises(exceptions.CommandError) as err:
         run(FakeApp(cloud.connection()), "no-such-vm")
     assert "no-such-vm" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_to_external_probes_the_network_node_in_the_same_round(mocker, probes):
+    from tests.commands.test_cloud_fetch import _legacy_router
+
+    cloud = fakes.scenario(mocker, ["ovs-hybrid-vxlan"])
+    qr, qg, _ = _legacy_router(cloud)
+    for host in (fakes.HOST, fakes.NETWORK_HOST):
+        probes.answers[host] = transport.ProbeResult(host=host, error="refused",
+                                                     error_kind="unreachable")
+    # a network node has no hypervisor record, so no host_ip: its address comes from clouds.yaml
+    app = FakeApp(cloud.connection(), netpath={"hosts": {fakes.NETWORK_HOST: "192.0.2.2"}})
+    rc = run(app, "web-1", "--to", "external", "-f", "json")
+
+    assert rc == 1  # the hosts could not be read: said, never hidden
+    (jobs, _), = probes.calls  # one round, both hosts
+    by_host = {t.host: cmd for t, cmd in jobs}
+    assert set(by_host) == {fakes.HOST, fakes.NETWORK_HOST}
+    router_ns = f"qrouter-{qr['device_id']}"
+    assert f"--netns {router_ns}" in by_host[fakes.NETWORK_HOST]
+    assert f"--netns snat-{qr['device_id']}" in by_host[fakes.NETWORK_HOST]  # DVR's gateway
+    assert "--netns" not in by_host[fakes.HOST]
+    rows = json.loads(app.stdout.getvalue())
+    assert {r["Port"] for r in rows} >= {qr["id"], qg["id"]}
+    # unreadable host: the router's ports are their namespaces as the API places them
+    assert [(r["Device"], r["Kind"]) for r in rows if r["Port"] in (qr["id"], qg["id"])] == [
+        (router_ns, "namespace"), (router_ns, "namespace")]
+
+
+def test_to_takes_only_external(mocker, probes):
+    with pytest.raises(SystemExit):
+        run(FakeApp(), "web-1", "--to", "internet")

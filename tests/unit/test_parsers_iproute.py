@@ -121,3 +121,20 @@ def test_fill_peers_from_sysfs_iflink(links):
 def test_not_a_list_is_an_error():
     with pytest.raises(TypeError):
         iproute.parse_links('{"ifindex": 1}')
+
+
+def test_resolve_peers_from_namespace_to_namespace():
+    # DVR: rfp- in qrouter- ⇄ fpr- in fip-; each side's link_netnsid is an id in its own
+    # namespace's table (the root's list cannot name it): the veth pointing back is the peer
+    qrouter, fip = "qrouter-5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", \
+        "fip-c3a5e7f9-2b4d-4c6e-8f0a-1b3c5d7e9f2a"
+    rfp = iproute.parse_links(read("ip-link-rfp.json"), namespace=qrouter)
+    fpr = iproute.parse_links(read("ip-link-fpr.json"), namespace=fip)
+    out = {(x.namespace, x.name): x for x in iproute.resolve_peers(rfp + fpr, {})}
+    left, right = out[(qrouter, "rfp-5a6b7c8d-9e")], out[(fip, "fpr-5a6b7c8d-9e")]
+    assert (left.peer_namespace, left.peer_name) == (fip, "fpr-5a6b7c8d-9e")
+    assert (right.peer_namespace, right.peer_name) == (qrouter, "rfp-5a6b7c8d-9e")
+    # the same fip- read twice under two names: two veths point back, neither is named
+    twice = iproute.parse_links(read("ip-link-fpr.json"), namespace="fip-other")
+    out = {(x.namespace, x.name): x for x in iproute.resolve_peers(rfp + fpr + twice, {})}
+    assert out[(qrouter, "rfp-5a6b7c8d-9e")].peer_name is None

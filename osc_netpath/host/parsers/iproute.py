@@ -177,6 +177,10 @@ def resolve_peers(links: list[Link], nsids: dict[str, int | None]) -> list[Link]
     ns_by_id = {nsid: name for name, nsid in nsids.items() if nsid is not None}
     by_index = {(x.namespace, x.ifindex): x for x in links}
     by_name = {(x.namespace, x.name): x for x in links}
+    by_peer: dict[tuple[int, int | None], list[Link]] = defaultdict(list)  # (ifindex, peer's)
+    for x in links:
+        if x.kind == "veth" and x.peer_netnsid is not None:
+            by_peer[(x.ifindex, x.peer_ifindex)].append(x)
     updates: dict[tuple[str, int], dict[str, Any]] = defaultdict(dict)
     for link in links:
         if link.kind != "veth":
@@ -198,6 +202,14 @@ def resolve_peers(links: list[Link], nsids: dict[str, int | None]) -> list[Link]
             if peer is not None:
                 updates[key]["peer_name"] = peer.name
                 updates[(ns, peer.ifindex)].update(peer_namespace="", peer_name=link.name)
+        elif link.namespace and link.peer_namespace is None and link.peer_ifindex is not None:
+            # namespace to namespace (DVR's rfp- ⇄ fpr-): link_netnsid is an id in this
+            # namespace's own table, which the root's list cannot name; a veth elsewhere that
+            # points back at this one is the peer, when exactly one does
+            back = [x for x in by_peer.get((link.peer_ifindex, link.ifindex), [])
+                    if x.namespace not in ("", link.namespace)]
+            if len(back) == 1:
+                updates[key].update(peer_name=back[0].name, peer_namespace=back[0].namespace)
     return [dataclasses.replace(x, **updates.get((x.namespace, x.ifindex), {})) for x in links]
 
 
