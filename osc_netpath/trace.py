@@ -40,6 +40,7 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
     flows: set[tuple[str, int]] = set()
     tunnel_tables: set[int] = set()  # of every bridge: the host names its tunnel bridge
     namespaces: list[str] = []
+    nat: list[str] = []
     agent = cloud.agent_for(host)
     mappings = agent.bridge_mappings if agent else {}
     ovn_chassis = agent is not None and agent.agent_type in ovn.AGENT_TYPES
@@ -58,6 +59,8 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
                 namespaces.append(ovn.metadata_namespace(port.network_id))
             continue
         namespaces += agent_namespaces.namespaces_to_read(port)  # a DHCP or router port's
+        if (ns := agent_namespaces.nat_namespace(port, cloud.floating_ips)) is not None:
+            nat.append(ns)  # where the L3 agent writes this router's floating IP NAT here
         if seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
         elif seg.network_type in TUNNEL_TABLES:
@@ -73,6 +76,7 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
     return probe.ProbeRequest(
         ovn=ovn_chassis,
         namespaces=[n for n in dict.fromkeys(namespaces) if names.NETNS_RE.match(n)],
+        nat=[n for n in dict.fromkeys(nat) if names.NETNS_RE.match(n)],
         domains=[d for d in domains if names.DOMAIN_RE.match(d)],
         flows=sorted(f for f in flows if names.BRIDGE_RE.match(f[0])),
         tunnel_tables=sorted(tunnel_tables), sudo=sudo, **extra)

@@ -16,7 +16,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 
-APT_PACKAGES="openvswitch-switch openssh-server openssh-client iproute2 ethtool util-linux mount procps shellcheck python3-venv podman runc podman-docker ovn-central ovn-host"
+APT_PACKAGES="openvswitch-switch openssh-server openssh-client iproute2 iptables ethtool util-linux mount procps shellcheck python3-venv podman runc podman-docker ovn-central ovn-host"
 read -ra apt_packages <<<"$APT_PACKAGES"
 missing=()
 for p in "${apt_packages[@]}"; do

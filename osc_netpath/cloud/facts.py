@@ -56,6 +56,19 @@ class PortFacts:
 
 
 @dataclass
+class FloatingIP:
+    """A floating IP of the server (``--to external``), as Neutron has it."""
+
+    floating_ip: str
+    fixed_ip: str | None = None
+    port_id: str | None = None
+    status: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.floating_ip} → {self.fixed_ip or '?'} ({self.status or '?'})"
+
+
+@dataclass
 class Segment:
     network_type: str  # flat, vlan, vxlan, gre, geneve, local
     physical_network: str | None = None
@@ -106,7 +119,7 @@ class CloudFacts:
     # a router, a DHCP agent's network…, with no libvirt domain)
     subject: str = "server"
     way_out: list[str] = field(default_factory=list)  # --to external: the router ports added
-    floating_ips: dict[str, list[str]] = field(default_factory=dict)  # router id -> "FIP → IP"
+    floating_ips: dict[str, list[FloatingIP]] = field(default_factory=dict)  # by router id
     # --host when the API shows the server's host and it is another: traced alone, instead.
     host_override: str | None = None
 

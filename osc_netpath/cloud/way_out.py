@@ -17,7 +17,7 @@ from openstack.connection import Connection
 
 from osc_netpath.cloud import fetch
 from osc_netpath.cloud.errors import answer_of
-from osc_netpath.cloud.facts import CloudFacts, PortFacts
+from osc_netpath.cloud.facts import CloudFacts, FloatingIP, PortFacts
 
 # the router's ports on the server's networks: legacy/HA interfaces, DVR's distributed one and
 # its centralized SNAT port (sg- in snat- on the dvr_snat node)
@@ -87,9 +87,11 @@ def _floating_ips(conn: Connection, facts: CloudFacts, ports: list[str]) -> None
         return
     for fip in raw:
         router = fip.get("router_id") or ""
-        facts.floating_ips.setdefault(router, []).append(
-            f"{fip.get('floating_ip_address')} → {fip.get('fixed_ip_address')} "
-            f"({fip.get('status') or '?'})")
+        if not isinstance(fip.get("floating_ip_address"), str):
+            continue
+        facts.floating_ips.setdefault(router, []).append(FloatingIP(
+            fip["floating_ip_address"], fip.get("fixed_ip_address"), fip.get("port_id"),
+            fip.get("status")))
 
 
 def _l3_hosts(conn: Connection, facts: CloudFacts, routers: list[str]) -> dict[str, list[str]]:

@@ -120,6 +120,15 @@ class Domain:
 
 
 @dataclass
+class NatRules:
+    """A router namespace's NAT, as the L3 agent writes it (``iptables-save -t nat``)."""
+
+    dnat: dict[str, str] = field(default_factory=dict)  # floating IP -> fixed IP
+    snat: dict[str, str] = field(default_factory=dict)  # fixed IP -> floating IP
+    gateway_snat: list[str] = field(default_factory=list)  # the router's SNAT address(es)
+
+
+@dataclass
 class Problem:
     """Something the probe could not read: a fact in its own right, shown to the user."""
 
@@ -139,6 +148,7 @@ class HostFacts:
     domains: list[Domain] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     ovn_controller: str | None = None  # `ovn-appctl connection-status`: connected / not connected
+    nat: dict[str, NatRules] = field(default_factory=dict)  # router namespace -> its NAT rules
     problems: list[Problem] = field(default_factory=list)
     # What could not be read, by area ("links", "ovs", "libvirt", "flows:BRIDGE") -> why. Unknown
     # is not absent: no device of an unknown area may be reported missing.

@@ -28,6 +28,7 @@ from osc_netpath.host.facts import HostFacts, Problem
 from osc_netpath.host.names import BRIDGE_RE, CONTAINER_RE, DOMAIN_RE, NETNS_RE, RUNTIMES
 from osc_netpath.host.parsers import flows as flow_parser
 from osc_netpath.host.parsers import iproute, libvirt, ovs
+from osc_netpath.host.parsers import nat as nat_parser
 
 TOKEN_RE = re.compile(r"^[0-9a-f]{8,64}\Z")
 MAX_TABLE = 254  # OpenFlow tables 0..254 (255 = OFPTT_ALL)
@@ -44,6 +45,7 @@ class ProbeRequest:
     tunnel_tables: list[int] = field(default_factory=list)  # these tables of every bridge
     namespaces: list[str] = field(default_factory=list)  # ip link/addr inside these netns too
     neutron_namespaces: bool = False  # …and inside every qdhcp-/qrouter-/snat-/fip-/ovnmeta-
+    nat: list[str] = field(default_factory=list)  # iptables-save -t nat in these (routers)
     ovn: bool = False  # ovn-controller's connection status, where there is an ovn-controller
     runtime: str | None = None  # auto | host | docker | podman (None = auto)
     ovs_container: str | None = None  # force OVS tools into this container (kolla)
@@ -86,6 +88,8 @@ def probe_args(req: ProbeRequest) -> list[str]:
         args.append("--ovn")
     for ns in dict.fromkeys(req.namespaces):
         args += ["--netns", _check(NETNS_RE, ns, "network namespace")]
+    for ns in dict.fromkeys(req.nat):
+        args += ["--nat", _check(NETNS_RE, ns, "network namespace")]
     for table in dict.fromkeys(req.tunnel_tables):
         args += ["--tunnel-flows", str(_table(table))]
     for bridge, table in dict.fromkeys(req.flows):
@@ -223,7 +227,8 @@ def describe_failure(tool: str, area: str, section: Section, env: dict[str, str]
     if "Permission denied" in err or rc == 126:
         sock = _SOCKET.search(err)
         return f"{area}: permission denied{f' on {sock.group(1)}' if sock else ''}{_SUDO_HINT}"
-    if "setting the network namespace" in err:  # ip -n NS: setns() needs CAP_SYS_ADMIN
+    if "setting the network namespace" in err or "reassociate to namespace" in err:
+        # ip -n NS / nsenter --net: setns() needs CAP_SYS_ADMIN
         return f"{tool}: cannot enter the namespace (operation not permitted){_SUDO_HINT}"
     if "No such file or directory" in err and (sock := _SOCKET.search(err)):
         return f"{area}: {_DAEMONS.get(area, area)} is not running (no {sock.group(1)})"
@@ -246,6 +251,8 @@ def _identity(name: str) -> tuple[str, str, str]:
         return "ovs-ofctl", "ovs", f"flows:{arg.rsplit(':', 1)[0]}"
     if kind == "ovn-controller":
         return "ovn-appctl", "ovn", "ovn"
+    if kind == "nat":
+        return "iptables-save", "iptables", f"nat:{arg}"
     if kind.startswith("virsh-"):
         return "virsh", "libvirt", f"libvirt:{arg}"
     return kind, kind, name
@@ -359,6 +366,12 @@ def _fill(facts: HostFacts, stdout: str) -> None:
                                       quiet=True)
         if facts.ovn_controller is None:
             facts.unknown["ovn-controller"] = _why(r, "ovn-controller")
+    for name, ns in r.named("nat"):
+        rules = r.read(name, nat_parser.parse_nat, quiet=True)  # a fact of the routers' ports
+        if rules is None:
+            facts.unknown[f"nat:{ns}"] = _why(r, name)
+        else:
+            facts.nat[ns] = rules
     for name, dom in r.named("virsh-dumpxml"):
         domain = r.read(name, libvirt.parse_domain)
         if domain is not None:

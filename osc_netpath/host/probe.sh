@@ -20,12 +20,15 @@
 #                          name is the host's: [ovs] tunnel_bridge is not in the API)
 #   --runtime auto|host|docker|podman                   --ovs-container NAME  --libvirt-container NAME
 #   --ovn                  ovn-controller's connection status (host or ovn_controller container)
+#   --nat NAME             iptables-save -t nat inside that namespace (a router's floating IPs;
+#                          nsenter --net: enters the network namespace only; needs root)
 
 # English messages (the client matches a few); sbin for non-root ssh users (ip, ethtool).
 LC_ALL=C
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 export LC_ALL PATH
-tok=0 tmo_s=10 domains='' flows='' tun_tables='' netns='' neutron_netns='' ovn='' runtime=auto
+tok=0 tmo_s=10 domains='' flows='' tun_tables='' netns='' nat='' neutron_netns='' ovn=''
+runtime=auto
 ovs_ct='' virt_ct='' bad=
 nl='
 '
@@ -59,6 +62,7 @@ while [ $# -gt 0 ]; do
             else _ok=; fi ;;
         --tunnel-flows) if ok_num "$_v" 0 254; then tun_tables="$tun_tables $_v"; else _ok=; fi ;;
         --netns) if ok_name "$_v"; then netns="$netns $_v"; else _ok=; fi ;;
+        --nat) if ok_name "$_v"; then nat="$nat $_v"; else _ok=; fi ;;
         --runtime) case $_v in auto | host | docker | podman) runtime=$_v ;; *) _ok= ;; esac ;;
         --ovs-container) if ok_name "$_v"; then ovs_ct=$_v; else _ok=; fi ;;
         --libvirt-container) if ok_name "$_v"; then virt_ct=$_v; else _ok=; fi ;;
@@ -255,6 +259,15 @@ for _ns in $netns; do
     else
         sect "ip-link-text:$_ns" host ip -n "$_ns" -d -o link show
         sect "ip-addr-text:$_ns" host ip -n "$_ns" -o addr show
+    fi
+done
+
+for _ns in $nat; do
+    [ -e "/run/netns/$_ns" ] || continue  # absent: `ip netns list` already says so
+    if have nsenter; then
+        sect "nat:$_ns" host nsenter --net="/run/netns/$_ns" iptables-save -t nat
+    else
+        sect "nat:$_ns" host ip netns exec "$_ns" iptables-save -t nat
     fi
 done
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from osc_netpath.cloud.facts import AgentFacts, PortFacts, Segment
+from osc_netpath.cloud.facts import AgentFacts, FloatingIP, PortFacts, Segment
 from osc_netpath.host.facts import Domain, DomainInterface, Flow, HostFacts, Ovs, OvsInterface
 from osc_netpath.path import model as m
 
@@ -43,7 +43,7 @@ class Walk:
     peers: dict[str, str | None] = field(default_factory=dict)
     metadata_expected: bool = False  # the API shows an OVN metadata agent on this host
     datapath_key: int | None = None  # OVN: the port's logical datapath (its Geneve VNI)
-    floating_ips: list[str] = field(default_factory=list)  # a router gateway's (--to external)
+    floating_ips: list[FloatingIP] = field(default_factory=list)  # its router's (--to external)
 
     def add(self, **kw: object) -> m.Hop:
         hop = m.Hop(index=len(self.hops), **kw)  # type: ignore[arg-type]

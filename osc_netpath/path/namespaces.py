@@ -14,7 +14,7 @@ expected one (from the device owner) is only what to ask the probe for and what 
 """
 from __future__ import annotations
 
-from osc_netpath.cloud.facts import PortFacts
+from osc_netpath.cloud.facts import FloatingIP, PortFacts
 from osc_netpath.host.facts import Link
 from osc_netpath.path import core, ml2_ovs
 from osc_netpath.path import model as m
@@ -57,6 +57,18 @@ def namespaces_to_read(port: PortFacts) -> list[str]:
     return [want]
 
 
+# the router ports whose namespace holds the floating IPs' DNAT/SNAT: legacy, the gateway's
+# qrouter- on the network node; DVR, the distributed interface's qrouter- on the compute
+NAT_OWNERS = ("network:router_gateway", "network:router_interface_distributed")
+
+
+def nat_namespace(port: PortFacts, floating_ips: dict[str, list[FloatingIP]]) -> str | None:
+    """The qrouter- whose NAT rules to read for this port, when its router has floating IPs."""
+    if port.device_owner in NAT_OWNERS and port.device_id and floating_ips.get(port.device_id):
+        return f"qrouter-{port.device_id}"
+    return None
+
+
 def hops(ctx: core.Walk) -> None:
     port, facts = ctx.port, ctx.facts
     ovs_if = core.ovs_interface_for_port(ctx)
@@ -64,7 +76,7 @@ def hops(ctx: core.Walk) -> None:
     want = expected_namespace(port)
     ns = inside.namespace if inside else want
     ips = ", ".join(ip.ip_address for ip in port.fixed_ips)
-    fips = "floating IPs " + ", ".join(ctx.floating_ips) if ctx.floating_ips else None
+    fips = "floating IPs " + ", ".join(map(str, ctx.floating_ips)) if ctx.floating_ips else None
     ctx.add(device=ns or "?", kind=m.NAMESPACE, state=port.status, source=m.SRC_API,
             mac=port.mac_address,
             detail="; ".join(d for d in (port.device_owner, ips, fips) if d) or None)
@@ -78,6 +90,8 @@ def hops(ctx: core.Walk) -> None:
                             f"{port.device_owner} ports in {want}")
     if port.device_owner == "network:router_interface_distributed" and inside is not None:
         _dvr_fip_link(ctx, inside.namespace or "")
+    if ctx.floating_ips and ns == f"qrouter-{port.device_id}":
+        _nat(ctx, ns)
     if inside is not None:
         ctx.add(device=inside.name, kind=m.NS_DEVICE, mac=inside.mac, mtu=inside.mtu,
                 state=inside.operstate, source=m.SRC_KERNEL,
@@ -114,7 +128,32 @@ def _dvr_fip_link(ctx: core.Walk, qrouter: str) -> None:
     elif ctx.floating_ips and f"netns:{qrouter}" not in ctx.facts.unknown:
         ctx.problems.append(f"no {rfp} in {qrouter} on {ctx.facts.host}: the L3 agent (dvr) has "
                             "not joined this router to its fip- namespace, the floating IPs "
-                            f"{', '.join(ctx.floating_ips)} do not leave from here")
+                            f"{', '.join(map(str, ctx.floating_ips))} do not leave from here")
+
+
+def _nat(ctx: core.Walk, ns: str) -> None:
+    """Each floating IP needs its DNAT (in) and SNAT (out) rule in the router's namespace."""
+    hop = ctx.hops[-1]
+    rules = ctx.facts.nat.get(ns)
+    if rules is None:
+        why = ctx.facts.unknown_why(f"nat:{ns}") or "not read"
+        hop.detail = "; ".join(d for d in (hop.detail, f"NAT rules unknown: {why}") if d)
+        return
+    seen = []
+    for fip in ctx.floating_ips:
+        dnat, snat = rules.dnat.get(fip.floating_ip), rules.snat.get(fip.fixed_ip or "")
+        seen.append(f"DNAT {fip.floating_ip} → {dnat or '-'}, SNAT {fip.fixed_ip} → {snat or '-'}")
+        if dnat != fip.fixed_ip:
+            ctx.problems.append(
+                f"floating IP {fip.floating_ip} has no DNAT rule to {fip.fixed_ip} in {ns} on "
+                f"{ctx.facts.host}" + (f" (it goes to {dnat})" if dnat else "") +
+                ": traffic to the floating IP does not reach the server")
+        if snat != fip.floating_ip:
+            ctx.problems.append(
+                f"no SNAT rule from {fip.fixed_ip} to floating IP {fip.floating_ip} in {ns} on "
+                f"{ctx.facts.host}" + (f" (it leaves as {snat})" if snat else "") +
+                ": the server's own traffic leaves with another address")
+    hop.detail = "; ".join(d for d in (hop.detail, "NAT " + "; ".join(seen)) if d)
 
 
 def _device_inside(ctx: core.Walk, ovs_name: str | None) -> Link | None:

@@ -532,8 +532,9 @@ def test_way_out_adds_the_router_ports_and_their_host_in_six_requests(requests_m
     assert facts.way_out == [qr["id"], qg["id"]]
     assert [p.id for p in facts.ports][-2:] == [qr["id"], qg["id"]]
     assert fakes.NETWORK_HOST in facts.hosts and qg["network_id"] in facts.networks
-    assert facts.floating_ips == {qr["device_id"]: [
-        f"203.0.113.9 → {server_port['fixed_ips'][0]['ip_address']} (ACTIVE)"]}
+    assert [str(f) for f in facts.floating_ips[qr["device_id"]]] == [
+        f"203.0.113.9 → {server_port['fixed_ips'][0]['ip_address']} (ACTIVE)"]
+    assert list(facts.floating_ips) == [qr["device_id"]]
 
 
 def test_way_out_without_a_router_says_so_in_one_request(requests_mock):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 
 from osc_netpath import config, trace
-from osc_netpath.cloud.facts import FixedIP, PortFacts
+from osc_netpath.cloud.facts import FixedIP, FloatingIP, PortFacts
 from osc_netpath.path import model as m
 from tests.lab.topology import LAB, NET_FLAT, NET_VXLAN
 
@@ -31,6 +31,7 @@ QG = "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
 FG = "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a"
 FIP = "203.0.113.151"
 QR_IP, QG_IP, FG_IP = "203.0.113.1", "203.0.113.150", "203.0.113.152"
+VM_IP = {"dvr": "203.0.113.10", "legacy": "203.0.113.11"}  # lab-vm-tun-a, lab-vm-tun-b
 
 
 @dataclass
@@ -39,6 +40,21 @@ class Router:
     qrouter: str
     gateway_ns: str
     fip_ns: str
+
+
+def _nat(host, ns: str, fixed: str, rfp: str | None) -> None:
+    """The floating IP's rules as the L3 agent writes them in the router's namespace."""
+    def ipt(*args: str) -> None:
+        host.run("nsenter", f"--net=/run/netns/{ns}", "iptables", "-t", "nat", *args)
+
+    for chain in ("PREROUTING", "float-snat"):
+        ipt("-N", f"neutron-l3-agent-{chain}")
+    ipt("-A", "PREROUTING", "-j", "neutron-l3-agent-PREROUTING")
+    ipt("-A", "POSTROUTING", "-j", "neutron-l3-agent-float-snat")
+    ipt("-A", "neutron-l3-agent-PREROUTING", "-d", f"{FIP}/32", *(["-i", rfp] if rfp else []),
+        "-j", "DNAT", "--to-destination", fixed)
+    ipt("-A", "neutron-l3-agent-float-snat", "-s", f"{fixed}/32", "-j", "SNAT",
+        "--to-source", FIP)
 
 
 def _ovs_internal(host, name: str, port_id: str, tag: int, ns: str, cidr: str, mtu: int) -> None:
@@ -74,8 +90,10 @@ def router(lab, request) -> Iterator[Router]:
                      fpr, "netns", fip)
             host.run("ip", "-n", qrouter, "link", "set", rfp, "up")
             host.run("ip", "-n", fip, "link", "set", fpr, "up")
+            _nat(host, qrouter, VM_IP["dvr"], rfp)
         else:  # legacy: the floating IP sits on qg- itself
             host.run("ip", "-n", qrouter, "addr", "add", f"{FIP}/32", "dev", devices[1])
+            _nat(host, qrouter, VM_IP["legacy"], None)
         yield Router(dvr, qrouter, gateway_ns, fip)
     finally:
         args = ["ovs-vsctl", "--timeout=10"]
@@ -111,7 +129,7 @@ def _way_out_cloud(router: Router):
     cloud.agents += [a for a in hv1.agents if a.host == "hv1" and a not in cloud.agents]
     cloud.host_ips["hv1"] = hv1.host_ips["hv1"]
     cloud.hosts = sorted(set(cloud.hosts) | {"hv1"})
-    cloud.floating_ips = {ROUTER: [f"{FIP} → {vm.fixed_ips[0].ip_address} (ACTIVE)"]}
+    cloud.floating_ips = {ROUTER: [FloatingIP(FIP, vm.fixed_ips[0].ip_address, vm.id, "ACTIVE")]}
     return cloud
 
 
@@ -145,6 +163,11 @@ def test_way_out_through_the_router(lab, router):
     assert [d for d, _, _, _ in qg][-2:] == ["br-ex", "eth1"]
     gateway = next(p for p in path.ports if p.port_id == QG).hops[0]
     assert f"floating IPs {FIP} → " in (gateway.detail or "")
+    # the NAT of the floating IP, read in the namespace that holds it: legacy qg-'s qrouter-,
+    # DVR the distributed qr-'s qrouter- on the server's host
+    holder = next(p for p in path.ports if p.port_id == (QR if router.dvr else QG)).hops[0]
+    fixed = VM_IP["dvr" if router.dvr else "legacy"]
+    assert f"NAT DNAT {FIP} → {fixed}, SNAT {fixed} → {FIP}" in (holder.detail or "")
     inside = {x["ifname"]: x for x in json.loads(
         hv1.run("ip", "-n", router.gateway_ns, "-j", "addr"))}
     assert next(p for p in path.ports if p.port_id == QG).hops[1].mac == \
@@ -168,3 +191,15 @@ def test_dvr_router_without_its_fip_veth_is_a_finding(lab, router):
         f"no rfp-{ROUTER[:11]} in {router.qrouter} on hv1: the L3 agent (dvr) has not joined "
         f"this router to its fip- namespace, the floating IPs {FIP} → 203.0.113.10 (ACTIVE) do "
         "not leave from here")]
+
+
+def test_floating_ip_without_its_dnat_rule_is_a_finding(lab, router):
+    hv1 = lab.hosts["hv1"]
+    fixed = VM_IP["dvr" if router.dvr else "legacy"]
+    hv1.run("nsenter", f"--net=/run/netns/{router.qrouter}", "iptables", "-t", "nat", "-F",
+            "neutron-l3-agent-PREROUTING")
+    outcome = trace.probe_and_resolve(_way_out_cloud(router), config.load(lab.netpath_settings()))
+    holder = next(p for p in outcome.path.ports if p.port_id == (QR if router.dvr else QG))
+    assert holder.problems == [(
+        f"floating IP {FIP} has no DNAT rule to {fixed} in {router.qrouter} on hv1: traffic to "
+        "the floating IP does not reach the server")]

@@ -397,3 +397,42 @@ def test_fixture_dir_is_complete():
     assert {"record.sh", "probe-compute1.txt", "probe-nonroot.txt", "probe-notools.txt",
             "probe-kolla.txt", "probe-stopped.txt"} <= names
     assert os.access(FIXTURES / "record.sh", os.R_OK)
+
+
+def _with_section(name: str, stdout: str, stderr: str, rc: int) -> str:
+    """probe-compute1.txt with one more section, as probe.sh prints it, before its end."""
+    extra = (f"@@netpath {TOKEN} begin {name}@@\n{stdout}\n@@netpath {TOKEN} stderr {name}@@\n"
+             f"{stderr}@@netpath {TOKEN} end {name} {rc}@@\n")
+    return read("probe-compute1.txt").replace(f"@@netpath {TOKEN} done@@", extra +
+                                              f"@@netpath {TOKEN} done@@")
+
+
+def test_nat_rules_of_a_router_namespace():
+    facts = probe.parse_output("compute-1", _with_section(
+        f"nat:{QROUTER}", read("nat-qrouter.txt"), "", 0))
+    assert facts.nat[QROUTER].dnat["198.51.100.7"] == "10.77.1.5"
+    assert f"nat:{QROUTER}" not in facts.unknown
+
+
+def test_nat_rules_not_readable_are_unknown_with_the_tools_words():
+    err = "iptables-save v1.8.9 (nf_tables): Could not fetch rule set generation id: " \
+          "Permission denied (you must be root)\n"
+    facts = probe.parse_output("compute-1", _with_section(f"nat:{QROUTER}", "", err, 1))
+    assert QROUTER not in facts.nat
+    assert facts.unknown[f"nat:{QROUTER}"] == "iptables: permission denied — set netpath sudo: true"
+    assert not [p for p in facts.problems if p.source.startswith("nat")]  # a port's fact
+
+
+def test_nat_namespace_is_validated():
+    assert probe.probe_args(probe.ProbeRequest(token=TOKEN, nat=[QROUTER]))[-2:] == [
+        "--nat", QROUTER]
+    with pytest.raises(ValueError, match="invalid network namespace"):
+        probe.probe_args(probe.ProbeRequest(token=TOKEN, nat=["qrouter-x; reboot"]))
+
+
+def test_nat_namespace_not_enterable_says_so():
+    err = "nsenter: reassociate to namespace 'ns/net' failed: Operation not permitted\n"
+    facts = probe.parse_output("compute-1", _with_section(f"nat:{QROUTER}", "", err, 1))
+    assert facts.unknown[f"nat:{QROUTER}"] == (
+        "iptables-save: cannot enter the namespace (operation not permitted) — set netpath sudo: "
+        "true")
