@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from osc_netpath import serial
-from osc_netpath.cloud.facts import CloudFacts
+from osc_netpath.cloud.facts import CloudFacts, HostedBy, NetworkTrace
 from osc_netpath.host import redact
 
 FORMAT = "osc-netpath-capture"
@@ -29,6 +29,15 @@ class Trace:
     cloud: CloudFacts
     probes: dict[str, str] = field(default_factory=dict)  # host -> probe stdout
     errors: dict[str, str] = field(default_factory=dict)  # host -> one-line transport error
+    # `netpath network show` (cloud.subject "network", cloud.server = the network): who hosts it
+    dhcp_agents: list[HostedBy] = field(default_factory=list)
+    l3_agents: list[HostedBy] = field(default_factory=list)
+
+    def network_trace(self) -> NetworkTrace:
+        """The API side of a network trace, as ``cloud.network.gather`` gave it."""
+        cloud = self.cloud
+        return NetworkTrace(network=cloud.networks[cloud.server.id], cloud=cloud,
+                            dhcp_agents=self.dhcp_agents, l3_agents=self.l3_agents)
 
 
 @dataclass
@@ -187,11 +196,13 @@ def save(bundle: Bundle, path: str) -> None:
 
 
 def trace_key(trace: Trace) -> tuple[str, str]:
-    """What a trace is of: a server by its id, or one port by its id (its owner, a router say,
-    may own several traced ports)."""
+    """What a trace is of: a server by its id, one port by its id (its owner, a router say,
+    may own several traced ports), or a network by its id."""
     cloud = trace.cloud
     if cloud.subject == "port" and cloud.ports:
         return "port", cloud.ports[0].id
+    if cloud.subject == "network":
+        return "network", cloud.server.id
     return "server", cloud.server.id
 
 
@@ -209,12 +220,29 @@ def _find_port(bundle: Bundle, ref: str) -> Trace:
     raise CaptureError(f"no port {ref!r} in the capture (ports: {have or 'none'})")
 
 
+def _find_network(bundle: Bundle, ref: str) -> Trace:
+    traces = [t for t in bundle.traces if t.cloud.subject == "network"
+              and t.cloud.server.id in t.cloud.networks]
+    by_id = [t for t in traces if t.cloud.server.id == ref]
+    named = [t for t in traces if t.cloud.server.name == ref]
+    if by_id or len(named) == 1:
+        return (by_id or named)[0]
+    if named:
+        ids = ", ".join(t.cloud.server.id for t in named)
+        raise CaptureError(f"more than one network is named {ref!r} in the capture: {ids}; "
+                           "use the ID")
+    have = ", ".join(sorted(t.cloud.server.name for t in traces))
+    raise CaptureError(f"no network {ref!r} in the capture (networks: {have or 'none'})")
+
+
 def find(bundle: Bundle, ref: str, subject: str = "server") -> Trace:
     """The trace of a server (or, with ``subject="port"``, of a port) by ID or exact name,
     with Nova's ambiguity rule."""
     if subject == "port":
         return _find_port(bundle, ref)
-    bundle = Bundle(traces=[t for t in bundle.traces if t.cloud.subject != "port"],
+    if subject == "network":
+        return _find_network(bundle, ref)
+    bundle = Bundle(traces=[t for t in bundle.traces if t.cloud.subject == "server"],
                     recorded_from=bundle.recorded_from)
     by_id = [t for t in bundle.traces if t.cloud.server.id == ref]
     if by_id:

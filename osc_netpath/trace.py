@@ -160,7 +160,7 @@ def network_probe_request(net: Any, host: str, sudo: bool = False,
         sudo=sudo, **extra)
 
 
-def live_network(conn: Any, ref: str, cfg: Any) -> tuple[Any, dict[str, int]]:
+def live_network(conn: Any, ref: str, cfg: Any) -> tuple[Any, dict[str, int], capture.Trace]:
     """``netpath network show``: the API side, one probe per host concurrently, the view."""
     from osc_netpath.cloud import network as cloud_network
 
@@ -168,12 +168,20 @@ def live_network(conn: Any, ref: str, cfg: Any) -> tuple[Any, dict[str, int]]:
     return probe_network(net, cfg)
 
 
-def probe_network(net: Any, cfg: Any) -> tuple[Any, dict[str, int]]:
-    """Probe every host of a network trace once, concurrently; then the pure view."""
-    from osc_netpath.path import network as path_network
-
+def probe_network(net: Any, cfg: Any) -> tuple[Any, dict[str, int], capture.Trace]:
+    """Probe every host of a network trace once, concurrently; then the pure view (and what
+    --record keeps of the run)."""
     probes, errors, stats = probe_hosts(
         net.cloud.hosts, net.cloud.host_ips,
         lambda host, options: network_probe_request(net, host, **options), cfg)
-    hosts = {h: probe.parse_output(h, out) for h, out in probes.items()}
-    return path_network.view(net, hosts, errors), stats
+    trace = capture.Trace(cloud=net.cloud, probes=probes, errors=errors,
+                          dhcp_agents=net.dhcp_agents, l3_agents=net.l3_agents)
+    return replay_network(trace), stats, trace
+
+
+def replay_network(trace: capture.Trace) -> Any:
+    """A network trace's view from its recorded probe outputs, exactly as a live run."""
+    from osc_netpath.path import network as path_network
+
+    hosts = {h: probe.parse_output(h, out) for h, out in trace.probes.items()}
+    return path_network.view(trace.network_trace(), hosts, trace.errors)

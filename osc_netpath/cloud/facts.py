@@ -144,3 +144,20 @@ class CloudFacts:
 
     def has_agent(self, host: str | None, agent_type: str) -> bool:
         return any(a.host == host and a.agent_type == agent_type for a in self.agents)
+
+
+@dataclass
+class HostedBy:
+    """An agent that hosts the network (DHCP) or a router on it (L3), as the API says."""
+
+    agent: AgentFacts
+    router_id: str | None = None  # L3 agents: which router
+    ha_state: str | None = None  # L3-HA: active / standby / unknown
+
+
+@dataclass
+class NetworkTrace:
+    network: NetworkFacts
+    cloud: CloudFacts  # ports of the network; server = the network itself (no libvirt)
+    dhcp_agents: list[HostedBy] = field(default_factory=list)
+    l3_agents: list[HostedBy] = field(default_factory=list)

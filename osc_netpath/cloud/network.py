@@ -6,7 +6,6 @@ request per router: Neutron has no bulk form), the hosts' host_ip.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from openstack import exceptions as sdk_exc
@@ -15,27 +14,16 @@ from osc_lib.exceptions import CommandError
 
 from osc_netpath.cloud import fetch
 from osc_netpath.cloud.errors import answer_of, api_error
-from osc_netpath.cloud.facts import AgentFacts, CloudFacts, NetworkFacts, ServerFacts
+from osc_netpath.cloud.facts import (
+    CloudFacts,
+    HostedBy,
+    NetworkFacts,
+    NetworkTrace,
+    ServerFacts,
+)
 
 ROUTER_OWNERS = ("network:router_interface", "network:router_interface_distributed",
                  "network:ha_router_replicated_interface", "network:router_gateway")
-
-
-@dataclass
-class HostedBy:
-    """An agent that hosts the network (DHCP) or a router on it (L3), as the API says."""
-
-    agent: AgentFacts
-    router_id: str | None = None  # L3 agents: which router
-    ha_state: str | None = None  # L3-HA: active / standby / unknown
-
-
-@dataclass
-class NetworkTrace:
-    network: NetworkFacts
-    cloud: CloudFacts  # ports of the network; server = the network itself (no libvirt)
-    dhcp_agents: list[HostedBy] = field(default_factory=list)
-    l3_agents: list[HostedBy] = field(default_factory=list)
 
 
 def find_network(conn: Connection, name_or_id: str) -> NetworkFacts:

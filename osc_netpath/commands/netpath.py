@@ -149,20 +149,54 @@ class ShowNetpathNetwork(command.Lister):
         parser = super().get_parser(prog_name)
         parser.add_argument("network", metavar="<network>", help="Network (name or ID)")
         parser.add_argument(
+            "--diagram", action="store_true",
+            help="Draw the network per host (ports, agents, namespaces) instead of a table",
+        )
+        parser.add_argument(
+            "--capture", metavar="<file>",
+            help="Replay a capture file instead of asking the cloud",
+        )
+        parser.add_argument(
+            "--record", metavar="<file>",
+            help="Also save what this run learnt (API facts and probe output) to a capture file",
+        )
+        parser.add_argument(
             "--strict", action="store_true",
             help="Exit non-zero when there are findings (VLAN mismatch, namespace missing, …)",
         )
         config.add_arguments(parser)
         return parser
 
+    # Replaying a capture needs no cloud; live runs authenticate in take_action.
+    auth_required = False
+
     def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
-        from osc_netpath import config, trace
+        from osc_lib import exceptions
+
+        from osc_netpath import capture, config, trace
         from osc_netpath.cloud import session
         from osc_netpath.path import network
 
-        cfg = config.apply_args(config.load(session.netpath_settings(self.app)), parsed_args)
-        view, _ = trace.live_network(session.sdk_connection(self.app), parsed_args.network, cfg)
-        self._view = view
+        try:
+            if parsed_args.capture:
+                if parsed_args.record:
+                    raise capture.CaptureError("--record and --capture do not go together")
+                found = capture.find(capture.load(parsed_args.capture), parsed_args.network,
+                                     subject="network")
+                view, title = trace.replay_network(found), self._title(found)
+            else:
+                cfg = config.apply_args(config.load(session.netpath_settings(self.app)),
+                                        parsed_args)
+                if parsed_args.record:
+                    capture.check_writable(parsed_args.record)
+                view, _, recorded = trace.live_network(session.sdk_connection(self.app),
+                                                       parsed_args.network, cfg)
+                title = self._title(recorded)
+                if parsed_args.record:
+                    capture.save(capture.Bundle(traces=[recorded]), parsed_args.record)
+        except capture.CaptureError as exc:
+            raise exceptions.CommandError(str(exc)) from None
+        self._view, self._title_text = view, title
         failed = bool(view.errors) or (parsed_args.strict and bool(view.findings))
         self._exit = 1 if failed else 0
         rows: list[tuple[Any, ...]] = [
@@ -172,9 +206,26 @@ class ShowNetpathNetwork(command.Lister):
             rows = [tuple("" if v is None else v for v in r) for r in rows]
         return network.COLUMNS, rows
 
+    @staticmethod
+    def _title(recorded: Any) -> str:
+        net = recorded.network_trace().network
+        segments = ", ".join(
+            " ".join(str(x) for x in (s.network_type, s.physical_network, s.segmentation_id)
+                     if x is not None) for s in net.segments) or "no segment known"
+        return f"network {net.name or net.id} ({net.id})  {segments}  MTU {net.mtu or '?'}"
+
+    def produce_output(self, parsed_args: argparse.Namespace, column_names: Any, data: Any) -> int:
+        if parsed_args.diagram:
+            from osc_netpath.render import tree
+
+            self.app.stdout.write(tree.network_diagram(self._view, self._title_text))
+            return 0
+        return super().produce_output(parsed_args, column_names, data)
+
     def run(self, parsed_args: argparse.Namespace) -> int:
         super().run(parsed_args)
-        self.app.stdout.flush()
-        for line in self._view.errors + self._view.findings:
-            self.app.stderr.write(f"warning: {line}\n")
+        if not parsed_args.diagram:  # the diagram carries its findings itself
+            self.app.stdout.flush()
+            for line in self._view.errors + self._view.findings:
+                self.app.stderr.write(f"warning: {line}\n")
         return self._exit

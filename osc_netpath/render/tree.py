@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from osc_netpath.path import model as m
+from osc_netpath.path.network import NetworkView
 from osc_netpath.render.text import items, text
 
 _PAIRED = (m.VETH, m.PATCH)
@@ -59,3 +60,25 @@ def _vlan_label(hop: m.Hop) -> str:
     if hop.kind == m.OVS_BRIDGE:
         return f"local VLAN {vlan}"
     return f"tag {vlan}"
+
+
+def network_diagram(view: NetworkView, title: str) -> str:
+    """``netpath network show --diagram``: one block per host, its ports and agents under it,
+    namespaces and local VLANs beside them; findings at the end."""
+    lines = [text(title)]
+    lines.extend(f"  ! {text(e)}" for e in items(view.errors))
+    for row in items(view.rows):
+        facts = [f for f in (text(row.device), f"in {text(row.namespace)}" if row.namespace
+                             else "", f"VLAN {text(row.vlan)}" if row.vlan else "",
+                             text(row.state)) if f]
+        if row.kind == "host":
+            lines += ["", f"{text(row.host)}  " + "  ".join(facts[1:] if row.device is None
+                                                            else facts)]
+        else:
+            lines.append(f"  {text(row.kind):<18} {text(row.name)}  " + "  ".join(facts))
+        if row.detail:
+            lines.append(f"  {'':<18} {text(row.detail)}")
+    if view.findings:
+        lines.append("")
+        lines.extend(f"! {text(f)}" for f in items(view.findings))
+    return "\n".join(lines) + "\n"

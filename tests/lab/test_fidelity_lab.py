@@ -291,7 +291,7 @@ def test_agent_port_traced_from_its_namespace(lab, agent_ports, which):
 
 
 def _network_trace(net, tag_ports):
-    from osc_netpath.cloud.facts import AgentFacts
+    from osc_netpath.cloud.facts import AgentFacts, ServerFacts
     from osc_netpath.cloud.network import HostedBy, NetworkTrace
 
     cloud = LAB.cloud_facts("lab-vm-multi")
@@ -300,6 +300,7 @@ def _network_trace(net, tag_ports):
     dhcp = _port_cloud(net, DHCP_PORT, "network:dhcp", "dhcp-agent-id", "203.0.113.66")
     cloud.ports = vm + qr.ports + dhcp.ports
     cloud.subject, cloud.hosts = "network", ["hv1"]
+    cloud.server = ServerFacts(id=net.id, name=net.name, status="ACTIVE")  # as gather() does
     agent = AgentFacts(id="dhcp-1", host="hv1", agent_type="DHCP agent")
     l3 = AgentFacts(id="l3-1", host="hv1", agent_type="L3 agent")
     return NetworkTrace(network=cloud.networks[net.id], cloud=cloud,
@@ -309,9 +310,14 @@ def _network_trace(net, tag_ports):
 def test_network_show_on_the_lab(lab, agent_ports):
     host, net, tag = agent_ports
     cfg = config.load(lab.netpath_settings())
-    view, stats = trace.probe_network(_network_trace(net, None), cfg)
+    view, stats, recorded = trace.probe_network(_network_trace(net, None), cfg)
     assert (view.errors, view.findings) == ([], [])
     assert stats == {"ssh_connections": 1, "ssh_execs": 1}
+    # --record then --capture: the saved run replays to the same view, with no host
+    from osc_netpath import capture
+
+    saved = capture.parse("lab", capture.dump(capture.Bundle(traces=[recorded])).encode())
+    assert trace.replay_network(capture.find(saved, net.id, subject="network")) == view
     rows = {(r.kind, r.name): r for r in view.rows}
     assert rows[("host", "hv1")].vlan.split(", ")[0] == str(tag)
     qr = rows[("router_interface", QR_PORT)]
@@ -323,7 +329,7 @@ def test_network_show_on_the_lab(lab, agent_ports):
     # faults: the router port retagged, the DHCP namespace gone
     host.vsctl("set", "Port", f"qr-{QR_PORT[:11]}", "tag=999")
     host.run("ip", "netns", "del", f"qdhcp-{net.id}")
-    view, _ = trace.probe_network(_network_trace(net, None), cfg)
+    view, _, _ = trace.probe_network(_network_trace(net, None), cfg)
     assert any("carry different local VLANs" in f and "999" in f for f in view.findings)
     assert f"hv1: qdhcp-{net.id} does not exist although Neutron says the DHCP agent runs here" \
         in view.findings
