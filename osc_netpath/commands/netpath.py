@@ -7,6 +7,26 @@ from typing import Any
 from osc_lib.command import command
 
 
+def _capture_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """--diagram, --capture, --record and --strict: the same on every netpath command."""
+    parser.add_argument("--diagram", action="store_true",
+                        help=f"Draw {what} as a diagram instead of a table")
+    parser.add_argument(
+        "--capture", metavar="<file>",
+        help="Replay a capture file instead of asking the cloud ('demo': the built-in "
+             "demo capture)",
+    )
+    parser.add_argument(
+        "--record", metavar="<file>",
+        help="Also save what this run learnt (API facts and probe output) to a capture file",
+    )
+    parser.add_argument(
+        "--strict", action="store_true",
+        help="Exit non-zero when there are findings (missing devices, dead VLAN, VLAN "
+             "mismatch, namespace missing, …)",
+    )
+
+
 class _PathLister(command.Lister):
     """What both path commands share: capture/record, the formatters, the diagram, findings."""
 
@@ -19,23 +39,7 @@ class _PathLister(command.Lister):
 
         parser = super().get_parser(prog_name)
         self._subject_arguments(parser)
-        parser.add_argument(
-            "--diagram", action="store_true",
-            help="Draw the path as a diagram instead of a table",
-        )
-        parser.add_argument(
-            "--capture", metavar="<file>",
-            help="Replay a capture file instead of asking the cloud ('demo': the built-in "
-                 "demo capture)",
-        )
-        parser.add_argument(
-            "--record", metavar="<file>",
-            help="Also save what this run learnt (API facts and probe output) to a capture file",
-        )
-        parser.add_argument(
-            "--strict", action="store_true",
-            help="Exit non-zero when the path has findings (missing devices, dead VLAN, …)",
-        )
+        _capture_arguments(parser, "the path")
         config.add_arguments(parser)
         return parser
 
@@ -148,22 +152,7 @@ class ShowNetpathNetwork(command.Lister):
 
         parser = super().get_parser(prog_name)
         parser.add_argument("network", metavar="<network>", help="Network (name or ID)")
-        parser.add_argument(
-            "--diagram", action="store_true",
-            help="Draw the network per host (ports, agents, namespaces) instead of a table",
-        )
-        parser.add_argument(
-            "--capture", metavar="<file>",
-            help="Replay a capture file instead of asking the cloud",
-        )
-        parser.add_argument(
-            "--record", metavar="<file>",
-            help="Also save what this run learnt (API facts and probe output) to a capture file",
-        )
-        parser.add_argument(
-            "--strict", action="store_true",
-            help="Exit non-zero when there are findings (VLAN mismatch, namespace missing, …)",
-        )
+        _capture_arguments(parser, "the network per host (ports, agents, namespaces)")
         config.add_arguments(parser)
         return parser
 

@@ -10,14 +10,13 @@ from osc_lib import exceptions
 from osc_netpath.commands.netpath import ShowNetpathNetwork
 from osc_netpath.host import transport
 from tests.commands import fakes
+from tests.commands import test_netpath_show as show
 from tests.commands.test_netpath_show import FakeApp
 from tests.unit.probe_fixtures import read
 
 
 def run(app: FakeApp, *argv: str) -> int:
-    cmd = ShowNetpathNetwork(app, None, cmd_name="netpath network show")
-    parsed = cmd.get_parser("openstack netpath network show").parse_args(list(argv))
-    return cmd.run(parsed)
+    return show.run(app, *argv, command=ShowNetpathNetwork, name="netpath network show")
 
 
 @pytest.fixture

@@ -35,9 +35,10 @@ class FakeApp:
         )
 
 
-def run(app: FakeApp, *argv: str) -> int:
-    cmd = ShowNetpath(app, None, cmd_name="netpath show")
-    parsed = cmd.get_parser("openstack netpath show").parse_args(list(argv))
+def run(app: FakeApp, *argv: str, command: type = ShowNetpath,
+        name: str = "netpath show") -> int:
+    cmd = command(app, None, cmd_name=name)
+    parsed = cmd.get_parser(f"openstack {name}").parse_args(list(argv))
     return cmd.run(parsed)
 
 
