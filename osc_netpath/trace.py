@@ -155,7 +155,14 @@ def network_probe_request(net: Any, host: str, sudo: bool = False,
     namespaces += [f"qrouter-{h.router_id}" for h in net.l3_agents if h.agent.host == host]
     namespaces += [ns for p in net.cloud.ports if p.binding_host_id == host
                    if (ns := agent_namespaces.expected_namespace(p))]
+    agent = net.cloud.agent_for(host)
+    ovn_chassis = agent is not None and agent.agent_type in ovn.AGENT_TYPES
+    if ovn_chassis and net.network.id in net.cloud.metadata_networks and any(
+            p.binding_host_id == host and (p.device_owner or "").startswith("compute:")
+            for p in net.cloud.ports):
+        namespaces.append(ovn.metadata_namespace(net.network.id))
     return probe.ProbeRequest(
+        ovn=ovn_chassis,
         namespaces=[n for n in dict.fromkeys(namespaces) if names.NETNS_RE.match(n)],
         sudo=sudo, **extra)
 

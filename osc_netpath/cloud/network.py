@@ -22,6 +22,8 @@ from osc_netpath.cloud.facts import (
     ServerFacts,
 )
 
+OVN_METADATA_OWNER = "network:distributed"  # ML2/OVN's metadata port (a localport)
+OVN_AGENTS = ("OVN Controller agent", "OVN Controller Gateway agent")
 ROUTER_OWNERS = ("network:router_interface", "network:router_interface_distributed",
                  "network:ha_router_replicated_interface", "network:router_gateway")
 
@@ -57,24 +59,37 @@ def gather(conn: Connection, network: NetworkFacts) -> NetworkTrace:
     owner = ServerFacts(id=network.id, name=network.name or network.id, status="ACTIVE")
     cloud = CloudFacts(server=owner, ports=[p for p in ports if p.binding_host_id],
                        networks={network.id: network}, notes=notes, subject="network")
+    if any(p.device_owner == OVN_METADATA_OWNER for p in ports):
+        cloud.metadata_networks = [network.id]  # OVN: the metadata agent serves it
     trace = NetworkTrace(network=network, cloud=cloud)
-    trace.dhcp_agents = _hosted(conn, f"/networks/{network.id}/dhcp-agents", None, notes)
+    missing: list[str] = []  # 404: the agent scheduler extension is not loaded (ML2/OVN)
+    trace.dhcp_agents = _hosted(conn, f"/networks/{network.id}/dhcp-agents", None, notes,
+                                missing)
     for router in sorted({p.device_id for p in ports
                           if p.device_owner in ROUTER_OWNERS and p.device_id}):
-        trace.l3_agents += _hosted(conn, f"/routers/{router}/l3-agents", router, notes)
+        trace.l3_agents += _hosted(conn, f"/routers/{router}/l3-agents", router, notes,
+                                   missing)
     hosts = [p.binding_host_id for p in cloud.ports if p.binding_host_id]
     hosts += [h.agent.host for h in trace.dhcp_agents + trace.l3_agents]
     cloud.hosts = sorted(dict.fromkeys(hosts))
     if cloud.hosts:
         cloud.agents = fetch._agents(conn, cloud.hosts, cloud.ports, notes)
         cloud.host_ips = fetch._host_ips(conn, owner, cloud.hosts, notes)
+    if missing and any(a.agent_type in OVN_AGENTS for a in cloud.agents):
+        notes.append("ML2/OVN: no DHCP or L3 agents (DHCP is ovn-controller's, routers are "
+                     "logical; a router's gateway is bound to its gateway chassis)")
+    else:
+        notes += missing
     return trace
 
 
 def _hosted(conn: Connection, path: str, router: str | None,
-            notes: list[str]) -> list[HostedBy]:
+            notes: list[str], missing: list[str]) -> list[HostedBy]:
     try:
         raw = fetch._get(conn.network, path, None)["agents"]
+    except sdk_exc.NotFoundException as exc:
+        missing.append(f"{path}: {answer_of(conn.network, exc)}")
+        return []
     except sdk_exc.HttpException as exc:
         notes.append(f"{path}: {answer_of(conn.network, exc)}")
         return []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from osc_netpath.cloud.facts import PortFacts
 from osc_netpath.cloud.network import HostedBy, NetworkTrace
 from osc_netpath.host.facts import HostFacts
-from osc_netpath.path import core, ml2_ovs
+from osc_netpath.path import core, ml2_ovs, ovn
 from osc_netpath.path import namespaces as agent_ns
 
 COLUMNS = ("Host", "Kind", "Name", "Device", "Namespace", "VLAN", "State", "Detail")
@@ -51,14 +51,18 @@ def view(trace: NetworkTrace, hosts: dict[str, HostFacts],
     for host in trace.cloud.hosts:
         facts = hosts.get(host)
         ports = [p for p in trace.cloud.ports if p.binding_host_id == host]
-        tags = _host_rows(out, host, facts, ports)
+        agent = trace.cloud.agent_for(host)
+        chassis = agent is not None and agent.agent_type in ovn.AGENT_TYPES
+        tags = _host_rows(out, host, facts, ports, chassis)
         _agent_rows(out, host, facts, trace, tags)
+        if chassis and facts is not None and not facts.unknown.get("all"):
+            _ovn_rows(out, host, facts, trace, ports)
     _ha_findings(out, trace)
     return out
 
 
 def _host_rows(out: NetworkView, host: str, facts: HostFacts | None,
-               ports: list[PortFacts]) -> set[int]:
+               ports: list[PortFacts], chassis: bool = False) -> set[int]:
     head = Row(host=host, kind="host", name=host)
     out.rows.append(head)
     if facts is None or facts.unknown.get("all"):
@@ -74,6 +78,9 @@ def _host_rows(out: NetworkView, host: str, facts: HostFacts | None,
             row.detail = f"Open vSwitch not readable: {facts.unknown_why('ovs') or '?'}"
             continue
         live = core.interfaces_of_port(facts.ovs, port.id)
+        if chassis and port.device_owner == "network:router_gateway":
+            _ovn_gateway(out, row, host, facts)  # a logical port: no device on the host
+            continue
         if not live:
             row.device = "absent"
             out.findings.append(f"{host}: port {port.id[:11]} ({row.kind}) is bound here but no "
@@ -94,6 +101,10 @@ def _host_rows(out: NetworkView, host: str, facts: HostFacts | None,
                                     f"{row.namespace}, expected {want}")
         ips = ", ".join(ip.ip_address for ip in port.fixed_ips)
         row.detail = ips or None
+        if chassis and iface.external_ids.get("ovn-installed") != "true":
+            row.detail = "; ".join(d for d in (row.detail, "no ovn-installed") if d)
+            out.findings.append(f"{host}: {iface.name} ({row.kind}) has no ovn-installed: "
+                                "ovn-controller has not finished programming it")
     live_tags = {t: n for t, n in tagged.items() if t != ml2_ovs.DEAD_VLAN}  # 4095: parked
     if len(live_tags) > 1:
         seen = "; ".join(f"{tag}: {', '.join(sorted(names))}"
@@ -103,6 +114,53 @@ def _host_rows(out: NetworkView, host: str, facts: HostFacts | None,
     head.vlan = ", ".join(str(t) for t in sorted(tagged)) or None
     head.state = "probed"
     return set(tagged)
+
+
+def _ovn_gateway(out: NetworkView, row: Row, host: str, facts: HostFacts) -> None:
+    """ML2/OVN binds a router's gateway port to the chassis its cr-lrp is active on."""
+    row.device = f"cr-lrp-{row.name}"
+    row.detail = f"gateway chassis: the router's chassisredirect port is active on {host}"
+    cms = (facts.ovs.external_ids if facts.ovs else {}).get("ovn-cms-options", "")
+    if facts.ovs is not None and "enable-chassis-as-gw" not in cms:
+        out.findings.append(f"{host}: the router gateway {row.name[:11]} is bound here but the "
+                            "chassis is not a gateway chassis (no enable-chassis-as-gw in "
+                            "ovn-cms-options)")
+
+
+def _ovn_rows(out: NetworkView, host: str, facts: HostFacts, trace: NetworkTrace,
+              ports: list[PortFacts]) -> None:
+    """An OVN chassis: its identity and SB connection, and the network's ovnmeta- namespace
+    where a VM port of it lives and the metadata agent runs."""
+    head = next(r for r in reversed(out.rows) if r.kind == "host" and r.host == host)
+    if facts.ovs is not None:
+        head.detail = "; ".join(d for d in (head.detail, ovn.chassis_summary(facts.ovs)) if d)
+    if facts.ovn_controller is not None:
+        head.detail = f"{head.detail}; ovn-controller {facts.ovn_controller}"
+        if facts.ovn_controller != "connected":
+            out.findings.append(f"{host}: ovn-controller is {facts.ovn_controller} to the "
+                                "Southbound DB: changes do not reach this chassis")
+    vms = any((p.device_owner or "").startswith("compute:") for p in ports)
+    net = trace.network.id
+    if not vms or net not in trace.cloud.metadata_networks:
+        return
+    ns = ovn.metadata_namespace(net)
+    row = Row(host=host, kind="metadata", name=ns, namespace=ns)
+    out.rows.append(row)
+    if "namespaces" in facts.unknown:
+        row.state, row.detail = "unknown", f"namespaces not readable: {facts.unknown['namespaces']}"
+    elif ns in facts.namespaces:
+        inside = [x for x in facts.links if x.namespace == ns and x.kind == "veth"]
+        meta = next((x for x in inside if any(a.split("/")[0] == ovn.METADATA_IP
+                                              for a in x.addresses)), None)
+        row.device = meta.name if meta else None
+        row.state = "present"
+        row.detail = f"{meta.peer_name or '?'} ⇄ {meta.name} {ovn.METADATA_IP}" if meta \
+            else f"no {ovn.METADATA_IP} inside"
+    else:
+        row.state = "absent"
+        if trace.cloud.has_agent(host, "OVN Metadata agent"):
+            out.findings.append(f"{host}: {ns} is missing although the OVN metadata agent runs "
+                                "here: the network's VMs on this host get no metadata")
 
 
 def _namespace_of(facts: HostFacts, ovs_name: str) -> str | None:

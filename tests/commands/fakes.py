@@ -195,6 +195,7 @@ class FakeCloud:
         self.agents: list[dict[str, Any]] = []
         self.hypervisors: list[dict[str, Any]] = []
         self.floating_ips: list[dict[str, Any]] = []
+        self.agent_schedulers = True  # ML2/OVN loads no DHCP/L3 agent scheduler extension
         self.server: dict[str, Any] = {}
         mocker.post(f"{AUTH_URL}/auth/tokens", json=self._token, status_code=201,
                     headers={"X-Subject-Token": "fake-token", **JSON})
@@ -428,6 +429,10 @@ class FakeCloud:
             ports = set(query.get("port_id", []))
             return {"floatingips": [f for f in self.floating_ips
                                     if not ports or f["port_id"] in ports]}
+        if path.endswith(("/dhcp-agents", "/l3-agents")) and not self.agent_schedulers:
+            context.status_code = 404
+            return {"NeutronError": {"type": "HTTPNotFound", "detail": "",
+                                     "message": "The resource could not be found."}}
         if path.endswith(("/dhcp-agents", "/l3-agents")):
             # which agents host a network / a router: every agent of that binary here
             binary = "neutron-dhcp-agent" if path.endswith("/dhcp-agents") else "neutron-l3-agent"

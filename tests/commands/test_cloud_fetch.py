@@ -545,3 +545,36 @@ def test_way_out_without_a_router_says_so_in_one_request(requests_mock):
 
     assert len(cloud.calls()) == 6 + 1 and facts.way_out == []
     assert any(n.startswith("no router on the server's networks") for n in facts.notes)
+
+
+def test_network_gather_on_ml2_ovn_says_there_are_no_dhcp_or_l3_agents(requests_mock):
+    from osc_netpath.cloud import network as cloud_network
+
+    cloud = fakes.scenario(requests_mock, ("ovn-geneve",), noise=False)
+    cloud.agent_schedulers = False
+    net = cloud.networks[0]
+    cloud.add_port(net, device_id=f"ovnmeta-{net['id']}", host=None,
+                   device_owner="network:distributed", index=5)  # the metadata localport
+    conn = cloud.connection()
+
+    trace = cloud_network.gather(conn, cloud_network.find_network(conn, net["id"]))
+
+    assert trace.dhcp_agents == [] and trace.l3_agents == []
+    assert trace.cloud.notes == [(
+        "ML2/OVN: no DHCP or L3 agents (DHCP is ovn-controller's, routers are logical; a "
+        "router's gateway is bound to its gateway chassis)")]
+    assert trace.cloud.metadata_networks == [net["id"]]
+    assert [p.device_owner for p in trace.cloud.ports] == ["compute:nova"]  # bound ones only
+
+
+def test_network_gather_keeps_a_404_when_the_cloud_is_not_ovn(requests_mock):
+    from osc_netpath.cloud import network as cloud_network
+
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vlan",), noise=False)
+    cloud.agent_schedulers = False
+    net = cloud.networks[0]
+    conn = cloud.connection()
+    trace = cloud_network.gather(conn, cloud_network.find_network(conn, net["id"]))
+    assert [n.split(":")[0] for n in trace.cloud.notes] == [
+        f"/networks/{net['id']}/dhcp-agents"]
+    assert "404" in trace.cloud.notes[0]

@@ -158,3 +158,67 @@ def test_metadata_namespace_and_its_veth_are_shown(ovn_lab):
     br_int = next(h for h in geneve.hops if h.kind == m.OVS_BRIDGE)
     assert f"metadata {net.metadata_ns} ({outside} ⇄ {inside} 169.254.169.254)" in (
         br_int.detail or "")
+
+
+def _network_trace(ovn_lab: Any, network_id: str) -> Any:
+    """What cloud/network.py gathers for a network of the OVN lab: its bound VM ports, the
+    chassis' agents, metadata served (the lab's metadata port), no DHCP/L3 agents (ML2/OVN)."""
+    from osc_netpath.cloud.facts import CloudFacts, ServerFacts
+    from osc_netpath.cloud.network import NetworkTrace
+
+    topo = ovn_lab.ovn
+    vm = next(s for s in topo.servers if any(p.server_id == s.id and p.network_id == network_id
+                                             for p in topo.vm_ports()))
+    base = cloud_facts(topo, vm.id)  # the agents, host_ips and the network as the API has them
+    every = [cloud_facts(topo, s.id) for s in topo.servers]
+    ports = [p for c in every for p in c.ports if p.network_id == network_id]
+    net = base.networks[network_id]
+    cloud = CloudFacts(server=ServerFacts(id=net.id, name=net.name, status="ACTIVE"),
+                       ports=ports, networks={net.id: net}, agents=base.agents,
+                       host_ips=base.host_ips, subject="network",
+                       hosts=sorted({p.binding_host_id for p in ports if p.binding_host_id}),
+                       metadata_networks=[network_id] if topo.metadata_port(network_id) else [])
+    return NetworkTrace(network=net, cloud=cloud)
+
+
+def test_network_show_on_ovn_chassis(ovn_lab):
+    topo = ovn_lab.ovn
+    net = next(n for n in topo.networks if n.network_type == "geneve")
+    view, stats, _ = trace.probe_network(_network_trace(ovn_lab, net.id),
+                                         config.load(ovn_lab.netpath_settings()))
+    assert (view.errors, view.findings) == ([], [])
+    assert stats["ssh_connections"] == len({topo.host_of(p) for p in topo.vm_ports()
+                                            if p.network_id == net.id})
+    rows = {(r.host, r.kind, r.name): r for r in view.rows}
+    outside, inside = net.metadata_veths
+    for port in (p for p in topo.vm_ports() if p.network_id == net.id):
+        host = topo.host_of(port)
+        chassis = ovn_lab.chassis(host)
+        system = chassis.ovs_table("Open_vSwitch")[0]["external_ids"]
+        head = rows[(host, "host", host)]
+        assert f"chassis {system['system-id']} (geneve {system['ovn-encap-ip']}" in head.detail
+        assert head.detail.endswith("ovn-controller connected") and head.vlan is None
+        vm = rows[(host, "vm-port", port.id)]
+        iface = chassis.vsctl("--bare", "--columns=name", "find", "Interface",
+                              f"external_ids:iface-id={port.id}").strip()
+        assert (vm.device, vm.vlan, vm.namespace) == (iface, None, None)
+        meta = rows[(host, "metadata", net.metadata_ns)]
+        assert (meta.state, meta.device, meta.detail) == (
+            "present", inside, f"{outside} ⇄ {inside} 169.254.169.254")
+
+
+def test_network_show_on_ovn_finds_a_missing_metadata_namespace(ovn_lab):
+    """Neutron gives the VLAN network a metadata port too (as it does every network with a
+    DHCP-enabled subnet), but no metadata agent made its ovnmeta- on ovn1: found there."""
+    topo = ovn_lab.ovn
+    net = next(n for n in topo.networks if n.network_type == "vlan")
+    served = _network_trace(ovn_lab, net.id)
+    served.cloud.metadata_networks = [net.id]
+    hosts = {topo.host_of(p) for p in topo.vm_ports() if p.network_id == net.id}
+    assert all(served.cloud.has_agent(h, "OVN Metadata agent") for h in hosts)  # it runs there
+    view, _, _ = trace.probe_network(served, config.load(ovn_lab.netpath_settings()))
+    assert view.findings == [
+        f"{h}: {net.metadata_ns} is missing although the OVN metadata agent runs here: the "
+        "network's VMs on this host get no metadata" for h in sorted(hosts)]
+    assert {(r.host, r.state) for r in view.rows if r.kind == "metadata"} == {
+        (h, "absent") for h in hosts}
