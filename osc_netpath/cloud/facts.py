@@ -73,6 +73,7 @@ class Segment:
     network_type: str  # flat, vlan, vxlan, gre, geneve, local
     physical_network: str | None = None
     segmentation_id: int | None = None
+    id: str | None = None  # GET /segments only (ML2/OVN names its localnet port provnet-<id>)
 
 
 @dataclass

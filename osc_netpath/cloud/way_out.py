@@ -25,6 +25,7 @@ INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distri
                     "network:ha_router_replicated_interface", "network:router_centralized_snat")
 GATEWAY = "network:router_gateway"
 FIP_GATEWAY = "network:floatingip_agent_gateway"  # DVR: fg- in fip-<external net> per compute
+OVN_AGENTS = ("OVN Controller agent", "OVN Controller Gateway agent")
 
 
 def add_way_out(conn: Connection, facts: CloudFacts) -> None:
@@ -45,7 +46,8 @@ def add_way_out(conn: Connection, facts: CloudFacts) -> None:
     if external:
         facts.networks.update(fetch._networks(conn, external, facts.notes))
     _floating_ips(conn, facts, server_ports)
-    hosts_of = _l3_hosts(conn, facts, routers)
+    missing: list[str] = []  # 404: no L3 agent scheduler (ML2/OVN)
+    hosts_of = _l3_hosts(conn, facts, routers, missing)
     distributed = any(p.device_owner == "network:router_interface_distributed"
                       for p in interfaces)
     if distributed and facts.floating_ips and facts.server.host and external:
@@ -54,6 +56,14 @@ def add_way_out(conn: Connection, facts: CloudFacts) -> None:
                                          "binding:host_id": [facts.server.host],
                                          "network_id": sorted(external)},
                            "the floating IP gateway of the server's host")
+    if missing and _ovn(conn, facts):
+        _segment_ids(conn, facts, sorted({p.network_id for p in gateways}))
+        facts.notes.append("ML2/OVN: the routers are logical (their interfaces are on every "
+                           "chassis, no namespace); each gateway is traced on the chassis "
+                           "Neutron bound it to")
+        interfaces = []
+    else:
+        facts.notes += missing
     for port in interfaces + gateways:
         if not port.binding_host_id:
             # DVR: the distributed interface lives where the server runs; else: the L3 agent
@@ -94,12 +104,41 @@ def _floating_ips(conn: Connection, facts: CloudFacts, ports: list[str]) -> None
             fip.get("status")))
 
 
-def _l3_hosts(conn: Connection, facts: CloudFacts, routers: list[str]) -> dict[str, list[str]]:
+def _ovn(conn: Connection, facts: CloudFacts) -> bool:
+    """An ML2/OVN cloud: the server's host runs an OVN controller (no L3 agents to ask)."""
+    agents = fetch._agents(conn, facts.hosts, facts.ports, facts.notes)
+    return any(a.agent_type in OVN_AGENTS for a in agents)
+
+
+def _segment_ids(conn: Connection, facts: CloudFacts, networks: list[str]) -> None:
+    """The external networks' segment ids: ovn-controller names each localnet patch
+    provnet-<segment id>, the one way to tell two provider networks on one physnet apart
+    for a port with no tap (a gateway)."""
+    try:
+        raw = fetch._get(conn.network, "/segments", {"network_id": networks})["segments"]
+    except sdk_exc.HttpException as exc:
+        facts.notes.append(f"segment ids unknown: {answer_of(conn.network, exc)}")
+        return
+    for body in raw:
+        net = facts.networks.get(body.get("network_id") or "")
+        for seg in net.segments if net else []:
+            if (seg.network_type, seg.physical_network, seg.segmentation_id) == (
+                    body.get("network_type"), body.get("physical_network"),
+                    body.get("segmentation_id")) and isinstance(body.get("id"), str):
+                seg.id = body["id"]
+
+
+def _l3_hosts(conn: Connection, facts: CloudFacts, routers: list[str],
+              missing: list[str]) -> dict[str, list[str]]:
     """Router -> the hosts of its L3 agents, the active one first (L3-HA)."""
     out: dict[str, list[str]] = {}
     for router in routers:
         try:
             raw = fetch._get(conn.network, f"/routers/{router}/l3-agents", None)["agents"]
+        except sdk_exc.NotFoundException as exc:
+            missing.append(f"the L3 agents of router {router} are unknown: "
+                           f"{answer_of(conn.network, exc)}")
+            continue
         except sdk_exc.HttpException as exc:
             facts.notes.append(f"the L3 agents of router {router} are unknown: "
                                f"{answer_of(conn.network, exc)}")

@@ -15,6 +15,7 @@ TUNNEL = "tunnel"
 NIC = "nic"
 NAMESPACE = "namespace"  # a network namespace of a Neutron agent (qdhcp-, qrouter-, snat-, fip-)
 NS_DEVICE = "ns-device"  # a device inside such a namespace (qr-, qg-, tap…, ns-…)
+LOGICAL = "logical-port"  # OVN: a port with no device on the host (a router's cr-lrp)
 
 # Where a fact came from.
 SRC_API = "api"

@@ -82,7 +82,13 @@ def chassis_notes(host: str, facts: HostFacts) -> list[str]:
     return notes
 
 
+GATEWAY = "network:router_gateway"
+
+
 def hops(ctx: core.Walk) -> None:
+    if ctx.port.device_owner == GATEWAY:
+        _gateway_hops(ctx)
+        return
     vif = core.guest_hop(ctx)
     ovs_if = core.ovs_interface_for_port(ctx)
     core.tap_hop(ctx, core.tap_name(ctx, vif), ovs_if)
@@ -129,6 +135,43 @@ def hops(ctx: core.Walk) -> None:
         ctx.problems.append(f"network type {kind!r} is not traced yet")
 
 
+def _gateway_hops(ctx: core.Walk) -> None:
+    """A router's gateway port: ML2/OVN binds it to the chassis its chassisredirect port
+    (cr-lrp-<port id>) is active on. It has no device there: the external network's traffic
+    leaves through that chassis' localnet patch."""
+    port, ovs = ctx.port, ctx.facts.ovs
+    details = [(f"gateway of router {port.device_id}: its chassisredirect port is active on "
+                "this chassis (Neutron's binding)"),
+               ", ".join(ip.ip_address for ip in port.fixed_ips)]
+    if ctx.floating_ips:
+        details.append("floating IPs " + ", ".join(map(str, ctx.floating_ips)))
+    ctx.add(device=f"cr-lrp-{port.id}", kind=m.LOGICAL, mac=port.mac_address, state=port.status,
+            source=m.SRC_API, detail="; ".join(d for d in details if d))
+    if ovs is None:
+        ctx.add(device=ctx.int_br, kind=m.OVS_BRIDGE, state="unknown", source=m.SRC_UNKNOWN,
+                detail=f"Open vSwitch not readable: {ctx.facts.unknown_why('ovs') or '?'}")
+        return
+    if "enable-chassis-as-gw" not in ovs.external_ids.get("ovn-cms-options", ""):
+        ctx.problems.append(f"{ctx.facts.host} is not a gateway chassis (no enable-chassis-as-gw "
+                            "in ovn-cms-options) but Neutron bound the router's gateway here")
+    ctx.add(device=ctx.int_br, kind=m.OVS_BRIDGE, source=m.SRC_OVSDB,
+            state="present" if ctx.int_br in ovs.bridges else "absent",
+            detail=chassis_summary(ovs))
+    if ctx.segment.network_type in ("flat", "vlan"):
+        _localnet_hops(ctx)
+    else:
+        ctx.problems.append(f"an external network of type {ctx.segment.network_type!r} is not "
+                            "traced yet")
+
+
+def _patch_datapath(ctx: core.Walk, near: OvsInterface) -> int | None:
+    """The logical datapath br-int's table 0 puts traffic from a localnet patch in: the
+    network's, when the patch is that network's (one key, or none said)."""
+    keys = {_metadata_set(f.actions) for f in core.flows(ctx, ctx.int_br)
+            if f.table == TABLE_PHY_TO_LOG and core.in_port_matches(f, near)} - {None}
+    return keys.pop() if len(keys) == 1 else None
+
+
 def _datapath_key(ctx: core.Walk, iface: OvsInterface) -> int | None:
     """The logical datapath of the port, from its table-0 flow (set_field:KEY->metadata)."""
     for flow in core.flows(ctx, ctx.int_br):
@@ -153,10 +196,12 @@ def _outputs_to(action: str, iface: OvsInterface) -> bool:
     return action.startswith("output:") and core.names_port(action[len("output:"):], iface)
 
 
-def _localnet_vlan(ctx: core.Walk, near: OvsInterface) -> tuple[str | None, bool]:
-    """(what br-int puts on the wire to the localnet patch for this port's datapath, whether the
-    way back is there): a VLAN id, "untagged", or None when no flow says."""
-    key, egress, ingress = ctx.datapath_key, None, False
+def _localnet_vlan(ctx: core.Walk, near: OvsInterface,
+                   key: int | None = None) -> tuple[str | None, bool]:
+    """(what br-int puts on the wire to the localnet patch for this port's datapath, or
+    ``key``'s, whether the way back is there): a VLAN id, "untagged", or None when no flow
+    says."""
+    key, egress, ingress = key if key is not None else ctx.datapath_key, None, False
     if key is None:
         return None, False
     for flow in core.flows(ctx, ctx.int_br):
@@ -225,6 +270,8 @@ def _localnet_hops(ctx: core.Walk) -> None:
                 detail=f"ovn-bridge-mappings {physnet}:{phys_br}")
         return
     near, far = pair
+    if ctx.port.device_owner == GATEWAY and ctx.datapath_key is None:
+        ctx.datapath_key = _patch_datapath(ctx, near)  # no tap: the patch's own network
     core.patch_hops(ctx, near, far, phys_br)
     localnet = ovs.ports[near.name].external_ids.get("ovn-localnet-port") \
         if near.name in ovs.ports else None
@@ -267,8 +314,20 @@ def _localnet_pair(ctx: core.Walk, phys_br: str) -> tuple[OvsInterface, OvsInter
     assert ovs is not None
     pairs = [(a, b) for a, b in core.patch_pairs(ctx, ctx.int_br)
              if ovs.ports[b.name].bridge == phys_br]
-    pairs.sort(key=lambda ab: (_localnet_vlan(ctx, ab[0])[0] is None,
-                               "ovn-localnet-port" not in ovs.ports[ab[0].name].external_ids))
+    # Neutron names the localnet port provnet-<segment id>: exact, when the API gave the id.
+    # Else the tag br-int puts on the wire: networks sharing a physnet differ in it (one flat,
+    # VLANs by id). A port with no tap (a gateway) is matched through the patch's own network.
+    named = f"provnet-{ctx.segment.id}" if ctx.segment.id else None
+    want = "untagged" if ctx.segment.network_type == "flat" else str(ctx.segment.segmentation_id)
+    gateway = ctx.port.device_owner == GATEWAY and ctx.datapath_key is None
+
+    def wire(near: OvsInterface) -> str | None:
+        return _localnet_vlan(ctx, near, _patch_datapath(ctx, near) if gateway else None)[0]
+
+    pairs.sort(key=lambda ab: (
+        ovs.ports[ab[0].name].external_ids.get("ovn-localnet-port") != named,
+        wire(ab[0]) != want, wire(ab[0]) is None,
+        "ovn-localnet-port" not in ovs.ports[ab[0].name].external_ids))
     return pairs[0] if pairs else None
 
 

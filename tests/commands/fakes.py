@@ -425,6 +425,15 @@ class FakeCloud:
         collections = {"/v2.0/ports": ("ports", self.ports, self._port_view),
                        "/v2.0/networks": ("networks", self.networks, self._network_view),
                        "/v2.0/agents": ("agents", self.agents, self._agent_view)}
+        if path == "/v2.0/segments":  # one per provider segment, ids as Neutron gives them
+            nets = set(query.get("network_id", []))
+            return {"segments": [
+                {"id": fake_id("segment", n["id"], i), "network_id": n["id"],
+                 "network_type": s["provider:network_type"],
+                 "physical_network": s["provider:physical_network"],
+                 "segmentation_id": s["provider:segmentation_id"]}
+                for n in self.networks if not nets or n["id"] in nets
+                for i, s in enumerate(n.get("segments") or [n]) if "provider:network_type" in s]}
         if path == "/v2.0/floatingips":
             ports = set(query.get("port_id", []))
             return {"floatingips": [f for f in self.floating_ips

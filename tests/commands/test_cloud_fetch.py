@@ -578,3 +578,30 @@ def test_network_gather_keeps_a_404_when_the_cloud_is_not_ovn(requests_mock):
     assert [n.split(":")[0] for n in trace.cloud.notes] == [
         f"/networks/{net['id']}/dhcp-agents"]
     assert "404" in trace.cloud.notes[0]
+
+
+def test_way_out_on_ml2_ovn_traces_the_gateway_on_its_chassis(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovn-geneve",), noise=False)
+    cloud.agent_schedulers = False
+    router = fakes.fake_id("router", "r1")
+    ext = cloud.add_network("public", (("vlan", "physnet1", 300),))
+    qr = cloud.add_port(cloud.networks[0], device_id=router, host=None,
+                        device_owner="network:router_interface", index=7)
+    qg = cloud.add_port(ext, device_id=router, host="gateway-1",
+                        device_owner="network:router_gateway", index=8)
+    conn = cloud.connection()
+
+    facts = fetch.gather(conn, fetch.find_server(conn, cloud.server["id"]), way_out=True)
+
+    calls = cloud.calls()
+    assert calls[4:11] == [
+        "GET neutron /v2.0/ports", "GET neutron /v2.0/ports", "GET neutron /v2.0/networks",
+        "GET neutron /v2.0/floatingips", f"GET neutron /v2.0/routers/{router}/l3-agents",
+        "GET neutron /v2.0/agents", "GET neutron /v2.0/segments"]  # 404, so: OVN?, segment ids
+    assert cloud.requests()[10].query["network_id"] == [ext["id"]]
+    assert facts.way_out == [qg["id"]] and qr["id"] not in [p.id for p in facts.ports]
+    assert "gateway-1" in facts.hosts
+    (seg,) = facts.networks[ext["id"]].segments
+    assert seg.id == fakes.fake_id("segment", ext["id"], 0)
+    assert any(n.startswith("ML2/OVN: the routers are logical") for n in facts.notes)
+    assert not any("l3-agents" in n or "L3 agents" in n for n in facts.notes)  # no 404 noise

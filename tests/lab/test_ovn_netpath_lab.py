@@ -222,3 +222,64 @@ def test_network_show_on_ovn_finds_a_missing_metadata_namespace(ovn_lab):
         "network's VMs on this host get no metadata" for h in sorted(hosts)]
     assert {(r.host, r.state) for r in view.rows if r.kind == "metadata"} == {
         (h, "absent") for h in hosts}
+
+
+ROUTER = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b"
+GATEWAY_PORT = "e59fa1a2-b3c4-4d5e-8f6a-7b8c9d0e1f2a"
+
+
+@pytest.fixture
+def ovn_router(ovn_lab) -> Any:
+    """A logical router as Neutron's OVN driver makes it: its gateway port (lrp-<port>) on the
+    VLAN network's switch, scheduled on ovn1 (the gateway chassis) — ovn-northd then binds
+    its chassisredirect port cr-lrp-<port> there. Removed afterwards."""
+    net = next(n for n in ovn_lab.ovn.networks if n.network_type == "vlan")
+    lr, lrp = f"neutron-{ROUTER}", f"lrp-{GATEWAY_PORT}"
+    try:
+        ovn_lab.nbctl("lr-add", lr)
+        ovn_lab.nbctl("lrp-add", lr, lrp, "fa:16:3e:5a:09:01", "192.0.2.90/26")
+        ovn_lab.nbctl("lrp-set-gateway-chassis", lrp, "ovn1", "1")
+        ovn_lab.nbctl("lsp-add", net.switch, GATEWAY_PORT, "--", "lsp-set-type", GATEWAY_PORT,
+                      "router", "--", "lsp-set-addresses", GATEWAY_PORT, "router", "--",
+                      "lsp-set-options", GATEWAY_PORT, f"router-port={lrp}")
+        ovn_lab.nbctl("--wait=hv", "sync")
+        yield net
+    finally:
+        ovn_lab.nbctl("--if-exists", "lsp-del", GATEWAY_PORT)
+        ovn_lab.nbctl("--if-exists", "lr-del", lr)
+        ovn_lab.nbctl("--wait=hv", "sync")
+
+
+def _gateway_trace(ovn_lab: Any, net: Any, segment_id: str | None) -> Any:
+    from osc_netpath.cloud.facts import FixedIP, PortFacts
+
+    cloud = cloud_facts(ovn_lab.ovn, "ovn-vm-a")
+    cloud.networks[net.id].segments[0].id = segment_id
+    gw = PortFacts(id=GATEWAY_PORT, network_id=net.id, mac_address="fa:16:3e:5a:09:01",
+                   status="ACTIVE", device_owner="network:router_gateway", device_id=ROUTER,
+                   binding_host_id="ovn1", binding_vif_type="ovs",
+                   fixed_ips=[FixedIP(net.subnet_id, "192.0.2.90")])
+    cloud.ports, cloud.way_out = [gw], [gw.id]
+    return trace.probe_and_resolve(cloud, config.load(ovn_lab.netpath_settings()))
+
+
+@pytest.mark.parametrize("segment_id", [True, False], ids=["segment-id", "no-segment-id"])
+def test_router_gateway_traced_on_its_gateway_chassis(ovn_lab, ovn_router, segment_id):
+    net = ovn_router
+    binding = json.loads(ovn_lab.sbctl("--format=json", "--columns=chassis", "find",
+                                       "Port_Binding", f"logical_port=cr-lrp-{GATEWAY_PORT}"))
+    chassis = json.loads(ovn_lab.sbctl("--format=json", "--columns=_uuid", "find", "Chassis",
+                                       "name=ovn1"))
+    assert binding["data"][0][0] == chassis["data"][0][0]  # ground truth: cr-lrp on ovn1
+    outcome = _gateway_trace(ovn_lab, net, net.segment_id if segment_id else None)
+    (port,) = outcome.path.ports
+    assert outcome.path.errors == [] and port.problems == [], port.problems
+    host = ovn_lab.chassis("ovn1")
+    near = next(r["name"] for r in host.ovs_table("Port")
+                if r["external_ids"].get("ovn-localnet-port") == net.localnet
+                and host.vsctl("port-to-br", r["name"]).strip() == "br-int")
+    far = host.vsctl("get", "Interface", near, "options:peer").strip().strip('"')
+    assert [(h.device, h.kind, h.vlan) for h in port.hops] == [
+        (f"cr-lrp-{GATEWAY_PORT}", m.LOGICAL, None), ("br-int", m.OVS_BRIDGE, None),
+        (near, m.PATCH, None), (far, m.PATCH, None),
+        ("br-ex", m.OVS_BRIDGE, f"VLAN {net.segmentation_id}"), ("eth1", m.NIC, None)]

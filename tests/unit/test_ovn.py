@@ -228,3 +228,78 @@ def test_chassis_summary_and_a_metadata_agent_down():
     assert f"chassis {b.CHASSIS['compute1']} (geneve 192.0.2.11, gateway)" in (
         _hop(path, "br-int").detail or "")
     assert path.ports[0].problems == ["the OVN Metadata agent on compute1 is down (not reporting)"]
+
+
+def _gateway_cloud(segment_id: str | None) -> object:
+    """vm's router's gateway port on the external VLAN network, bound to compute1 (the
+    gateway chassis ML2/OVN scheduled its cr-lrp on), as --to external adds it."""
+    from osc_netpath.cloud.facts import FixedIP, FloatingIP, PortFacts
+
+    cloud = b.ovn_cloud("vlan", 101)
+    cloud.networks["net-1"].segments[0].id = segment_id
+    gw = PortFacts(id="9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", network_id="net-1",
+                   mac_address="fa:16:3e:99:00:01", status="ACTIVE",
+                   device_owner="network:router_gateway", device_id="router-1",
+                   binding_host_id="compute1", binding_vif_type="ovs",
+                   fixed_ips=[FixedIP("sub-1", "198.51.100.99")])
+    cloud.ports = [gw]
+    cloud.way_out = [gw.id]
+    cloud.floating_ips = {"router-1": [FloatingIP("198.51.100.50", "10.0.0.5", b.PORT_ID,
+                                                  "ACTIVE")]}
+    return cloud
+
+
+def _gateway_host(other_first: bool) -> b.HostBuilder:
+    """A gateway chassis with the external network's localnet pair and another network's on
+    the same physnet (listed first on br-int when ``other_first``), each with its flows."""
+    other = "0a1b2c3d-0000-4000-8000-00000000f1a7"
+    host = b.ovn_host()
+    host.ovs.external_ids["ovn-cms-options"] = "enable-chassis-as-gw"
+    near, far = f"patch-br-int-to-provnet-{other}", f"patch-provnet-{other}-to-br-int"
+    host.patch("br-int", near, "br-ex", far)
+    for name in (near, far):
+        host.ovs.ports[name].external_ids = {"ovn-localnet-port": f"provnet-{other}"}
+    if other_first:
+        host.ovs.bridges["br-int"].ports.insert(0, host.ovs.bridges["br-int"].ports.pop())
+    host.flow("br-int", 0, {"in_port": f'"{near}"', "vlan_tci": "0x0000/0x1000"},
+              ["set_field:0x9->metadata", "resubmit(,8)"])
+    host.flow("br-int", 65, {"reg15": "0x2", "metadata": "0x9"}, [f'output:"{near}"'])
+    mine = f"patch-br-int-to-provnet-{b.SEGMENT_ID}"
+    host.flow("br-int", 0, {"in_port": f'"{mine}"', "dl_vlan": "101"},
+              ["pop_vlan", "set_field:0x2->metadata", "resubmit(,8)"])
+    host.flow("br-int", 65, {"reg15": "0x1", "metadata": "0x2"},
+              ["push_vlan:0x8100", "set_field:4197->vlan_vid", f'output:"{mine}"', "pop_vlan"])
+    return host
+
+
+def test_ovn_gateway_leaves_by_its_networks_localnet_patch():
+    path = resolve(_gateway_cloud(b.SEGMENT_ID), {"compute1": _gateway_host(True).facts()})
+    (port,) = path.ports
+    assert [(h.device, h.kind) for h in port.hops] == [
+        ("cr-lrp-9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", m.LOGICAL), ("br-int", m.OVS_BRIDGE),
+        (f"patch-br-int-to-provnet-{b.SEGMENT_ID}", m.PATCH),
+        (f"patch-provnet-{b.SEGMENT_ID}-to-br-int", m.PATCH),
+        ("br-ex", m.OVS_BRIDGE), ("eth1", m.NIC)]
+    assert "floating IPs 198.51.100.50 → 10.0.0.5 (ACTIVE)" in port.hops[0].detail
+    br_ex = next(h for h in port.hops if h.device == "br-ex")
+    assert (br_ex.vlan, br_ex.source) == ("VLAN 101", m.SRC_FLOWS)  # read via the patch
+    assert port.problems == []
+
+
+def test_ovn_gateway_without_segment_id_is_told_apart_by_the_wire_tag():
+    # no segment id (no segments API): the pair whose network br-int tags with the external
+    # network's VLAN (101) is its own; the other network on physnet1 is untagged
+    path = resolve(_gateway_cloud(None), {"compute1": _gateway_host(True).facts()})
+    (port,) = path.ports
+    assert port.hops[2].device == f"patch-br-int-to-provnet-{b.SEGMENT_ID}"
+    assert next(h for h in port.hops if h.device == "br-ex").vlan == "VLAN 101"
+    assert port.problems == []
+
+
+def test_ovn_gateway_bound_to_a_chassis_that_is_no_gateway():
+    host = _gateway_host(False)
+    del host.ovs.external_ids["ovn-cms-options"]
+    path = resolve(_gateway_cloud(b.SEGMENT_ID), {"compute1": host.facts()})
+    assert path.ports[0].problems == [(
+        "compute1 is not a gateway chassis (no enable-chassis-as-gw in ovn-cms-options) but "
+        "Neutron bound the router's gateway here")]
