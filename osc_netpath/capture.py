@@ -22,6 +22,8 @@ from osc_netpath.host import redact
 FORMAT = "osc-netpath-capture"
 VERSION = 1
 DEMO = "demo"  # --capture demo: the bundle shipped in osc_netpath/demo/
+# --capture NAME -> the built-in bundle: ML2/OVS (demo) and ML2/OVN (demo-ovn) stacks
+DEMOS = {DEMO: "capture.json", "demo-ovn": "capture-ovn.json"}
 
 
 @dataclass
@@ -66,9 +68,13 @@ def _integer(text: str) -> int:
 
 def _read(where: str) -> tuple[str, bytes]:
     """(how messages name it, its bytes)."""
-    if where == DEMO:
-        return "the built-in demo", resources.files("osc_netpath.demo").joinpath(
-            "capture.json").read_bytes()
+    if where in DEMOS:
+        try:
+            return f"the built-in {where}", resources.files("osc_netpath.demo").joinpath(
+                DEMOS[where]).read_bytes()
+        except OSError as exc:  # a packaging fault: say which file is missing
+            raise CaptureError(f"the built-in {where} is not installed "
+                               f"(osc_netpath/demo/{DEMOS[where]}: {exc.strerror})") from None
     try:
         with open(os.path.expanduser(where), "rb") as fh:
             return where, fh.read()
@@ -203,7 +209,8 @@ def trace_key(trace: Trace) -> tuple[str, str]:
         return "port", cloud.ports[0].id
     if cloud.subject == "network":
         return "network", cloud.server.id
-    return "server", cloud.server.id
+    return ("server", cloud.server.id) if cloud.to is None else (f"server-to-{cloud.to}",
+                                                               cloud.server.id)
 
 
 def _find_port(bundle: Bundle, ref: str) -> Trace:
@@ -235,15 +242,24 @@ def _find_network(bundle: Bundle, ref: str) -> Trace:
     raise CaptureError(f"no network {ref!r} in the capture (networks: {have or 'none'})")
 
 
-def find(bundle: Bundle, ref: str, subject: str = "server") -> Trace:
+def find(bundle: Bundle, ref: str, subject: str = "server", to: str | None = None) -> Trace:
     """The trace of a server (or, with ``subject="port"``, of a port) by ID or exact name,
-    with Nova's ambiguity rule."""
+    with Nova's ambiguity rule; ``to`` ("external") picks the trace recorded with ``--to``."""
     if subject == "port":
         return _find_port(bundle, ref)
     if subject == "network":
         return _find_network(bundle, ref)
-    bundle = Bundle(traces=[t for t in bundle.traces if t.cloud.subject == "server"],
-                    recorded_from=bundle.recorded_from)
+    servers = [t for t in bundle.traces if t.cloud.subject == "server"]
+    wanted = [t for t in servers if t.cloud.to == to]
+    if not any(ref in (t.cloud.server.id, t.cloud.server.name) for t in wanted):
+        other = next((t for t in servers if ref in (t.cloud.server.id, t.cloud.server.name)),
+                     None)
+        if other is not None:
+            said = f"--to {to}" if to else "no --to"
+            was = f"--to {other.cloud.to}" if other.cloud.to else "without --to"
+            raise CaptureError(f"server {ref!r} is in the capture {was} only; it cannot be "
+                               f"replayed with {said}")
+    bundle = Bundle(traces=wanted, recorded_from=bundle.recorded_from)
     by_id = [t for t in bundle.traces if t.cloud.server.id == ref]
     if by_id:
         return by_id[0]

@@ -119,6 +119,7 @@ class CloudFacts:
     # what was traced: "server" (its ports), or "port" (one port; `server` is then its owner:
     # a router, a DHCP agent's network…, with no libvirt domain)
     subject: str = "server"
+    to: str | None = None  # --to external: the way out was asked for (and way_out added)
     way_out: list[str] = field(default_factory=list)  # --to external: the router ports added
     floating_ips: dict[str, list[FloatingIP]] = field(default_factory=dict)  # by router id
     # --host when the API shows the server's host and it is another: traced alone, instead.

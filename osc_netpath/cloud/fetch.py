@@ -194,6 +194,7 @@ def gather(conn: Connection, server: ServerFacts, host_override: str | None = No
     if way_out:  # --to external: the routers, where they live, their gateways
         from osc_netpath.cloud.way_out import add_way_out
 
+        facts.to = "external"
         add_way_out(conn, facts)
     facts.agents = _agents(conn, facts.hosts, facts.ports, facts.notes)
     _ovn_peers(conn, facts)

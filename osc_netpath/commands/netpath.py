@@ -54,7 +54,7 @@ class _PathLister(command.Lister):
                 if parsed_args.record:
                     raise capture.CaptureError("--record and --capture do not go together")
                 found = capture.find(capture.load(parsed_args.capture), self._ref(parsed_args),
-                                     subject=self.subject)
+                                     subject=self.subject, to=getattr(parsed_args, "to", None))
                 path = trace.replay(found)
             else:
                 if parsed_args.record:

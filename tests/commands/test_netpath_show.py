@@ -263,3 +263,37 @@ def test_to_external_probes_the_network_node_in_the_same_round(mocker, probes):
 def test_to_takes_only_external(mocker, probes):
     with pytest.raises(SystemExit):
         run(FakeApp(), "web-1", "--to", "internet")
+
+
+def test_to_external_is_recorded_beside_the_plain_trace(mocker, probes, tmp_path):
+    from tests.commands.test_cloud_fetch import _legacy_router
+
+    cloud = fakes.scenario(mocker, ["ovs-hybrid-vxlan"])
+    qr, _, _ = _legacy_router(cloud)
+    for host in (fakes.HOST, fakes.NETWORK_HOST):
+        probes.answers[host] = transport.ProbeResult(host=host, error="refused",
+                                                     error_kind="unreachable")
+    saved = tmp_path / "c.json"
+    cfg = {"hosts": {fakes.NETWORK_HOST: "192.0.2.2"}}
+    run(FakeApp(cloud.connection(), netpath=cfg), "web-1", "--record", str(saved))
+    run(FakeApp(cloud.connection(), netpath=cfg), "web-1", "--to", "external", "--record",
+        str(saved))
+    assert len(capture.load(str(saved)).traces) == 2  # one does not replace the other
+
+    plain, out = FakeApp(), FakeApp()
+    run(plain, "web-1", "--capture", str(saved), "-f", "json")
+    run(out, "web-1", "--to", "external", "--capture", str(saved), "-f", "json")
+    assert qr["id"] not in {r["Port"] for r in json.loads(plain.stdout.getvalue())}
+    assert qr["id"] in {r["Port"] for r in json.loads(out.stdout.getvalue())}
+
+
+def test_to_external_not_recorded_is_a_clear_error(mocker, probes, tmp_path):
+    cloud = fakes.scenario(mocker, ["ovs-hybrid-vlan"])
+    probes.answers[fakes.HOST] = transport.ProbeResult(host=fakes.HOST, error="x",
+                                                       error_kind="unreachable")
+    saved = tmp_path / "c.json"
+    run(FakeApp(cloud.connection()), "web-1", "--record", str(saved))
+    with pytest.raises(exceptions.CommandError,
+                       match=r"^server 'web-1' is in the capture without --to only; it cannot "
+                             r"be replayed with --to external$"):
+        run(FakeApp(), "web-1", "--to", "external", "--capture", str(saved))
