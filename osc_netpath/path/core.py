@@ -44,6 +44,9 @@ class Walk:
     metadata_expected: bool = False  # the API shows an OVN metadata agent on this host
     datapath_key: int | None = None  # OVN: the port's logical datapath (its Geneve VNI)
     floating_ips: list[FloatingIP] = field(default_factory=list)  # its router's (--to external)
+    # --to external, ML2/OVS tunnels: tunneling_ip -> the host (and router) the network's
+    # centralized router interface is on: the server's traffic must have a tunnel there
+    router_peers: dict[str, str] = field(default_factory=dict)
 
     def add(self, **kw: object) -> m.Hop:
         hop = m.Hop(index=len(self.hops), **kw)  # type: ignore[arg-type]

@@ -218,14 +218,22 @@ def _tunnel_hops(ctx: core.Walk, local_vlan: int | None) -> None:
                             "(no other host shares a network, or tunnels are not configured)")
         return
     local_ips: set[str] = set()
+    every = [i for i in ovs.interfaces.values() if i.type == kind and ovs.ports.get(i.name)
+             and ovs.ports[i.name].bridge == tun_br]  # not only the ones table 22 floods to
+    for ip, where in sorted(ctx.router_peers.items()):
+        if not any(t.options.get("remote_ip") == ip for t in every):
+            ctx.problems.append(f"no {kind} tunnel from {ctx.facts.host} to {ip}, the tunnel "
+                                f"endpoint of {where}: the server's traffic cannot reach its "
+                                "router")
     for tun in sorted(tunnels, key=lambda t: t.name):
         remote = tun.options.get("remote_ip")
         local = tun.options.get("local_ip") or (ctx.agent.tunneling_ip if ctx.agent else None)
         if local:
             local_ips.add(local)
+        to = f"; to {ctx.router_peers[remote]}" if remote in ctx.router_peers else ""
         ctx.add(device=tun.name, kind=m.TUNNEL, bridge=tun_br, vlan=f"VNI {vni}",
                 state=core.ovs_state(tun), source=m.SRC_OVSDB, peer=remote,
-                detail=f"{kind} {local or '?'} → {remote or '?'}")
+                detail=f"{kind} {local or '?'} → {remote or '?'}{to}")
     for ip in sorted(local_ips):
         core.underlay_hop(ctx, ip)
 

@@ -242,6 +242,7 @@ def _resolve_port(
         guest_state=guest_state(server, port),
         guest_label=domain.name if domain else (server.instance_name or server.name),
         peers=_peers(cloud, port, host),
+        router_peers=_router_peers(cloud, port, host),
         floating_ips=cloud.floating_ips.get(port.device_id or "", [])
         if port.device_owner in ("network:router_gateway",
                                  "network:router_interface_distributed") else [],
@@ -252,6 +253,28 @@ def _resolve_port(
     path.hops.extend(walk.hops)
     path.problems.extend(walk.problems)
     return path
+
+
+# a router's interfaces that live on one node (legacy, L3-HA): reached over the tunnels
+CENTRAL_INTERFACES = ("network:router_interface", "network:ha_router_replicated_interface",
+                      "network:router_centralized_snat")
+
+
+def _router_peers(cloud: CloudFacts, port: PortFacts, host: str | None) -> dict[str, str]:
+    """--to external: for a server's port, the tunneling_ip of each other host holding a
+    router interface on its network (legacy/L3-HA; the network node's SNAT port under DVR)."""
+    if cloud.to is None or port.id in cloud.way_out:
+        return {}
+    out: dict[str, str] = {}
+    for other in cloud.ports:
+        if other.id not in cloud.way_out or other.network_id != port.network_id \
+                or other.device_owner not in CENTRAL_INTERFACES \
+                or other.binding_host_id in (None, host):
+            continue
+        agent = cloud.agent_for(other.binding_host_id)
+        if agent is not None and agent.tunneling_ip:
+            out[agent.tunneling_ip] = f"{other.binding_host_id} (router {other.device_id})"
+    return out
 
 
 def _peers(cloud: CloudFacts, port: PortFacts, host: str | None) -> dict[str, str | None]:

@@ -124,7 +124,7 @@ def _way_out_cloud(router: Router):
         added.append(_port(FG, NET_FLAT, "network:floatingip_agent_gateway", "l3-agent-hv1",
                            "hv1", FG_IP))
     cloud.ports += added
-    cloud.way_out = [p.id for p in added]
+    cloud.to, cloud.way_out = "external", [p.id for p in added]  # as fetch.gather sets them
     cloud.networks[NET_FLAT.id] = hv1.networks[NET_FLAT.id]
     cloud.agents += [a for a in hv1.agents if a.host == "hv1" and a not in cloud.agents]
     cloud.host_ips["hv1"] = hv1.host_ips["hv1"]
@@ -174,6 +174,10 @@ def test_way_out_through_the_router(lab, router):
         inside[f"qg-{QG[:11]}"]["address"]
 
     assert path.ports[0].problems == []  # the server's own port, as without --to
+    if not router.dvr:  # legacy: the server's tunnel that reaches the network node is named
+        hv1_ip = LAB.host("hv1").mgmt_ip
+        tun = next(h for h in path.ports[0].hops if h.kind == m.TUNNEL and h.peer == hv1_ip)
+        assert (tun.detail or "").endswith(f"; to hv1 (router {ROUTER})")
     if router.dvr:
         head = next(p for p in path.ports if p.port_id == QR).hops[0]
         assert f"rfp-{ROUTER[:11]} ⇄ fpr-{ROUTER[:11]} in {router.fip_ns}" in (head.detail or "")

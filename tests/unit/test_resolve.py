@@ -452,3 +452,43 @@ def test_a_host_override_resolves_ports_against_that_host():
     asked = trace.probe_request(cloud, "compute2")
     assert (asked.flows, asked.domains) == ([("br-ex", 0), ("br-int", 0)], ["instance-00000001"])
     assert trace.probe_request(cloud, "compute1").domains == []
+
+
+def _to_router_on(cloud, host: str, tunneling_ip: str) -> None:
+    """--to external added the network's legacy router interface, bound to ``host``."""
+    from osc_netpath.cloud.facts import AgentFacts, PortFacts
+
+    qr = PortFacts(id="qr-port-1", network_id="net-1", mac_address="fa:16:3e:00:00:01",
+                   status="ACTIVE",
+                   device_owner="network:router_interface", device_id="router-1",
+                   binding_host_id=host, binding_vif_type="ovs")
+    cloud.ports.append(qr)
+    cloud.agents.append(AgentFacts(id="agent-nn", host=host, agent_type="Open vSwitch agent",
+                                   tunnel_types=["vxlan"], tunneling_ip=tunneling_ip))
+    cloud.to, cloud.way_out = "external", [qr.id]
+
+
+def test_to_external_names_the_tunnel_to_the_router():
+    host = b.base_host()
+    b.plug_native(host, tag=2)
+    b.vxlan(host, local=2, vni=1001, remote="192.0.2.12")
+    host.domains.append(b.domain(hybrid=False))
+    cloud = b.cloud("vxlan", 1001, hybrid=False)
+    _to_router_on(cloud, "network1", "192.0.2.12")
+    path = resolve(cloud, {"compute1": host.facts()})  # network1 not probed: only the VM side
+    vm = path.ports[0]
+    assert vm.problems == []
+    assert _hop(path, "vxlan-c000020c").detail.endswith("; to network1 (router router-1)")
+
+
+def test_to_external_finds_no_tunnel_to_the_router():
+    host = b.base_host()
+    b.plug_native(host, tag=2)
+    b.vxlan(host, local=2, vni=1001, remote="192.0.2.12")  # a tunnel, but to another host
+    host.domains.append(b.domain(hybrid=False))
+    cloud = b.cloud("vxlan", 1001, hybrid=False)
+    _to_router_on(cloud, "network1", "192.0.2.99")
+    vm = resolve(cloud, {"compute1": host.facts()}).ports[0]
+    assert vm.problems == [(
+        "no vxlan tunnel from compute1 to 192.0.2.99, the tunnel endpoint of network1 (router "
+        "router-1): the server's traffic cannot reach its router")]
