@@ -75,9 +75,15 @@ def gather(conn: Connection, network: NetworkFacts) -> NetworkTrace:
     if cloud.hosts:
         cloud.agents = fetch._agents(conn, cloud.hosts, cloud.ports, notes)
         cloud.host_ips = fetch._host_ips(conn, owner, cloud.hosts, notes)
-    if missing and any(a.agent_type in OVN_AGENTS for a in cloud.agents):
+    if any(a.agent_type in OVN_AGENTS for a in cloud.agents + [
+            h.agent for h in trace.dhcp_agents + trace.l3_agents]):
+        # the L3 "agents" ML2/OVN lists for a router are its gateway chassis: no namespaces
+        gateways = [h for h in trace.l3_agents if h.agent.agent_type in OVN_AGENTS]
+        trace.l3_agents = [h for h in trace.l3_agents if h not in gateways]
+        said = "; ".join(f"router {h.router_id} on {h.agent.host}" for h in gateways)
         notes.append("ML2/OVN: no DHCP or L3 agents (DHCP is ovn-controller's, routers are "
-                     "logical; a router's gateway is bound to its gateway chassis)")
+                     "logical; a router's gateway is bound to its gateway chassis"
+                     + (f": {said})" if said else ")"))
     else:
         notes += missing
     return trace

@@ -46,7 +46,7 @@ def add_way_out(conn: Connection, facts: CloudFacts) -> None:
     if external:
         facts.networks.update(fetch._networks(conn, external, facts.notes))
     _floating_ips(conn, facts, server_ports)
-    missing: list[str] = []  # 404: no L3 agent scheduler (ML2/OVN)
+    missing: list[str] = []  # ML2/OVN: no L3 agent scheduler (404), or gateway chassis
     hosts_of = _l3_hosts(conn, facts, routers, missing)
     distributed = any(p.device_owner == "network:router_interface_distributed"
                       for p in interfaces)
@@ -56,14 +56,14 @@ def add_way_out(conn: Connection, facts: CloudFacts) -> None:
                                          "binding:host_id": [facts.server.host],
                                          "network_id": sorted(external)},
                            "the floating IP gateway of the server's host")
-    if missing and _ovn(conn, facts):
+    if missing and (any(m.startswith("router ") for m in missing) or _ovn(conn, facts)):
         _segment_ids(conn, facts, sorted({p.network_id for p in gateways}))
         facts.notes.append("ML2/OVN: the routers are logical (their interfaces are on every "
                            "chassis, no namespace); each gateway is traced on the chassis "
                            "Neutron bound it to")
         interfaces = []
     else:
-        facts.notes += missing
+        facts.notes += [m for m in missing if not m.startswith("router ")]
     for port in interfaces + gateways:
         if not port.binding_host_id:
             # DVR: the distributed interface lives where the server runs; else: the L3 agent
@@ -142,6 +142,12 @@ def _l3_hosts(conn: Connection, facts: CloudFacts, routers: list[str],
         except sdk_exc.HttpException as exc:
             facts.notes.append(f"the L3 agents of router {router} are unknown: "
                                f"{answer_of(conn.network, exc)}")
+            continue
+        if any(a.get("agent_type") in OVN_AGENTS for a in raw):
+            # ML2/OVN answers with the gateway chassis ("OVN Controller Gateway agent"): no
+            # L3 agent, no namespace; the gateway port's own binding says where it is active
+            missing.append(f"router {router}: gateway chassis "
+                           f"{', '.join(str(a.get('host')) for a in raw)}")
             continue
         raw.sort(key=lambda a: a.get("ha_state") not in (None, "active"))
         out[router] = [a["host"] for a in raw if a.get("host")]

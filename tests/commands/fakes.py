@@ -195,7 +195,10 @@ class FakeCloud:
         self.agents: list[dict[str, Any]] = []
         self.hypervisors: list[dict[str, Any]] = []
         self.floating_ips: list[dict[str, Any]] = []
-        self.agent_schedulers = True  # ML2/OVN loads no DHCP/L3 agent scheduler extension
+        # "agents": DHCP/L3 agents host networks and routers (ML2/OVS); "ovn": as Neutron 29
+        # ML2/OVN answers (no DHCP agents, a router's "L3 agents" are its gateway chassis'
+        # OVN Controller Gateway agents); "none": the scheduler extensions absent (404)
+        self.agent_schedulers = "agents"
         self.server: dict[str, Any] = {}
         mocker.post(f"{AUTH_URL}/auth/tokens", json=self._token, status_code=201,
                     headers={"X-Subject-Token": "fake-token", **JSON})
@@ -438,7 +441,12 @@ class FakeCloud:
             ports = set(query.get("port_id", []))
             return {"floatingips": [f for f in self.floating_ips
                                     if not ports or f["port_id"] in ports]}
-        if path.endswith(("/dhcp-agents", "/l3-agents")) and not self.agent_schedulers:
+        if path.endswith("/l3-agents") and self.agent_schedulers == "ovn":
+            return {"agents": [self._agent_view(a) for a in self.agents
+                               if a["agent_type"] == "OVN Controller Gateway agent"]}
+        if path.endswith("/dhcp-agents") and self.agent_schedulers == "ovn":
+            return {"agents": []}
+        if path.endswith(("/dhcp-agents", "/l3-agents")) and self.agent_schedulers == "none":
             context.status_code = 404
             return {"NeutronError": {"type": "HTTPNotFound", "detail": "",
                                      "message": "The resource could not be found."}}

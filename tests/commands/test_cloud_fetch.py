@@ -547,22 +547,29 @@ def test_way_out_without_a_router_says_so_in_one_request(requests_mock):
     assert any(n.startswith("no router on the server's networks") for n in facts.notes)
 
 
-def test_network_gather_on_ml2_ovn_says_there_are_no_dhcp_or_l3_agents(requests_mock):
+@pytest.mark.parametrize("schedulers", ["ovn", "none"])
+def test_network_gather_on_ml2_ovn_says_there_are_no_dhcp_or_l3_agents(requests_mock,
+                                                                        schedulers):
     from osc_netpath.cloud import network as cloud_network
 
     cloud = fakes.scenario(requests_mock, ("ovn-geneve",), noise=False)
-    cloud.agent_schedulers = False
+    cloud.agent_schedulers = schedulers
     net = cloud.networks[0]
+    router = fakes.fake_id("router", "r1")
     cloud.add_port(net, device_id=f"ovnmeta-{net['id']}", host=None,
                    device_owner="network:distributed", index=5)  # the metadata localport
+    cloud.add_port(net, device_id=router, host=None, device_owner="network:router_interface",
+                   index=6)
+    cloud.add_agent(fakes.HOST, "OVN Controller Gateway agent", "ovn-controller", {})
     conn = cloud.connection()
 
     trace = cloud_network.gather(conn, cloud_network.find_network(conn, net["id"]))
 
-    assert trace.dhcp_agents == [] and trace.l3_agents == []
+    assert trace.dhcp_agents == [] and trace.l3_agents == []  # no namespaces to look for
+    gateway = f": router {router} on {fakes.HOST})" if schedulers == "ovn" else ")"
     assert trace.cloud.notes == [(
         "ML2/OVN: no DHCP or L3 agents (DHCP is ovn-controller's, routers are logical; a "
-        "router's gateway is bound to its gateway chassis)")]
+        f"router's gateway is bound to its gateway chassis{gateway}")]
     assert trace.cloud.metadata_networks == [net["id"]]
     assert [p.device_owner for p in trace.cloud.ports] == ["compute:nova"]  # bound ones only
 
@@ -571,7 +578,7 @@ def test_network_gather_keeps_a_404_when_the_cloud_is_not_ovn(requests_mock):
     from osc_netpath.cloud import network as cloud_network
 
     cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vlan",), noise=False)
-    cloud.agent_schedulers = False
+    cloud.agent_schedulers = "none"
     net = cloud.networks[0]
     conn = cloud.connection()
     trace = cloud_network.gather(conn, cloud_network.find_network(conn, net["id"]))
@@ -580,9 +587,11 @@ def test_network_gather_keeps_a_404_when_the_cloud_is_not_ovn(requests_mock):
     assert "404" in trace.cloud.notes[0]
 
 
-def test_way_out_on_ml2_ovn_traces_the_gateway_on_its_chassis(requests_mock):
+@pytest.mark.parametrize("schedulers", ["ovn", "none"])
+def test_way_out_on_ml2_ovn_traces_the_gateway_on_its_chassis(requests_mock, schedulers):
     cloud = fakes.scenario(requests_mock, ("ovn-geneve",), noise=False)
-    cloud.agent_schedulers = False
+    cloud.agent_schedulers = schedulers
+    cloud.add_agent("gateway-1", "OVN Controller Gateway agent", "ovn-controller", {})
     router = fakes.fake_id("router", "r1")
     ext = cloud.add_network("public", (("vlan", "physnet1", 300),))
     qr = cloud.add_port(cloud.networks[0], device_id=router, host=None,
@@ -594,11 +603,13 @@ def test_way_out_on_ml2_ovn_traces_the_gateway_on_its_chassis(requests_mock):
     facts = fetch.gather(conn, fetch.find_server(conn, cloud.server["id"]), way_out=True)
 
     calls = cloud.calls()
-    assert calls[4:11] == [
+    # "none": the 404 alone does not say OVN, the agents do; "ovn": the gateway agents do
+    told = ["GET neutron /v2.0/agents"] if schedulers == "none" else []
+    assert calls[4:10 + len(told)] == [
         "GET neutron /v2.0/ports", "GET neutron /v2.0/ports", "GET neutron /v2.0/networks",
         "GET neutron /v2.0/floatingips", f"GET neutron /v2.0/routers/{router}/l3-agents",
-        "GET neutron /v2.0/agents", "GET neutron /v2.0/segments"]  # 404, so: OVN?, segment ids
-    assert cloud.requests()[10].query["network_id"] == [ext["id"]]
+        *told, "GET neutron /v2.0/segments"]
+    assert cloud.requests()[9 + len(told)].query["network_id"] == [ext["id"]]
     assert facts.way_out == [qg["id"]] and qr["id"] not in [p.id for p in facts.ports]
     assert "gateway-1" in facts.hosts
     (seg,) = facts.networks[ext["id"]].segments
