@@ -69,11 +69,10 @@ def network_diagram(view: NetworkView, title: str) -> str:
     lines.extend(f"  ! {text(e)}" for e in items(view.errors))
     for row in items(view.rows):
         facts = [f for f in (text(row.device), f"in {text(row.namespace)}" if row.namespace
-                             else "", f"VLAN {text(row.vlan)}" if row.vlan else "",
+                             else "", f"local VLAN {text(row.vlan)}" if row.vlan else "",
                              text(row.state)) if f]
-        if row.kind == "host":
-            lines += ["", f"{text(row.host)}  " + "  ".join(facts[1:] if row.device is None
-                                                            else facts)]
+        if row.kind == "host":  # the host's name is the row's; its facts beside it
+            lines += ["", "  ".join([text(row.host), *facts])]
         else:
             lines.append(f"  {text(row.kind):<18} {text(row.name)}  " + "  ".join(facts))
         if row.detail:

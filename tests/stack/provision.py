@@ -71,12 +71,19 @@ if BACKEND == "ovn":
         "tenant-gnv": ("admin", None, "10.78.1.0/24"),
         "member-gnv": (MEMBER_PROJECT, None, "10.78.2.0/24"),
     }
-    # a Geneve port on each host on one network (so tunnels exist), provider ports on both
+    # a Geneve port on each host on one network (so tunnels exist), provider ports on both;
+    # stopped and deleted servers as on ML2/OVS
     SERVERS = {
         "vm1": ("vm1", "admin", "az-compute1", ["provider-vlan101", "provider-flat", "tenant-gnv"], None),
         "vm2": ("vm2", "admin", "az-compute2", ["provider-vlan101", "provider-flat", "tenant-gnv"], None),
         "vm3": ("vm3", MEMBER_PROJECT, "az-compute1", ["member-gnv"], None),
+        "vm-off": ("vm-off", "admin", "az-compute2", ["tenant-gnv"], "stop"),
+        "vm-gone": ("vm-gone", "admin", "az-compute1", ["tenant-gnv"], "delete"),
     }
+    # a router from tenant-gnv out to provider-flat (external), gateway on the gateway chassis
+    # (compute1, up.sh), a floating IP on vm1's tenant-gnv port
+    EXTERNAL = "provider-flat"
+    ROUTED = "tenant-gnv"
 AGENT_TYPE = "OVN Controller agent" if BACKEND == "ovn" else "Open vSwitch agent"
 FLAVOR = "m1.tiny"
 IMAGE = "halt"
@@ -138,7 +145,11 @@ def hosts(n):
         return True if len(up) >= n else f"{len(up)} nova-compute up"
 
     def agents_alive(agent_type=AGENT_TYPE):
-        alive = [a for a in c.network.agents(agent_type=agent_type) if a.is_alive]
+        # a gateway chassis (ovn-cms-options enable-chassis-as-gw) is an "OVN Controller
+        # Gateway agent" in Neutron's words
+        types = (agent_type, "OVN Controller Gateway agent") if agent_type == AGENT_TYPE \
+            and BACKEND == "ovn" else (agent_type,)
+        alive = [a for a in c.network.agents() if a.is_alive and a.agent_type in types]
         return True if len(alive) >= n else f"{len(alive)} {agent_type}s alive"
 
     wait(f"{n} {AGENT_TYPE}s alive", agents_alive, 240, 1)
@@ -196,6 +207,8 @@ def topology():
         if provider:
             attrs.update(provider)
             attrs["is_shared"] = True
+        if BACKEND == "ovn" and name == EXTERNAL:
+            attrs["is_router_external"] = True
         net = conn.network.create_network(**attrs)
         conn.network.create_subnet(network_id=net.id, name=name + "-v4", ip_version=4,
                                    cidr=cidr, is_dhcp_enabled=BACKEND == "ovn")
@@ -265,10 +278,35 @@ def boot():
     if deleted:
         wait("servers deleted", gone, 120, 1)
     log("stopped {}, deleted {}".format(", ".join(stopped), ", ".join(deleted)))
-    write_state(admin, ids, deleted)
+    router = ovn_router(admin, nets, ids["vm1"]) if BACKEND == "ovn" else None
+    write_state(admin, ids, deleted, router)
 
 
-def write_state(admin, ids, deleted):
+def ovn_router(admin, nets, vm1):
+    """router1: gateway on the external network, interface on the routed one, a floating IP
+    on vm1's port there; waits until ML2/OVN has bound the gateway port to a chassis."""
+    ext, routed = nets[EXTERNAL], nets[ROUTED]
+    router = admin.network.create_router(name="router1",
+                                         external_gateway_info={"network_id": ext.id})
+    admin.network.add_interface_to_router(router, subnet_id=routed.subnet_ids[0])
+    port = next(p for p in admin.network.ports(device_id=vm1) if p.network_id == routed.id)
+    fip = admin.network.create_ip(floating_network_id=ext.id, port_id=port.id)
+
+    end = time.time() + 60  # not fatal: a gateway left unbound is for the tests to say
+    while True:
+        gw = next(admin.network.ports(device_id=router.id,
+                                      device_owner="network:router_gateway"))
+        if gw.binding_host_id or time.time() > end:
+            break
+        time.sleep(1)
+    log(f"router1: gateway {gw.id} on {gw.binding_host_id}, floating IP "
+        f"{fip.floating_ip_address} -> vm1")
+    return {"id": router.id, "gateway_port": gw.id, "gateway_host": gw.binding_host_id,
+            "external_network": ext.id, "floating_ip": fip.floating_ip_address,
+            "fixed_ip": fip.fixed_ip_address, "port": port.id}
+
+
+def write_state(admin, ids, deleted, router=None):
     nets = {n.id: n for n in admin.network.networks()}
     projects = {p.id: p.name for p in admin.identity.projects()}
     servers = {}
@@ -297,7 +335,8 @@ def write_state(admin, ids, deleted):
             "availability_zone": s.availability_zone, "ports": ports,
         }
     with open(os.path.join(D, "servers.json"), "w") as f:
-        json.dump({"servers": servers, "deleted": deleted}, f, indent=2, sort_keys=True)
+        json.dump({"servers": servers, "deleted": deleted, "router": router}, f, indent=2,
+                  sort_keys=True)
     log("wrote {}".format(os.path.join(D, "servers.json")))
 
 
@@ -326,6 +365,7 @@ def state():
         "ssh": {"user": "root", "identity_file": os.path.join(D, "ssh", "id_ed25519"),
                 "known_hosts": os.path.join(D, "ssh", "known_hosts")},
         "backend": BACKEND, "hosts": hosts, "servers": booted["servers"], "deleted_servers": booted["deleted"],
+        "router": booted.get("router"),
         "networks": {name: {"project": v[0], "cidr": v[2]} for name, v in NETWORKS.items()},
         "member": {"project": MEMBER_PROJECT, "user": MEMBER_USER},
     }

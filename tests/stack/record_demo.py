@@ -1,15 +1,20 @@
 """Record a netpath capture bundle from the real stack (real Nova/Neutron API
 facts, real probes over real SSH into the compute hosts).
 
-    sudo python -m tests.stack.record_demo [--out FILE] [--keep] [SERVER ...]
+    sudo python -m tests.stack.record_demo [--out FILE] [--keep] [--to-external S ...]
+                                           [--network NET ...] [--dhcp-port NET ...]
+                                           [SERVER ...]
 
 SERVER defaults to vm1 vm2 vm3 (hybrid and native firewall; flat, VLAN and
 VXLAN).  Each is traced with the real CLI exactly as a user would:
-``openstack --os-cloud stack-admin netpath show SERVER --record PART``; the parts
-are merged into one bundle (default: $NPSTACK_DIR/demo-capture.json; pass
---out osc_netpath/demo/capture.json to replace the built-in demo).  Reuses a
-stack that is up; otherwise brings one up and tears it down afterwards
-(unless --keep).
+``openstack --os-cloud stack-admin netpath show SERVER --record PART``; with
+``--to-external S`` also ``netpath show S --to external`` (recorded beside the plain
+trace), with ``--network NET`` ``netpath network show NET``, with ``--dhcp-port NET``
+``netpath port show`` of NET's DHCP port.  The parts are merged into
+one bundle (default: $NPSTACK_DIR/demo-capture.json; pass --out
+osc_netpath/demo/capture.json to replace the built-in demo, or
+osc_netpath/demo/capture-ovn.json from an ML2/OVN stack, NPSTACK_BACKEND=ovn).  Reuses a
+stack that is up; otherwise brings one up and tears it down afterwards (unless --keep).
 """
 from __future__ import annotations
 
@@ -41,6 +46,10 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(NPSTACK_DIR, "demo-capture.json"))
     ap.add_argument("--keep", action="store_true", help="leave a stack this script started up")
+    ap.add_argument("--to-external", action="append", default=[], metavar="SERVER")
+    ap.add_argument("--network", action="append", default=[], metavar="NET")
+    ap.add_argument("--dhcp-port", action="append", default=[], metavar="NET",
+                    help="also `netpath port show` the DHCP port of NET")
     ap.add_argument("servers", nargs="*", default=["vm1", "vm2", "vm3"])
     args = ap.parse_args(argv)
 
@@ -55,24 +64,40 @@ def main(argv: list[str]) -> int:
         env.update(OS_CLIENT_CONFIG_FILE=state["clouds_yaml"], PYTHONWARNINGS="ignore",
                    no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
         exe = shutil.which("openstack", path=os.path.dirname(sys.executable)) or "openstack"
+        backend = ("ML2/OVN (OVN 23.03; compute1 the gateway chassis)"
+                   if state.get("backend") == "ovn" else
+                   "ML2/OVS; compute1 iptables_hybrid, compute2 native openvswitch firewall")
         bundle = capture.Bundle(recorded_from=(
             "osc-netpath stack tier (tests/stack): Keystone, Nova 34 (libvirt/QEMU), Neutron 29 "
-            "ML2/OVS; compute1 iptables_hybrid, compute2 native openvswitch firewall"))
+            + backend))
+        runs = [(n, ["netpath", "show", n]) for n in args.servers]
+        runs += [(f"{n} --to external", ["netpath", "show", n, "--to", "external"])
+                 for n in args.to_external]
+        runs += [(f"network {n}", ["netpath", "network", "show", n]) for n in args.network]
+        for net in args.dhcp_port:
+            found = subprocess.run(
+                [exe, "--os-cloud", state["clouds"]["admin"], "port", "list", "--network", net,
+                 "--device-owner", "network:dhcp", "-f", "value", "-c", "ID"],
+                env=env, capture_output=True, text=True, check=False).stdout.split()
+            if len(found) != 1:
+                sys.stderr.write(f"record_demo: DHCP ports of {net}: {found or 'none'}\n")
+                return 1
+            runs.append((f"DHCP port of {net}", ["netpath", "port", "show", found[0]]))
         with tempfile.TemporaryDirectory() as tmp:
-            for name in args.servers:
-                part = os.path.join(tmp, name + ".json")
+            for i, (what, command) in enumerate(runs):
+                part = os.path.join(tmp, f"{i}.json")
                 proc = subprocess.run(
-                    [exe, "--os-cloud", state["clouds"]["admin"], "netpath", "show", name,
+                    [exe, "--os-cloud", state["clouds"]["admin"], *command,
                      "--record", part, "-f", "value", "-c", "Device"],
                     env=env, capture_output=True, text=True, check=False)
                 if proc.returncode != 0 or not os.path.exists(part):
-                    sys.stderr.write(f"record_demo: {name}: {proc.stderr}")
+                    sys.stderr.write(f"record_demo: {what}: {proc.stderr}")
                     return 1
                 bundle.traces.extend(capture.load(part).traces)
         if os.path.exists(args.out):
             os.unlink(args.out)
         capture.save(bundle, args.out)
-        print(f"wrote {args.out}: {', '.join(args.servers)}")
+        print(f"wrote {args.out}: {', '.join(w for w, _ in runs)}")
     finally:
         if started and not args.keep:
             subprocess.run(["bash", os.path.join(HERE, "down.sh")], check=False)

@@ -92,8 +92,10 @@ def test_stack_is_ml2_ovn(ovn_stack, truths):
     assert ovn_stack.state["backend"] == "ovn"
     conn = ovn_stack.connection()
     agents = {(a.agent_type, a.host) for a in conn.network.agents() if a.is_alive}
+    gateway = ovn_stack.state["router"]["gateway_host"]
     for host in ovn_stack.hosts:
-        assert ("OVN Controller agent", host) in agents
+        kind = "OVN Controller Gateway agent" if host == gateway else "OVN Controller agent"
+        assert (kind, host) in agents  # compute1 is the gateway chassis (up.sh)
         assert ("OVN Metadata agent", host) in agents
     for label, truth in truths.items():
         assert truth.host == ovn_stack.servers[label]["host"]
@@ -320,3 +322,89 @@ def test_physnet_not_in_bridge_mappings(ovn_stack, shown):
         groundtruth.host_run(host, ["ovs-vsctl", "set", "Open_vSwitch", ".",
                                     f"external_ids:ovn-bridge-mappings={mappings}"])
         _wait("localnet patches back", lambda: len(_localnet_patches(host)) == 2, 30)
+
+
+# ------------------------------------------------------------------ stopped, deleted (as on ML2/OVS)
+
+def test_shutoff_server_says_so_and_keeps_what_the_host_has(ovn_stack):
+    """vm-off (SHUTOFF, its tap gone with the domain's run): hop 0 says SHUTOFF, and the path
+    stops where the host stops; nothing is claimed that the host does not have."""
+    server = ovn_stack.servers["vm-off"]
+    assert server["status"] == "SHUTOFF"
+    host = ovn_stack.hosts[server["host"]]
+    (port,) = server["ports"]
+    tap = "tap" + port["id"][:11]
+    have = groundtruth.host_run(host, ["ovs-vsctl", "--timeout=5", "--bare", "--columns=name",
+                                       "find", "Interface",
+                                       f"external_ids:iface-id={port['id']}"]).split()
+    out = _show(ovn_stack, "vm-off")
+    rows = out.port_rows(port["id"])
+    assert rows[0]["Kind"] == "guest-nic" and rows[0]["State"] == "SHUTOFF", rows
+    tap_row = next(r for r in rows if r["Kind"] == "tap")
+    if have:  # os-vif kept the OVS port: the tap row is what OVS says of it
+        assert tap_row["Device"] in have
+    else:
+        assert (tap_row["Device"], tap_row["State"]) == (tap, "absent")
+        assert any("not claimed" in w or "absent" in w for w in out.warnings(port["id"])), \
+            out.stderr
+
+
+def test_deleted_server_is_not_found(ovn_stack):
+    gone = ovn_stack.state["deleted_servers"]["vm-gone"]
+    proc = ovn_stack.openstack("netpath", "show", gone["id"], check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith(f"No server with a name or ID of '{gone['id']}' exists.")
+
+
+# ------------------------------------------------------------------ the way out (--to external)
+
+def test_way_out_leaves_by_the_gateway_chassis(ovn_stack):
+    """router1 (tenant-gnv → provider-flat): ML2/OVN binds its gateway port to the chassis its
+    cr-lrp is active on; `--to external` traces it there: cr-lrp → br-int → the external
+    network's own localnet patch (provnet-<segment id>) → br-ex (untagged) → eth1, the floating
+    IP of vm1 on it; every device compared with the chassis and the Southbound DB."""
+    router = ovn_stack.state["router"]
+    gw_host = router["gateway_host"]
+    assert gw_host, "ML2/OVN left router1's gateway port unbound"
+    sb = groundtruth.read_southbound(ovn_stack.state)
+    cr = sb.binding(f"cr-lrp-{router['gateway_port']}")
+    assert cr is not None and sb.chassis_of[cr["chassis"]] == gw_host  # ground truth: SB
+    conn = ovn_stack.connection()
+    (segment,) = list(conn.network.segments(network_id=router["external_network"]))
+    snap = groundtruth.read_host(ovn_stack.hosts[gw_host])
+    near = next(n for n, p in snap.ports.items() if p["bridge"] == "br-int" and
+                (p.get("external_ids") or {}).get("ovn-localnet-port") == f"provnet-{segment.id}")
+    far = snap.patch_peer(near)
+    nics = [n for n in snap.ports if snap.ports[n]["bridge"] == "br-ex"
+            and snap.interfaces[n].get("type") in ("", "system", None)]
+
+    proc = ovn_stack.openstack("netpath", "show", "vm1", "--to", "external", "-f", "json",
+                               check=False)
+    assert proc.returncode == 0, proc.stderr
+    rows = [r for r in json.loads(proc.stdout) if r["Port"] == router["gateway_port"]]
+    assert [(r["Device"], r["Kind"]) for r in rows] == [
+        (f"cr-lrp-{router['gateway_port']}", "logical-port"), ("br-int", "ovs-bridge"),
+        (near, "patch"), (far, "patch"), ("br-ex", "ovs-bridge"), *[(n, "nic") for n in nics]]
+    assert rows[4]["VLAN"] == "untagged" and rows[4]["Source"] == "flows"
+    assert f"floating IPs {router['floating_ip']} → {router['fixed_ip']}" in rows[0]["Detail"]
+    assert "ML2/OVN: the routers are logical" in proc.stderr
+    assert f"port {router['gateway_port'][:11]}:" not in proc.stderr  # no finding on it
+
+
+def test_network_show_on_ovn(ovn_stack, truths):
+    """`netpath network show tenant-gnv`: per chassis its VM ports' taps and the network's
+    ovnmeta- namespace with the veth the hosts have; no DHCP/L3 agents on ML2/OVN (said)."""
+    proc = ovn_stack.openstack("netpath", "network", "show", "tenant-gnv", "-f", "json",
+                               check=False)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert "ML2/OVN: no DHCP or L3 agents" in proc.stderr
+    for label in ("vm1", "vm2"):
+        port = _port(ovn_stack, label, "tenant-gnv")
+        pt = truths[label].port(port["id"])
+        vm = next(r for r in rows if r["Kind"] == "vm-port" and r["Name"] == port["id"])
+        assert (vm["Host"], vm["Device"], vm["VLAN"]) == (truths[label].host, pt.tap, None)
+        meta = next(r for r in rows if r["Kind"] == "metadata" and r["Host"] == truths[label].host)
+        assert (meta["Namespace"], meta["State"]) == (pt.metadata_ns, "present")
+    assert not [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")
+                and "ML2/OVN: no DHCP" not in ln], proc.stderr

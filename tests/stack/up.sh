@@ -232,9 +232,13 @@ host_up() { # NAME FIREWALL VIRT
     if [ "$NPSTACK_BACKEND" = ovn ]; then
         # what an OVN compute has before ovn-controller starts: the Neutron driver binds only
         # to the chassis whose hostname is the Nova host; netdev br-int (else vif_details lie)
+        # the first host is also the gateway chassis (routers' cr-lrp ports are scheduled there)
+        gw=()
+        [ "$(host_index "$h")" = 1 ] && gw=(external_ids:ovn-cms-options=enable-chassis-as-gw)
         hx "$h" ovs-vsctl --no-wait set Open_vSwitch . external_ids:ovn-remote="$OVN_SB" \
             external_ids:ovn-encap-type=geneve external_ids:ovn-encap-ip="$(host_encap "$h")" \
-            external_ids:ovn-bridge-mappings=physnet1:br-ex external_ids:ovn-bridge-datapath-type=netdev
+            external_ids:ovn-bridge-mappings=physnet1:br-ex external_ids:ovn-bridge-datapath-type=netdev \
+            "${gw[@]}"
     fi
     hsvc "$h" ovs-vswitchd ovs-vswitchd unix:/run/openvswitch/db.sock --pidfile --no-chdir \
         --log-file="$L/$h/ovs-vswitchd.log"
