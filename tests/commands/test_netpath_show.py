@@ -161,6 +161,29 @@ def test_demo_capture_replays_every_server():
         assert rc == 0
 
 
+def test_ovn_demo_replays_servers_the_way_out_and_a_network():
+    from tests.commands.test_netpath_network_show import run as run_network
+
+    bundle = capture.load("demo-ovn")
+    subjects = {(t.cloud.subject, t.cloud.to) for t in bundle.traces}
+    assert subjects == {("server", None), ("server", "external"), ("network", None)}
+    for trace in bundle.traces:
+        app = FakeApp(None)
+        name = trace.cloud.server.name
+        if trace.cloud.subject == "network":
+            rc = run_network(app, name, "--capture", "demo-ovn", "-f", "json")
+            assert {r["Kind"] for r in json.loads(app.stdout.getvalue())} >= {
+                "host", "vm-port", "metadata"}
+        else:
+            to = ["--to", "external"] if trace.cloud.to else []
+            rc = run(app, name, *to, "--capture", "demo-ovn", "-f", "json")
+            kinds = [r["Kind"] for r in json.loads(app.stdout.getvalue())]
+            assert kinds[0] == "guest-nic" and "ovs-bridge" in kinds
+            assert ("logical-port" in kinds) == bool(to)  # the gateway on its chassis
+        assert rc == 0, app.stderr.getvalue()
+        assert "warning: port" not in app.stderr.getvalue()  # a healthy stack: no findings
+
+
 def test_diagram_and_table_formats():
     name = capture.load(capture.DEMO).traces[0].cloud.server.name
     app = FakeApp(None)
