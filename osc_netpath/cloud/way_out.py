@@ -72,6 +72,12 @@ def add_way_out(conn: Connection, facts: CloudFacts) -> None:
             port.binding_host_id = on
         if port.binding_host_id and port.binding_host_id not in facts.hosts:
             facts.hosts.append(port.binding_host_id)
+    unplaced = sorted({p.device_id or "?" for p in interfaces + gateways
+                       if not p.binding_host_id})
+    if unplaced:
+        facts.notes.append(f"router {', '.join(unplaced)}: the host of some of its ports is not "
+                           "known (binding:host_id and l3-agents are admin-only by default): "
+                           "those ports are shown from the API only")
     facts.ports += interfaces + gateways
     facts.way_out = [p.id for p in interfaces + gateways]
 

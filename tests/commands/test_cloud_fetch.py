@@ -616,3 +616,16 @@ def test_way_out_on_ml2_ovn_traces_the_gateway_on_its_chassis(requests_mock, sch
     assert seg.id == fakes.fake_id("segment", ext["id"], 0)
     assert any(n.startswith("ML2/OVN: the routers are logical") for n in facts.notes)
     assert not any("l3-agents" in n or "L3 agents" in n for n in facts.notes)  # no 404 noise
+
+
+def test_way_out_for_a_member_says_where_the_router_is_is_unknown(requests_mock):
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vxlan",), admin=False)
+    qr, qg, _ = _legacy_router(cloud)
+    conn = cloud.connection()
+    facts = fetch.gather(conn, fetch.find_server(conn, cloud.server["id"]), host_override=fakes.HOST,
+                         way_out=True)
+    assert facts.way_out == [qr["id"], qg["id"]]
+    assert [p.binding_host_id for p in facts.ports if p.id in facts.way_out] == [None, None]
+    assert f"router {qr['device_id']}: the host of some of its ports is not known " \
+           "(binding:host_id and l3-agents are admin-only by default): those ports are shown " \
+           "from the API only" in facts.notes
