@@ -262,6 +262,8 @@ def load(cloud_config: Any) -> NetpathConfig:
     seen: dict[str, str] = {}
     for key, value in raw.items():
         norm = str(key).strip().lower().replace("-", "_")
+        if norm == ZONE_MAP_KEY:
+            continue  # zone_map_settings() reads it
         name = _KEYS.get(norm)
         where = f"clouds.yaml netpath: {key}"
         if name is None:
@@ -395,3 +397,88 @@ def target_for(cfg: NetpathConfig, host: str, host_ip: str | None) -> SshTarget:
         use_ssh_config=cfg.use_ssh_config,
         agent=cfg.agent,
     )
+
+
+# ------------------------------------------------------------------------------- zone-map
+
+ZONE_MAP_KEY = "zone_map"
+
+
+@dataclass
+class ZoneMapSettings:
+    """What ``aggregate zone-map`` cannot read through the API: nova.conf, as the user says it.
+
+    clouds.yaml ``netpath: zone_map:`` takes nova.conf's own option names; the CLI flags win.
+    """
+
+    filters: str | None = None  # [filter_scheduler] enabled_filters (None: zone-map's default)
+    default_zone: str = "nova"  # [DEFAULT] default_availability_zone
+    placement: bool = True  # ask Placement's allocation candidates with --flavor
+    placement_isolation: bool = False  # [scheduler] enable_isolated_aggregate_filtering
+    tenant_aggregates: bool = False  # [scheduler] limit_tenants_to_placement_aggregate
+    tenant_aggregate_required: bool = False  # [scheduler] placement_aggregate_required_for_tenants
+    image_type_support: bool = False  # [scheduler] query_placement_for_image_type_support
+    image_metadata_prefilter: bool = False  # [scheduler] image_metadata_prefilter
+
+
+_ZONE_MAP_KEYS = {
+    "enabled_filters": "filters",
+    "default_availability_zone": "default_zone",
+    "placement": "placement",
+    "enable_isolated_aggregate_filtering": "placement_isolation",
+    "limit_tenants_to_placement_aggregate": "tenant_aggregates",
+    "placement_aggregate_required_for_tenants": "tenant_aggregate_required",
+    "query_placement_for_image_type_support": "image_type_support",
+    "image_metadata_prefilter": "image_metadata_prefilter",
+}
+
+
+def _filters(where: str, value: Any) -> str:
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    return _str(where, value)
+
+
+def zone_map_settings(cloud_config: Any) -> ZoneMapSettings:
+    """``netpath: zone_map:`` of the cloud profile (defaults when absent)."""
+    cloud_config = settings_mapping(cloud_config)
+    raw_netpath = settings_mapping(cloud_config.get("netpath")) if "netpath" in cloud_config \
+        else cloud_config
+    raw = None
+    for key, value in raw_netpath.items():
+        if str(key).strip().lower().replace("-", "_") == ZONE_MAP_KEY:
+            raw = value
+    if raw is None:
+        return ZoneMapSettings()
+    if not isinstance(raw, dict):
+        raise CommandError(f"clouds.yaml netpath: zone_map: want a mapping of nova.conf "
+                           f"options, got {type(raw).__name__} {raw!r}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        norm = str(key).strip().lower().replace("-", "_")
+        name = _ZONE_MAP_KEYS.get(norm)
+        where = f"clouds.yaml netpath: zone_map: {key}"
+        if name is None:
+            raise CommandError(f"clouds.yaml netpath: zone_map: unknown setting {key!r}; known: "
+                               f"{', '.join(sorted(_ZONE_MAP_KEYS))}")
+        if value is None:
+            continue
+        if name == "filters":
+            values[name] = _filters(where, value)
+        elif name == "default_zone":
+            values[name] = _str(where, value)
+        else:
+            values[name] = _bool(where, value)
+    return ZoneMapSettings(**values)
+
+
+def apply_zone_map_args(cfg: ZoneMapSettings, parsed_args: argparse.Namespace) -> ZoneMapSettings:
+    """CLI flags over clouds.yaml (a flag left at None keeps the file's value)."""
+    values = dict(cfg.__dict__)
+    for name in ("filters", "default_zone", "placement", "placement_isolation",
+                 "tenant_aggregates", "tenant_aggregate_required", "image_type_support",
+                 "image_metadata_prefilter"):
+        flag = getattr(parsed_args, name, None)
+        if flag is not None:
+            values[name] = flag
+    return ZoneMapSettings(**values)

@@ -95,9 +95,23 @@ def parse_service(body: dict[str, Any]) -> ComputeService:
     )
 
 
+def _whole(value: Any) -> int | None:
+    if value in (None, ""):
+        return 0 if value == "" else None  # Nova shows no swap as ""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def parse_flavor(body: dict[str, Any]) -> Flavor:
     specs = body.get("extra_specs")
     return Flavor(
+        vcpus=_whole(body.get("vcpus")),
+        ram=_whole(body.get("ram")),
+        disk=_whole(body.get("disk")),
+        ephemeral=_whole(body.get("OS-FLV-EXT-DATA:ephemeral", 0)),
+        swap=_whole(body.get("swap", "")),
         id=str(body["id"]),
         name=body.get("name") or str(body["id"]),
         extra_specs={str(k): str(v) for k, v in specs.items()} if specs is not None else None,

@@ -59,6 +59,11 @@ class Flavor:
     extra_specs: dict[str, str] | None = None
     is_public: bool = True
     disabled: bool = False
+    vcpus: int | None = None
+    ram: int | None = None  # MiB
+    disk: int | None = None  # GiB, root disk
+    ephemeral: int | None = None  # GiB
+    swap: int | None = None  # MiB
 
 
 @dataclass
@@ -85,3 +90,7 @@ class ZoneFacts:
     # Placement view of the evaluated flavor's required traits; None when not asked/not readable.
     trait_checks: list[TraitCheck] | None = None
     notes: list[str] = field(default_factory=list)  # what could not be read, and why
+    # compute host -> its compute node UUIDs (= root resource providers), when read
+    nodes: dict[str, list[str]] | None = None
+    # Nova aggregate uuid -> resource providers in its Placement mirror, for the aggregates read
+    placement_members: dict[str, list[str]] = field(default_factory=dict)

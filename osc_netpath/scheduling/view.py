@@ -17,6 +17,7 @@ FLAT_COLUMNS = (
 )
 TREE_COLUMNS = ("Zone / Aggregate / Host", "Metadata", "Status", "State", "Disabled Reason")
 FLAVOR_COLUMNS = ("Lands", "Why")
+PLACEMENT_COLUMNS = ("Fits", "Runs Out First")
 NO_AGGREGATE = "(no aggregate)"
 NO_ZONE = "(no zone)"
 INDENT = "  "
@@ -24,7 +25,9 @@ INDENT = "  "
 
 def columns(zmap: ZoneMap, tree: bool) -> tuple[str, ...]:
     base = TREE_COLUMNS if tree else FLAT_COLUMNS
-    return base + FLAVOR_COLUMNS if zmap.flavor is not None else base
+    if zmap.flavor is None:
+        return base
+    return base + FLAVOR_COLUMNS + (PLACEMENT_COLUMNS if zmap.placement is not None else ())
 
 
 def flat_rows(zmap: ZoneMap) -> list[tuple[Any, ...]]:
@@ -91,21 +94,39 @@ def _flavor(zmap: ZoneMap, host: str, as_list: bool) -> tuple[Any, ...]:
         return ()
     verdict = zmap.flavor.verdicts[host]
     why: Any = list(verdict.reasons) if as_list else "; ".join(verdict.reasons)
-    return (verdict.lands.value, why)
+    return (verdict.lands.value, why) + _capacity(zmap, host, as_list)
+
+
+def _capacity(zmap: ZoneMap, host: str, as_list: bool) -> tuple[Any, ...]:
+    """How many more servers of the flavor fit (Placement), and what runs out first."""
+    if zmap.placement is None:
+        return ()
+    live = zmap.placement.hosts.get(host)
+    if live is None or live.fits is None:
+        return (None, None) if as_list else ("", "")
+    return (live.fits, live.first_out) if as_list else (str(live.fits), live.first_out or "")
+
+
+def _extra(zmap: ZoneMap, blank: Any) -> int:
+    if zmap.flavor is None:
+        return 0
+    return 2 + (2 if zmap.placement is not None else 0)
 
 
 def _no_flavor(zmap: ZoneMap) -> tuple[Any, ...]:
-    return (None, None) if zmap.flavor is not None else ()
+    return (None,) * _extra(zmap, None)
 
 
 def _blank(zmap: ZoneMap) -> tuple[Any, ...]:
-    return ("", "") if zmap.flavor is not None else ()
+    return ("",) * _extra(zmap, "")
 
 
 def header(zmap: ZoneMap) -> list[str]:
     """Lines that say what was applied and the flavor's verdict (above the table)."""
     lines = list(zmap.applied)
     lines.extend(f"note: {n}" for n in zmap.notes)
+    if zmap.placement is not None:
+        lines.append(zmap.placement.summary)
     if zmap.flavor is not None:
         lines.append(zmap.flavor.summary)
     return lines

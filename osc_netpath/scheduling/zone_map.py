@@ -21,11 +21,27 @@ from dataclasses import dataclass, field
 
 from osc_netpath.scheduling import aggregate_filters as af
 from osc_netpath.scheduling import availability_zones as azs
-from osc_netpath.scheduling import capabilities, extra_specs_ops, placement
+from osc_netpath.scheduling import candidates, capabilities, extra_specs_ops, placement
 from osc_netpath.scheduling.model import Aggregate, ComputeService, Flavor, TraitCheck, ZoneFacts
 
 DEFAULT_FILTERS = (af.EXTRA_SPECS_FILTER, af.MULTITENANCY_FILTER)
 KNOWN_FILTERS = DEFAULT_FILTERS
+# Nova host filters that may be named in --filters (as in enabled_filters) without being
+# modelled: naming them says they are enabled (read by the spec-without-filter findings).
+OTHER_FILTERS = (
+    "ComputeFilter", "ComputeCapabilitiesFilter", "ImagePropertiesFilter",
+    "ServerGroupAntiAffinityFilter", "ServerGroupAffinityFilter", "NUMATopologyFilter",
+    "PciPassthroughFilter", "AggregateImagePropertiesIsolation", "AggregateIoOpsFilter",
+    "AggregateNumInstancesFilter", "AggregateTypeAffinityFilter", "AllHostsFilter",
+    "DifferentHostFilter", "SameHostFilter", "SimpleCIDRAffinityFilter", "IoOpsFilter",
+    "IsolatedHostsFilter", "JsonFilter", "MetricsFilter", "NumInstancesFilter",
+)
+# extra spec (prefix) -> the host filter that reads it (nova/scheduler/filters/)
+SPEC_FILTERS = (
+    ("hw:numa_", "NUMATopologyFilter"),
+    ("hw:mem_page_size", "NUMATopologyFilter"),
+    ("pci_passthrough:alias", "PciPassthroughFilter"),
+)
 
 
 class ZoneMapError(ValueError):
@@ -48,6 +64,10 @@ class Request:
     default_zone: str = "nova"
     filters: Sequence[str] = DEFAULT_FILTERS
     placement_isolation: bool = False
+    other_filters: Sequence[str] = ()  # named in --filters, enabled but not modelled
+    prefilters: candidates.PreFilters | None = None  # None: Placement not asked
+    placement: candidates.PlacementView | None = None
+    image: candidates.Image | None = None
 
 
 @dataclass
@@ -95,6 +115,7 @@ class ZoneMap:
     notes: list[str]
     findings: list[Finding]
     flavor: FlavorResult | None = None
+    placement: candidates.PlacementView | None = None
 
 
 def parse_filters(text: str | None) -> list[str]:
@@ -104,12 +125,18 @@ def parse_filters(text: str | None) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["none"]:
         return []
-    unknown = [n for n in names if n not in KNOWN_FILTERS]
+    unknown = [n for n in names if n not in KNOWN_FILTERS and n not in OTHER_FILTERS]
     if unknown:
         raise ZoneMapError(
             f"unknown or unsupported filter {', '.join(unknown)}: zone-map can apply "
-            f"{', '.join(KNOWN_FILTERS)} (or 'none')")
+            f"{', '.join(KNOWN_FILTERS)} (or 'none'), and takes Nova's other filter names "
+            "as enabled")
     return list(dict.fromkeys(names))
+
+
+def split_filters(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(modelled filters, other enabled filters) of a parse_filters() list."""
+    return ([n for n in names if n in KNOWN_FILTERS], [n for n in names if n not in KNOWN_FILTERS])
 
 
 def find_flavor(flavors: Iterable[Flavor], name_or_id: str) -> Flavor:
@@ -226,6 +253,8 @@ def evaluate(facts: ZoneFacts, request: Request) -> ZoneMap:
     ctx = _Context(facts, request)
     findings: list[Finding] = []
     notes = list(facts.notes)
+    if request.placement is not None:
+        notes.extend(request.placement.request.notes + request.placement.notes)
     findings.extend(_static_findings(ctx))
     flavor_result = None
     if request.flavor is not None:
@@ -245,6 +274,7 @@ def evaluate(facts: ZoneFacts, request: Request) -> ZoneMap:
         notes=notes,
         findings=_dedupe(findings),
         flavor=flavor_result,
+        placement=request.placement,
     )
 
 
@@ -304,6 +334,13 @@ def _host_verdict(
             reasons.append(f"aggregate {agg.name} is isolated for trait {traits} "
                            "(trait:...=required) that the flavor does not require")
             excluded = True
+    live = request_placement(ctx, host)
+    if live is not None and not live.in_answer:
+        reasons.append(live.reason)
+        if live.removed_by == [_STATUS_LABEL] and svc is not None and not svc.enabled:
+            service_excluded = True  # only compute_status_filter: the service's state
+        else:
+            excluded = True
     for check, hosts in check_hosts:
         if host not in hosts:
             label = f"trait{check.group}" if check.group else "trait"
@@ -335,6 +372,16 @@ def _host_verdict(
     return HostVerdict(lands, reasons, service_only)
 
 
+_STATUS_LABEL = f"root_required !{candidates.DISABLED_TRAIT}"
+
+
+def request_placement(ctx: _Context, host: str) -> candidates.HostPlacement | None:
+    view = ctx.request.placement
+    if view is None:
+        return None
+    return view.hosts.get(host)
+
+
 def _filter_verdicts(ctx: _Context, host: str, specs: dict[str, str]) -> list[af.Verdict]:
     metadata = ctx.metadata(host)
     out = []
@@ -362,6 +409,12 @@ def _flavor_result(ctx: _Context, flavor: Flavor, verdicts: dict[str, HostVerdic
         summary = (f"{label} lands nowhere: zone {request.zone} has no enabled compute, so "
                    "Nova's API rejects the request")
         return FlavorResult(flavor, verdicts, summary, True)
+    if request.placement is not None and request.placement.request.refused:
+        for verdict in verdicts.values():
+            verdict.lands = Lands.NO
+            verdict.reasons.append("require_tenant_aggregate: no aggregate for the project")
+        summary = f"{label} lands nowhere: {request.placement.request.refused}"
+        return FlavorResult(flavor, verdicts, summary, True)
     if errors:
         summary = (f"{label} lands nowhere: Nova's scheduler raises while filtering "
                    f"{', '.join(errors)} (see Why), so the server goes to ERROR")
@@ -386,6 +439,54 @@ def _flavor_findings(ctx: _Context, result: FlavorResult) -> list[Finding]:
         out.append(Finding("flavor-lands-nowhere", result.summary))
     out.extend(_spec_findings(result.flavor))
     out.extend(_bad_value_findings(ctx, result.flavor))
+    out.extend(_unfiltered_spec_findings(ctx, result.flavor))
+    out.extend(_placement_findings(ctx))
+    return out
+
+
+def _unfiltered_spec_findings(ctx: _Context, flavor: Flavor) -> list[Finding]:
+    """Extra specs read only by a host filter that is not among the filters given."""
+    enabled = set(ctx.request.filters) | set(ctx.request.other_filters)
+    out = []
+    for key in sorted(flavor.extra_specs or {}):
+        for prefix, name in SPEC_FILTERS:
+            if key.startswith(prefix) and name not in enabled:
+                out.append(Finding(
+                    "spec-filter-not-enabled",
+                    f"flavor {flavor.name}: extra spec {key!r} is read by {name}, which is "
+                    "not among the filters given (--filters, as nova.conf [filter_scheduler] "
+                    f"enabled_filters): without it the spec is not checked when scheduling; "
+                    f"if nova.conf enables it, add {name} to --filters"))
+    return out
+
+
+def _placement_findings(ctx: _Context) -> list[Finding]:
+    """A Nova aggregate whose hosts' providers are not in its Placement mirror; tenant lists."""
+    out = []
+    facts = ctx.facts
+    if facts.nodes is not None:
+        for agg in facts.aggregates:
+            if agg.uuid is None or agg.uuid not in facts.placement_members:
+                continue
+            missing = candidates.mirror_drift(agg, facts.placement_members[agg.uuid],
+                                              facts.nodes)
+            if missing:
+                what = (f"zone {agg.zone} does not reach them through Placement"
+                        if agg.zone else "the pre-filters that use it do not reach them")
+                out.append(Finding(
+                    "placement-aggregate-drift",
+                    f"aggregate {agg.name} lists {', '.join(missing)} in Nova, but their "
+                    f"resource providers are not in its Placement aggregate ({agg.uuid}): "
+                    f"{what}; run 'nova-manage placement sync_aggregates'"))
+    pre = ctx.request.prefilters
+    if pre is not None and pre.tenant_aggregates:
+        for agg, key in candidates.listed_tenant_aggregates(facts.aggregates):
+            out.append(Finding(
+                "tenant-list-not-prefiltered",
+                f"aggregate {agg.name}: {key} lists several projects; Nova's "
+                "require_tenant_aggregate matches only a value that is one project ID, so "
+                "these projects are not limited to it (use one filter_tenant_id<N> key per "
+                "project)"))
     return out
 
 
@@ -532,6 +633,9 @@ def _applied(ctx: _Context) -> list[str]:
         rules.append("isolated aggregates (enable_isolated_aggregate_filtering)")
     if request.flavor is not None and ctx.facts.trait_checks:
         rules.append("required traits (Placement)")
+    if request.placement is not None:
+        rules.append("Placement allocation candidates: " + ", ".join(
+            request.placement.request.applied))
     rules.append("ComputeFilter (down computes out)")
     for name in request.filters:
         if name == af.MULTITENANCY_FILTER and request.project_id is None:
@@ -547,6 +651,18 @@ def _applied(ctx: _Context) -> list[str]:
         lines.append("not applied: isolated aggregates (trait:...=required metadata); "
                      "add --placement-isolation if nova.conf sets "
                      "[scheduler] enable_isolated_aggregate_filtering")
+    if request.other_filters:
+        lines.append("enabled, not modelled: " + ", ".join(request.other_filters))
+    pre = request.prefilters
+    if pre is not None:
+        off = [name for name, on in (
+            ("limit_tenants_to_placement_aggregate", pre.tenant_aggregates),
+            ("placement_aggregate_required_for_tenants", pre.tenant_aggregate_required),
+            ("query_placement_for_image_type_support", pre.image_type_support),
+            ("image_metadata_prefilter", pre.image_metadata)) if not on]
+        if off:
+            lines.append("not applied: " + ", ".join(off) + " ([scheduler] options, off unless "
+                         "given)")
     lines.append("nova.conf [filter_scheduler] enabled_filters cannot be read through the API: "
                  "choose the set with --filters")
     return lines

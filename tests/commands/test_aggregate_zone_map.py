@@ -63,7 +63,10 @@ class FakeCloud:
         self.services: list[dict[str, Any]] = []
         self.flavors: list[dict[str, Any]] = []
         self.hypervisors: list[dict[str, Any]] = []
-        self.providers: list[dict[str, Any]] = []  # with a "traits" list, not in the API view
+        # with "traits", "host", "inventories", "usages": not in the API view
+        self.providers: list[dict[str, Any]] = []
+        # (aggregate uuid, host) pairs Nova lists but Placement's mirror lacks (a broken sync)
+        self.unmirrored: set[tuple[str, str]] = set()
         self.projects = [
             {"id": DEMO_ID, "name": "demo", "domain_id": "default"},
             {"id": OTHER_ID, "name": "other", "domain_id": "default"},
@@ -132,9 +135,19 @@ class FakeCloud:
                                           "disabled_reason": reason},
             "vcpus": 8, "vcpus_used": 0,
         })
+        if status == "disabled":  # what nova-compute sets on a disabled service's node
+            traits = (*traits, "COMPUTE_STATUS_DISABLED")
         self.providers.append({"uuid": node, "name": f"{host}.example", "generation": 1,
                                "parent_provider_uuid": None, "root_provider_uuid": node,
-                               "traits": list(traits)})
+                               "traits": list(traits), "host": host,
+                               "inventories": {
+                                   "VCPU": {"total": 8, "reserved": 0, "allocation_ratio": 4.0,
+                                            "max_unit": 8},
+                                   "MEMORY_MB": {"total": 8192, "reserved": 512,
+                                                 "allocation_ratio": 1.0, "max_unit": 8192},
+                                   "DISK_GB": {"total": 100, "reserved": 0,
+                                               "allocation_ratio": 1.0, "max_unit": 100}},
+                               "usages": {"VCPU": 0, "MEMORY_MB": 0, "DISK_GB": 0}})
 
     def add_flavor(self, name: str, flavor_id: str | None = None, **extra_specs: str) -> None:
         flavor_id = flavor_id or str(len(self.flavors) + 1)
@@ -249,10 +262,68 @@ class FakeCloud:
                 return {"errors": [{"status": 400, "title": "Bad Request",
                                     "detail": "Invalid query string parameters"}]}
             required = set(query.get("required", [""])[-1].split(",")) - {""}
+            found = [rp for rp in self.providers if required <= set(rp["traits"])]
+            for member_of in query.get("member_of", []):
+                found = [rp for rp in found if self._member(rp, member_of)]
             return {"resource_providers": [
-                {k: v for k, v in rp.items() if k != "traits"} | {"links": []}
-                for rp in self.providers if required <= set(rp["traits"])]}
+                {k: v for k, v in rp.items() if k in _RP_VIEW} | {"links": []}
+                for rp in found]}
+        if path == "/allocation_candidates":
+            return self._candidates(request, context, query)
         raise AssertionError(f"fake placement: no route for GET {path}")
+
+    def provider(self, host: str) -> dict[str, Any]:
+        return next(rp for rp in self.providers if rp["host"] == host)
+
+    def _aggregates_of(self, rp: dict[str, Any]) -> set[str]:
+        """Placement's aggregates of a provider: Nova's mirror, less the broken pairs."""
+        return {a["uuid"] for a in self.aggregates if rp["host"] in a["hosts"]
+                and (a["uuid"], rp["host"]) not in self.unmirrored}
+
+    def _member(self, rp: dict[str, Any], value: str) -> bool:
+        negate = value.startswith("!")
+        value = value.removeprefix("!").removeprefix("in:")
+        hit = bool(set(value.split(",")) & self._aggregates_of(rp))
+        return not hit if negate else hit
+
+    def _candidates(self, request: Any, context: Any, query: dict[str, list[str]]) -> Any:
+        """GET /allocation_candidates for root-only providers (no nesting, no sharing)."""
+        if _microversion(request, "placement", (1, 0)) < (1, 36):
+            raise AssertionError("fake placement: zone-map should ask at 1.36")
+        assert not [k for k in query if k[len("resources"):] and k.startswith("resources")], \
+            "fake placement: granular groups are not faked"
+        wanted = {rc: int(n) for rc, n in (i.split(":") for i in query["resources"][-1].split(","))}
+        traits = [t for t in query.get("required", [""])[-1].split(",") if t]
+        root = [t for t in query.get("root_required", [""])[-1].split(",") if t]
+        requests, summaries = [], {}
+        for rp in self.providers:
+            have = set(rp["traits"])
+            if not all((t[1:] not in have) if t.startswith("!") else (t in have)
+                       for t in traits + root):
+                continue
+            if not all(self._member(rp, m) for m in query.get("member_of", [])):
+                continue
+            fits = True
+            for rc, n in wanted.items():
+                inv = rp["inventories"].get(rc)
+                if inv is None or n > inv["max_unit"] or rp["usages"].get(rc, 0) + n > int(
+                        (inv["total"] - inv["reserved"]) * inv["allocation_ratio"]):
+                    fits = False
+            if not fits:
+                continue
+            requests.append({"allocations": {rp["uuid"]: {"resources": wanted}},
+                             "mappings": {"": [rp["uuid"]]}})
+            summaries[rp["uuid"]] = {
+                "resources": {rc: {"capacity": int((inv["total"] - inv["reserved"])
+                                                   * inv["allocation_ratio"]),
+                                   "used": rp["usages"].get(rc, 0)}
+                              for rc, inv in rp["inventories"].items()},
+                "traits": sorted(rp["traits"]), "parent_provider_uuid": None,
+                "root_provider_uuid": rp["uuid"]}
+        return {"allocation_requests": requests, "provider_summaries": summaries}
+
+
+_RP_VIEW = ("uuid", "name", "generation", "parent_provider_uuid", "root_provider_uuid")
 
 
 def standard(cloud: FakeCloud) -> FakeCloud:
@@ -279,11 +350,14 @@ class Run:
         return json.loads(self.stdout)
 
 
-def run(cloud: FakeCloud, *args: str) -> Run:
+def run(cloud: FakeCloud, *args: str, netpath: dict[str, Any] | None = None) -> Run:
     stdout, stderr = io.StringIO(), io.StringIO()
     app = osc_fakes.FakeApp(stdout, osc_fakes.FakeLog())  # type: ignore[arg-type]
     app.stderr = stderr  # type: ignore[assignment]
     app.client_manager = osc_fakes.FakeClientManager()
+    if netpath is not None:  # the cloud profile's clouds.yaml netpath: section
+        profile = app.client_manager.get_configuration()
+        app.client_manager.get_configuration = lambda: {**profile, "netpath": netpath}
     app.client_manager.sdk_connection = cloud.connection()
     cmd = ZoneMapAggregate(app, None)  # type: ignore[arg-type]
     parsed = cmd.get_parser("openstack aggregate zone-map").parse_args(list(args))
@@ -351,7 +425,7 @@ def test_request_count_does_not_grow_with_hosts_and_flavors() -> None:
             big.add_compute(f"x{i}")
             big.add_aggregate(f"agg-x{i}", [f"x{i}"], availability_zone=f"z{i % 7}")
             big.add_flavor(f"f{i}", **{"aggregate_instance_extra_specs:rack": f"r{i}"})
-        run(big, "-f", "json", "--flavor", "m1.ssd", "--project", "demo")
+        run(big, "-f", "json", "--no-placement", "--flavor", "m1.ssd", "--project", "demo")
         assert big.calls() == BASE_CALLS + ["GET keystone /v3/projects?name=demo"]
 
 
@@ -366,7 +440,7 @@ def test_flavor_pages_are_followed() -> None:
 
 
 def test_flavor_verdicts(cloud: FakeCloud) -> None:
-    out = run(cloud, "-f", "json", "--flavor", "m1.ssd")
+    out = run(cloud, "-f", "json", "--no-placement", "--flavor", "m1.ssd")
     verdicts = {(r["Aggregate"], r["Host"]): (r["Lands"], r["Why"]) for r in out.json()}
     assert verdicts[("agg-ssd", "c2")] == ("yes", [])
     assert verdicts[("agg-az1", "c1")] == (
@@ -378,7 +452,7 @@ def test_flavor_verdicts(cloud: FakeCloud) -> None:
 
 def test_flavor_with_project_by_name_and_zone(cloud: FakeCloud) -> None:
     cloud.add_flavor("m1.plain")
-    out = run(cloud, "-f", "json", "--flavor", "m1.plain", "--project", "other", "--zone",
+    out = run(cloud, "-f", "json", "--no-placement", "--flavor", "m1.plain", "--project", "other", "--zone",
               "nova")
     rows = out.json()
     # no aggregate carries zone 'nova': Nova does not restrict the request, all hosts shown
@@ -392,14 +466,14 @@ def test_flavor_with_project_by_name_and_zone(cloud: FakeCloud) -> None:
 
 
 def test_project_id_needs_no_lookup(cloud: FakeCloud) -> None:
-    out = run(cloud, "-f", "json", "--flavor", "m1.small", "--project", DEMO_ID)
+    out = run(cloud, "-f", "json", "--no-placement", "--flavor", "m1.small", "--project", DEMO_ID)
     assert {r["Host"]: r["Lands"] for r in out.json()}["c4"] == "yes"
     assert cloud.calls() == BASE_CALLS
 
 
 def test_required_traits_ask_placement_once(cloud: FakeCloud) -> None:
     cloud.services[2].update(status="enabled", disabled_reason=None)  # c3 back in service
-    out = run(cloud, "-f", "json", "--flavor", "m1.gpu")
+    out = run(cloud, "-f", "json", "--no-placement", "--flavor", "m1.gpu")
     assert {r["Host"]: r["Lands"] for r in out.json()} == {
         "c1": "no", "c2": "no", "c3": "yes", "c4": "no"}
     assert cloud.calls() == BASE_CALLS + [
@@ -412,7 +486,7 @@ def test_required_traits_ask_placement_once(cloud: FakeCloud) -> None:
 def test_trait_missing_in_placement_is_the_reason(cloud: FakeCloud) -> None:
     cloud.services[2].update(status="enabled", disabled_reason=None)
     cloud.providers[2]["traits"] = []
-    out = run(cloud, "-f", "json", "--flavor", "m1.gpu", "--strict")
+    out = run(cloud, "-f", "json", "--no-placement", "--flavor", "m1.gpu", "--strict")
     c3 = next(r for r in out.json() if r["Host"] == "c3")
     assert c3["Lands"] == "no"
     assert c3["Why"] == ["placement: no resource provider of the host has trait CUSTOM_GPU"]
@@ -445,7 +519,7 @@ def test_tree_with_flavor_has_lands_columns(cloud: FakeCloud) -> None:
     header = next(line for line in out.stdout.splitlines() if "Zone / Aggregate / Host" in line)
     assert [c.strip() for c in header.strip("|").split("|")] == [
         "Zone / Aggregate / Host", "Metadata", "Status", "State", "Disabled Reason", "Lands",
-        "Why"]
+        "Why", "Fits", "Runs Out First"]
     assert "az2" not in out.stdout.split("flavor m1.ssd in zone az1 lands on c2")[1]
 
 
@@ -475,14 +549,14 @@ def test_sort_column_is_ignored_for_the_tree(cloud: FakeCloud) -> None:
 def test_old_compute_api_reads_the_one_flavor_extra_specs() -> None:
     with requests_mock.Mocker() as mocker:
         cloud = standard(FakeCloud(mocker, max_microversion=(2, 60)))
-        out = run(cloud, "-f", "json", "--flavor", "m1.ssd")
+        out = run(cloud, "-f", "json", "--no-placement", "--flavor", "m1.ssd")
         assert {r["Host"]: r["Lands"] for r in out.json()}["c2"] == "yes"
         assert cloud.calls() == BASE_CALLS + ["GET nova /flavors/2/os-extra_specs"]
         assert "microversion 2.60 < 2.61" in out.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--flavor", "m9"], "no flavor with name or ID 'm9'"),
+    (["--no-placement", "--flavor", "m9"], "no flavor with name or ID 'm9'"),
     (["--zone", "az9"], "no availability zone 'az9' (known: az1, az2, nova)"),
     (["--filters", "RamFilter"], "unknown or unsupported filter RamFilter"),
     (["--project", "nobody"], "no project named 'nobody': pass the project ID"),
@@ -548,7 +622,7 @@ def test_keystone_401_is_the_credentials(cloud: FakeCloud) -> None:
 def test_nova_500_on_hypervisors_leaves_traits_unchecked_and_says_why(cloud: FakeCloud) -> None:
     cloud.mocker.get(f"{COMPUTE_URL}/os-hypervisors/detail", status_code=500, headers=JSON,
                      json=NOVA_500)
-    out = run(cloud, "-f", "json", "--flavor", "m1.gpu")
+    out = run(cloud, "-f", "json", "--no-placement", "--flavor", "m1.gpu")
     assert (f"note: required traits not checked: cannot list hypervisors: Nova answered HTTP "
             f"500 to GET /v2.1/os-hypervisors/detail {NOVA_500_SAID}: a server-side failure, "
             "see the nova-api log") in out.stderr.splitlines()
@@ -559,7 +633,7 @@ def test_placement_500_leaves_traits_unchecked_and_says_why(cloud: FakeCloud) ->
                      json={"errors": [{"status": 500, "title": "Internal Server Error",
                                        "detail": "The server has either erred or is incapable "
                                                  "of performing the requested operation."}]})
-    out = run(cloud, "-f", "json", "--flavor", "m1.gpu")
+    out = run(cloud, "-f", "json", "--no-placement", "--flavor", "m1.gpu")
     assert ("note: required traits not checked: cannot ask Placement for providers with "
             "CUSTOM_GPU: Placement answered HTTP 500 to GET /resource_providers (The server has "
             "either erred or is incapable of performing the requested operation.): a "
@@ -641,3 +715,167 @@ def test_shell_strict_exit_code(
     assert "warning: [compute-unavailable]" in out.stderr
     out = _openstack(cloud, monkeypatch, capsys, "-f", "value", "-c", "Host")
     assert out.rc == 0
+
+
+# ----------------------------------------------------------------------------- Placement live
+
+LIVE_CALLS = BASE_CALLS + [
+    "GET nova /os-hypervisors/detail",
+    "GET placement /",  # placement version discovery
+]
+SMALL = "DISK_GB:1,MEMORY_MB:512,VCPU:1"
+
+
+def _ac(query: str) -> str:
+    return f"GET placement /allocation_candidates?{query}"
+
+
+def _rows(out: Run) -> dict[str, dict[str, Any]]:
+    return {r["Host"]: r for r in out.json() if r["Host"]}
+
+
+def test_live_view_asks_once_then_one_relaxed_request_per_constraint(cloud: FakeCloud) -> None:
+    out = run(cloud, "-f", "json", "--flavor", "m1.small")
+    rows = _rows(out)
+    # 8 VCPU x 4.0, 8192 - 512 MiB, 100 GiB: 15 more of 512 MiB, memory first
+    assert (rows["c1"]["Lands"], rows["c1"]["Fits"], rows["c1"]["Runs Out First"]) == (
+        "yes", 15, "MEMORY_MB")
+    assert rows["c3"]["Lands"] == "no"
+    assert "placement: removed by root_required !COMPUTE_STATUS_DISABLED" in rows["c3"]["Why"]
+    root = "root_required=!COMPUTE_STATUS_DISABLED"
+    assert cloud.calls() == LIVE_CALLS + [
+        _ac(f"resources={SMALL}&{root}"),
+        # c3 is missing: each constraint left out once (3 resources, the root trait)
+        _ac(f"resources=MEMORY_MB:512,VCPU:1&{root}"),
+        _ac(f"resources=DISK_GB:1,VCPU:1&{root}"),
+        _ac(f"resources=DISK_GB:1,MEMORY_MB:512&{root}"),
+        _ac(f"resources={SMALL}"),
+    ]
+    assert "placement: 3 host(s) in the answer (5 GET /allocation_candidates)" in out.stderr
+    assert "Placement allocation candidates: compute_status_filter (!COMPUTE_STATUS_DISABLED)" \
+        in out.stderr
+
+
+def test_no_relaxed_request_when_every_host_is_a_candidate(cloud: FakeCloud) -> None:
+    cloud.services[2].update(status="enabled", disabled_reason=None)
+    cloud.provider("c3")["traits"].remove("COMPUTE_STATUS_DISABLED")
+    out = run(cloud, "-f", "json", "--flavor", "m1.small")
+    assert cloud.calls() == LIVE_CALLS + [
+        _ac(f"resources={SMALL}&root_required=!COMPUTE_STATUS_DISABLED")]
+    assert "(1 GET /allocation_candidates)" in out.stderr
+
+
+def test_a_full_host_shows_no_room_and_what_ran_out(cloud: FakeCloud) -> None:
+    cloud.provider("c1")["usages"]["MEMORY_MB"] = 7680 - 100  # 100 MiB left
+    rows = _rows(run(cloud, "-f", "json", "--flavor", "m1.small"))
+    assert (rows["c1"]["Lands"], rows["c1"]["Fits"], rows["c1"]["Runs Out First"]) == (
+        "no", 0, "MEMORY_MB")
+    assert rows["c1"]["Why"] == ["placement: removed by MEMORY_MB:512"]
+    assert rows["c2"]["Lands"] == "yes"
+
+
+def test_an_empty_answer_names_the_single_constraint_that_empties_it(cloud: FakeCloud) -> None:
+    cloud.add_flavor("m1.huge")
+    cloud.flavors[-1]["ram"] = 9000
+    out = run(cloud, "--flavor", "m1.huge", "--strict")
+    assert out.rc == 1
+    assert ("placement: no allocation candidates; the single constraint that empties the "
+            "answer is MEMORY_MB:9000 (5 GET /allocation_candidates)") in out.stdout
+    assert "lands on no enabled, up host (NoValidHost)" in out.stdout
+
+
+def test_relaxed_requests_are_bounded(cloud: FakeCloud) -> None:
+    traits = {f"trait:CUSTOM_T{i:02}": "required" for i in range(20)}
+    cloud.add_flavor("m1.traits", **traits)
+    out = run(cloud, "-f", "json", "--flavor", "m1.traits")
+    asked = [c for c in cloud.calls() if "/allocation_candidates" in c]
+    assert len(asked) == 1 + 12
+    assert ("note: placement: 12 constraint(s) not re-asked (at most 12)") in out.stderr.splitlines()
+    assert "(13 GET /allocation_candidates)" in out.stderr
+
+
+def test_zone_through_placement_and_a_broken_aggregate_mirror(cloud: FakeCloud) -> None:
+    az1 = cloud.aggregates[0]
+    cloud.unmirrored.add((az1["uuid"], "c1"))  # Nova lists c1 in agg-az1, Placement does not
+    out = run(cloud, "-f", "json", "--flavor", "m1.small", "--zone", "az1")
+    rows = _rows(out)
+    assert rows["c1"]["Lands"] == "no"
+    assert rows["c1"]["Why"] == [
+        "placement: removed by member_of agg-az1 (zone az1)"]
+    assert rows["c2"]["Lands"] == "yes"
+    calls = cloud.calls()
+    assert calls[len(LIVE_CALLS)] == _ac(
+        f"member_of=in:{az1['uuid']}&resources={SMALL}&root_required=!COMPUTE_STATUS_DISABLED")
+    assert calls[-1] == f"GET placement /resource_providers?member_of={az1['uuid']}"
+    assert (f"warning: [placement-aggregate-drift] aggregate agg-az1 lists c1 in Nova, but their "
+            f"resource providers are not in its Placement aggregate ({az1['uuid']}): zone az1 "
+            "does not reach them through Placement; run 'nova-manage placement "
+            "sync_aggregates'") in out.stderr.splitlines()
+
+
+def test_tenant_aggregates_from_clouds_yaml_are_applied_and_said(cloud: FakeCloud) -> None:
+    netpath = {"zone_map": {"limit_tenants_to_placement_aggregate": "true"}}
+    out = run(cloud, "-f", "json", "--flavor", "m1.small", "--project", "demo",
+              netpath=netpath)
+    assert {h: r["Lands"] for h, r in _rows(out).items()} == {
+        "c1": "no", "c2": "no", "c3": "no", "c4": "yes"}
+    assert "placement: removed by member_of agg-demo (project " in _rows(out)["c1"]["Why"][0]
+    assert "require_tenant_aggregate (member_of agg-demo)" in out.stderr
+    plain = run(cloud, "-f", "json", "--flavor", "m1.small", "--project", "demo")
+    assert "not applied: limit_tenants_to_placement_aggregate" in plain.stderr
+    assert _rows(plain)["c1"]["Lands"] == "yes"
+
+
+def test_tenant_aggregate_required_refuses_a_project_without_one(cloud: FakeCloud) -> None:
+    out = run(cloud, "--flavor", "m1.small", "--project", "other", "--tenant-aggregates",
+              "--tenant-aggregate-required")
+    assert ("lands nowhere: project " + OTHER_ID + " has no aggregate with filter_tenant_id* = "
+            "its ID and placement_aggregate_required_for_tenants is on") in out.stdout
+    assert not [c for c in cloud.calls() if "allocation_candidates" in c]
+
+
+def test_tenant_list_is_not_prefiltered_finding(cloud: FakeCloud) -> None:
+    cloud.aggregates[3]["metadata"]["filter_tenant_id"] = f"{DEMO_ID},{OTHER_ID}"
+    out = run(cloud, "-f", "json", "--flavor", "m1.small", "--project", "demo",
+              "--tenant-aggregates")
+    assert _rows(out)["c1"]["Lands"] == "yes"  # the list matches no project: not limited
+    assert "warning: [tenant-list-not-prefiltered] aggregate agg-demo: filter_tenant_id lists " \
+        "several projects" in out.stderr
+
+
+def test_spec_without_its_filter_is_said(cloud: FakeCloud) -> None:
+    cloud.add_flavor("m1.numa", **{"hw:numa_nodes": "2"})
+    out = run(cloud, "-f", "json", "--flavor", "m1.numa", "--no-placement")
+    assert ("warning: [spec-filter-not-enabled] flavor m1.numa: extra spec 'hw:numa_nodes' is "
+            "read by NUMATopologyFilter, which is not among the filters given") in out.stderr
+    out = run(cloud, "-f", "json", "--flavor", "m1.numa", "--no-placement", "--filters",
+              "AggregateInstanceExtraSpecsFilter,NUMATopologyFilter")
+    assert "spec-filter-not-enabled" not in out.stderr
+    assert "enabled, not modelled: NUMATopologyFilter" in out.stderr
+
+
+def test_dedicated_cpus_ask_pcpu(cloud: FakeCloud) -> None:
+    cloud.add_flavor("m1.pinned", **{"hw:cpu_policy": "dedicated"})
+    out = run(cloud, "-f", "json", "--flavor", "m1.pinned")
+    assert cloud.calls()[len(LIVE_CALLS)] == _ac(
+        "resources=DISK_GB:1,MEMORY_MB:512,PCPU:1&root_required=!COMPUTE_STATUS_DISABLED")
+    # no host has PCPU inventory
+    assert _rows(out)["c1"]["Why"] == ["placement: removed by PCPU:1"]
+    assert (_rows(out)["c1"]["Fits"], _rows(out)["c1"]["Runs Out First"]) == (0, "PCPU")
+
+
+@pytest.mark.parametrize(("netpath", "message"), [
+    ({"zone_map": {"limit_tenants_to_placement_aggregate": "maybe"}},
+     ("clouds.yaml netpath: zone_map: limit_tenants_to_placement_aggregate: want true or false "
+     "(got 'maybe')")),
+    ({"zone_map": {"tenant_isolation": True}},
+     ("clouds.yaml netpath: zone_map: unknown setting 'tenant_isolation'; known: "
+     "default_availability_zone, enable_isolated_aggregate_filtering, enabled_filters, "
+     "image_metadata_prefilter, limit_tenants_to_placement_aggregate, placement, "
+     "placement_aggregate_required_for_tenants, query_placement_for_image_type_support")),
+])
+def test_bad_zone_map_settings_are_one_line(
+        cloud: FakeCloud, netpath: dict[str, Any], message: str) -> None:
+    with pytest.raises(exceptions.CommandError) as err:
+        run(cloud, "--flavor", "m1.small", netpath=netpath)
+    assert str(err.value) == message

@@ -326,8 +326,11 @@ def test_parse_filters(text: str | None, expected: list[str]) -> None:
 
 def test_parse_filters_rejects_what_cannot_be_evaluated() -> None:
     with pytest.raises(zm.ZoneMapError, match="unknown or unsupported filter "
-                                              "ComputeCapabilitiesFilter"):
-        zm.parse_filters("ComputeCapabilitiesFilter")
+                                              "NoSuchFilter"):
+        zm.parse_filters("ComputeCapabilitiesFilter,NoSuchFilter")
+    # Nova's other filters are taken as enabled, not modelled
+    assert zm.split_filters(zm.parse_filters("ComputeCapabilitiesFilter")) == (
+        [], ["ComputeCapabilitiesFilter"])
 
 
 def _bad_cores(host_enabled: bool) -> ZoneFacts:
