@@ -255,6 +255,7 @@ def evaluate(facts: ZoneFacts, request: Request) -> ZoneMap:
     notes = list(facts.notes)
     if request.placement is not None:
         notes.extend(request.placement.request.notes + request.placement.notes)
+    notes.extend(_tenant_list_notes(ctx))
     findings.extend(_static_findings(ctx))
     flavor_result = None
     if request.flavor is not None:
@@ -478,16 +479,19 @@ def _placement_findings(ctx: _Context) -> list[Finding]:
                     f"aggregate {agg.name} lists {', '.join(missing)} in Nova, but their "
                     f"resource providers are not in its Placement aggregate ({agg.uuid}): "
                     f"{what}; run 'nova-manage placement sync_aggregates'"))
-    pre = ctx.request.prefilters
-    if pre is not None and pre.tenant_aggregates:
-        for agg, key in candidates.listed_tenant_aggregates(facts.aggregates):
-            out.append(Finding(
-                "tenant-list-not-prefiltered",
-                f"aggregate {agg.name}: {key} lists several projects; Nova's "
-                "require_tenant_aggregate matches only a value that is one project ID, so "
-                "these projects are not limited to it (use one filter_tenant_id<N> key per "
-                "project)"))
     return out
+
+
+def _tenant_list_notes(ctx: _Context) -> list[str]:
+    """filter_tenant_id* lists that require_tenant_aggregate cannot see (said, not warned:
+    whether the projects were meant to be limited to the aggregate is the operator's call)."""
+    pre = ctx.request.prefilters
+    if pre is None or not pre.tenant_aggregates:
+        return []
+    return [f"aggregate {agg.name}: {key} lists several projects; require_tenant_aggregate "
+            "matches only a value that is one project ID, so it does not limit these projects "
+            "to this aggregate (one filter_tenant_id<N> key per project would)"
+            for agg, key in candidates.listed_tenant_aggregates(ctx.facts.aggregates)]
 
 
 def _spec_findings(flavor: Flavor) -> list[Finding]:

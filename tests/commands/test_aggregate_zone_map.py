@@ -834,13 +834,13 @@ def test_tenant_aggregate_required_refuses_a_project_without_one(cloud: FakeClou
     assert not [c for c in cloud.calls() if "allocation_candidates" in c]
 
 
-def test_tenant_list_is_not_prefiltered_finding(cloud: FakeCloud) -> None:
+def test_tenant_list_is_not_prefiltered_note(cloud: FakeCloud) -> None:
     cloud.aggregates[3]["metadata"]["filter_tenant_id"] = f"{DEMO_ID},{OTHER_ID}"
     out = run(cloud, "-f", "json", "--flavor", "m1.small", "--project", "demo",
               "--tenant-aggregates")
     assert _rows(out)["c1"]["Lands"] == "yes"  # the list matches no project: not limited
-    assert "warning: [tenant-list-not-prefiltered] aggregate agg-demo: filter_tenant_id lists " \
-        "several projects" in out.stderr
+    assert "note: aggregate agg-demo: filter_tenant_id lists several projects; " \
+        "require_tenant_aggregate matches only a value that is one project ID" in out.stderr
 
 
 def test_spec_without_its_filter_is_said(cloud: FakeCloud) -> None:

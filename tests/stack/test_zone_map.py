@@ -2,10 +2,13 @@
 
 The stack's nova.conf enables AggregateInstanceExtraSpecsFilter and
 AggregateMultiTenancyIsolation next to Nova's default filters, and
-``[scheduler] enable_isolated_aggregate_filtering`` (tests/stack/up.sh).  Through the
-real APIs this module creates two projects, aggregates (metadata, tenant isolation, an
+``[scheduler] enable_isolated_aggregate_filtering`` and
+``limit_tenants_to_placement_aggregate`` (tests/stack/up.sh).  Through the
+real APIs this module creates three projects, aggregates (metadata, tenant isolation, an
 empty zone, later an isolated aggregate with a trait set on compute2's resource
-provider) and flavors with extra specs.  For every (flavor, project[, zone]) case:
+provider, a broken Placement mirror of a zone aggregate, a full host, a project's own
+Placement aggregate) and flavors with extra specs.  zone-map's predictions come from
+Placement's live answer (GET /allocation_candidates).  For every (flavor, project[, zone]) case:
 
 * zone-map predicts (the real CLI, ``-f json``): the hosts whose ``Lands`` is ``yes``;
 * Nova decides: a server booted as that project (a token scoped to it) must land on a
@@ -35,8 +38,8 @@ from tests.stack import conftest as stack_conftest
 
 C1, C2 = "compute1", "compute2"
 PREFIX = "zmtest-"  # servers
-PROJECTS = ("zm-a", "zm-b")
-AGGREGATES = ("zm-ssd", "zm-tenant", "zm-empty", "zm-iso")
+PROJECTS = ("zm-a", "zm-b", "zm-c")
+AGGREGATES = ("zm-ssd", "zm-tenant", "zm-empty", "zm-iso", "zm-ptenant")
 TRAIT = "CUSTOM_ZM_X"
 FLAVORS = {
     "zm.ssd": {"aggregate_instance_extra_specs:ssd": "true"},
@@ -48,7 +51,11 @@ FLAVORS = {
     # numeric against ssd=true: Nova's filter raises ValueError (the request dies, no NoValidHost)
     "zm.badnum": {"aggregate_instance_extra_specs:ssd": "= 1"},
     "zm.trait": {f"trait:{TRAIT}": "required"},
+    "zm.huge": {},  # more memory than any host has: Placement's answer is empty
 }
+SIZES = {"zm.huge": {"ram": 1_000_000}}  # MiB; every other flavor: 1 VCPU, 64 MiB, 1 GiB
+# the Placement consumer that fills compute1's memory in the capacity phase
+FILLER = "5e1f0c2a-7b3d-4c8e-9a6f-2d4b8c0e1f3a"
 MICROVERSION = "2.74"  # host= on create; networks "none" (2.37)
 NOVALIDHOST = "No valid host was found"
 ZONE_REFUSED = "The requested availability zone is not available"
@@ -77,7 +84,8 @@ def _case(id, flavor, project, expect, **kw):
 
 
 # compute1: agg-compute1 (az-compute1) + zm-ssd (ssd=true, cores=16)
-# compute2: agg-compute2 (az-compute2) + zm-tenant (filter_tenant_id=<zm-a>, cores=8)
+# compute2: agg-compute2 (az-compute2) + zm-tenant (filter_tenant_id=<zm-a>,<zm-c>, cores=8:
+#   a list, which AggregateMultiTenancyIsolation reads and require_tenant_aggregate does not)
 # zm-empty: availability_zone=zm-empty, no hosts
 CASES = [
     _case("scoped-key", "zm.ssd", "zm-a", {C1}),
@@ -91,6 +99,7 @@ CASES = [
     _case("nowhere", "zm.nowhere", "zm-b", set()),
     _case("filter-raises", "zm.badnum", "zm-a", set(), raises="ValueError"),
     _case("empty-zone", "zm.plain", "zm-a", set(), zone="zm-empty", refused=True),
+    _case("capacity-empty", "zm.huge", "zm-a", set()),
 ]
 # after zm-iso (trait:CUSTOM_ZM_X=required) joins compute2 and compute2's resource
 # provider gets CUSTOM_ZM_X
@@ -266,13 +275,13 @@ class ZoneMapWorld:
             a.compute.put(f"/os-quota-sets/{p.id}", json={"quota_set": {
                 "instances": -1, "cores": -1, "ram": -1}}, raise_exc=True)
         for name, specs in FLAVORS.items():
-            f = a.compute.create_flavor(name=name, vcpus=1, ram=64, disk=1)
+            f = a.compute.create_flavor(name=name, **{"vcpus": 1, "ram": 64, "disk": 1,
+                                                      **SIZES.get(name, {})})
             self.flavors[name] = f.id
             if specs:
                 a.compute.create_flavor_extra_specs(f, specs)
         self._aggregate("zm-ssd", {"ssd": "true", "cores": "16"}, [C1])
-        self._aggregate("zm-tenant", {"filter_tenant_id": self.projects["zm-a"], "cores": "8"},
-                        [C2])
+        self._aggregate("zm-tenant", {"filter_tenant_id": self.tenant_list(), "cores": "8"}, [C2])
         self._aggregate("zm-empty", {"availability_zone": "zm-empty"}, [])
         self.image_id = a.image.find_image("halt", ignore_missing=False).id
         for name in PROJECTS:
@@ -282,6 +291,9 @@ class ZoneMapWorld:
             self.conns[name] = conn
         self.landing_slots = threading.Semaphore(self._free_vcpus())
         self.watcher = Watcher(a)
+
+    def tenant_list(self) -> str:
+        return f"{self.projects['zm-a']},{self.projects['zm-c']}"
 
     def _aggregate(self, name: str, metadata: dict[str, str], hosts: list[str]) -> None:
         c = self.admin.compute
@@ -333,6 +345,63 @@ class ZoneMapWorld:
             time.sleep(0.3)
         raise AssertionError(f"PUT {url}: generation conflicts")
 
+    def rp_uuid(self, host: str) -> str:
+        rps = self.admin.placement.get("/resource_providers", params={"name": host}).json()
+        return rps["resource_providers"][0]["uuid"]
+
+    def nova_aggregate(self, name: str):
+        return next(a for a in self.admin.compute.aggregates() if a.name == name)
+
+    def set_mirror(self, host: str, aggregate_uuid: str, present: bool) -> None:
+        """Put ``host``'s provider in (or out of) the Placement aggregate, behind Nova's back."""
+        pl = self.admin.placement
+        url = f"/resource_providers/{self.rp_uuid(host)}/aggregates"
+        for _ in range(10):
+            body = pl.get(url, microversion="1.19").json()
+            aggs = set(body["aggregates"])
+            if (aggregate_uuid in aggs) == present:
+                return
+            aggs = aggs | {aggregate_uuid} if present else aggs - {aggregate_uuid}
+            resp = pl.put(url, json={"aggregates": sorted(aggs), "resource_provider_generation":
+                                     body["resource_provider_generation"]},
+                          microversion="1.19", raise_exc=False)
+            if resp.status_code == 200:
+                return
+            assert resp.status_code == 409, f"PUT {url}: HTTP {resp.status_code} {resp.text}"
+            time.sleep(0.3)
+        raise AssertionError(f"PUT {url}: generation conflicts")
+
+    def free_memory(self, host: str) -> int:
+        pl = self.admin.placement
+        rp = self.rp_uuid(host)
+        inv = pl.get(f"/resource_providers/{rp}/inventories").json()["inventories"]["MEMORY_MB"]
+        used = pl.get(f"/resource_providers/{rp}/usages").json()["usages"].get("MEMORY_MB", 0)
+        return int((inv["total"] - inv["reserved"]) * inv["allocation_ratio"]) - used
+
+    def fill(self, host: str, leave_mb: int) -> None:
+        """A Placement consumer that takes all of ``host``'s memory but ``leave_mb``: to the
+        scheduler the host is as full as if servers used it (nova-compute leaves consumers
+        that are not its instances alone)."""
+        pl = self.admin.placement
+        take = self.free_memory(host) - leave_mb
+        assert take > 0, f"{host} has less than {leave_mb} MiB free"
+        project = self.projects["zm-a"]
+        user = self.admin.current_user_id
+        resp = pl.put(f"/allocations/{FILLER}", microversion="1.28", raise_exc=False, json={
+            "allocations": {self.rp_uuid(host): {"resources": {"MEMORY_MB": take}}},
+            "project_id": project, "user_id": user, "consumer_generation": None})
+        assert resp.status_code == 204, f"PUT /allocations: HTTP {resp.status_code} {resp.text}"
+
+    def nova_manage(self, *args: str) -> str:
+        import subprocess
+
+        d = self.stack.dir
+        proc = subprocess.run([f"{d}/venv/bin/nova-manage", "--config-file",
+                               f"{d}/etc/nova/nova.conf", *args],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, f"nova-manage {' '.join(args)}: {proc.stderr[-2000:]}"
+        return proc.stdout
+
     # -- clean-up ----------------------------------------------------------------------
 
     def cleanup(self) -> list[str]:
@@ -349,11 +418,15 @@ class ZoneMapWorld:
         if self.watcher is not None:
             self.watcher.stop()
         attempt("servers", self._delete_servers)
+        attempt("filler allocation", a.placement.delete, f"/allocations/{FILLER}",
+                raise_exc=False)
         resp = a.placement.get("/resource_providers", params={"required": TRAIT},
                                microversion="1.18", raise_exc=False)
         for rp in resp.json()["resource_providers"] if resp.status_code == 200 else ():
             attempt(f"trait of {rp['name']}", self._set_traits, rp["uuid"], remove=TRAIT)
         for agg in a.compute.aggregates():
+            if agg.name == "agg-compute2":  # the mirror phase breaks its Placement mirror
+                attempt("mirror of agg-compute2", self.set_mirror, C2, agg.uuid, True)
             if agg.name in AGGREGATES:
                 for host in agg.hosts or []:
                     attempt(f"aggregate {agg.name} host {host}",
@@ -402,7 +475,8 @@ class ZoneMapWorld:
 
     def predict(self, case: Case) -> Prediction:
         project = self.projects[case.project] if case.project_by_id else case.project
-        args = ["--flavor", case.flavor, "--project", project, "--placement-isolation"]
+        args = ["--flavor", case.flavor, "--project", project, "--placement-isolation",
+                "--tenant-aggregates"]
         if case.zone:
             args += ["--zone", case.zone]
         # with a zone, zone-map's findings are only about that zone: --strict then says
@@ -415,17 +489,18 @@ class ZoneMapWorld:
 
     # -- Nova --------------------------------------------------------------------------
 
-    def boot(self, case: Case, host: str | None = None, may_land: bool = True) -> Boot:
+    def boot(self, case: Case, host: str | None = None, may_land: bool = True,
+             keep: bool = False) -> Boot:
         slots = self.landing_slots if may_land else None
         if slots:
             slots.acquire()
         try:
-            return self._boot(case, host)
+            return self._boot(case, host, keep)
         finally:
             if slots:
                 slots.release()
 
-    def _boot(self, case: Case, host: str | None) -> Boot:
+    def _boot(self, case: Case, host: str | None, keep: bool = False) -> Boot:
         t0 = time.monotonic()
         server = {"name": f"{PREFIX}{case.id}" + (f"-{host}" if host else ""),
                   "flavorRef": self.flavors[case.flavor], "imageRef": self.image_id,
@@ -456,6 +531,8 @@ class ZoneMapWorld:
         found = self.watcher.wait(decided, BOOT_TIMEOUT)
         seconds = time.monotonic() - t0
         c = self.admin.compute
+        if keep and found is not None and found[0] == "host":
+            return Boot(found[0], found[1], seconds, host, sid, rid)
         c.delete(f"/servers/{sid}", raise_exc=False)
         if found is None:
             return Boot("timeout", f"neither a host nor ERROR after {BOOT_TIMEOUT:.0f}s"
@@ -632,7 +709,8 @@ def world(stack):
         problems = w.cleanup()
         TIMES["cleanup"] = time.monotonic() - t1
         TIMES["total"] = time.monotonic() - t0
-        order = ("setup", "cases", "isolated cases", "case-insensitive case", "cleanup", "total")
+        order = ("setup", "cases", "isolated cases", "case-insensitive case", "mirror cases",
+                 "capacity", "tenant case", "cleanup", "total")
         _note("zone-map vs Nova's scheduler (tests/stack/test_zone_map.py): " + ", ".join(
             f"{k} {TIMES[k]:.1f}s" for k in order if k in TIMES))
         if problems:
@@ -730,7 +808,7 @@ def test_zone_map_shows_zones_aggregates_hosts_as_nova_does(world, results):
     for h in (C1, C2):
         assert (hosts[h]["row"]["Status"], hosts[h]["row"]["State"]) == ("enabled", "up")
     assert by_agg["zm-ssd"]["Metadata"] == {"ssd": "true", "cores": "16"}
-    assert by_agg["zm-tenant"]["Metadata"] == {"filter_tenant_id": world.projects["zm-a"],
+    assert by_agg["zm-tenant"]["Metadata"] == {"filter_tenant_id": world.tenant_list(),
                                                "cores": "8"}
     empty = by_agg["zm-empty"]
     assert (empty["Zone"], empty["Zone Available"], empty["Host"]) == ("zm-empty", False, None)
@@ -760,3 +838,118 @@ def test_findings_and_strict_exit(results):
     # zm.plain lands (somewhere, for some project); zm.trait has no host with the trait yet,
     # but the sweep without --flavor does not ask Placement
     assert not any("flavor zm.plain " in ln for ln in nowhere), stderr
+
+
+# ----------------------------------------------------------------------------- Placement phases
+# (after the isolation phases: compute2 leaves zm-iso first)
+
+LIKE_NOVA_CONF = ("--project", "zm-a", "--placement-isolation", "--tenant-aggregates")
+MIRROR_CASE = _case("broken-mirror", "zm.plain", "zm-a", set(), zone="az-compute2")
+SYNCED_CASE = _case("mirror-synced", "zm.plain", "zm-a", {C2}, zone="az-compute2")
+TENANT_CASE = _case("tenant-through-placement", "zm.plain", "zm-c", {C1})
+DRIFT = "warning: [placement-aggregate-drift] aggregate agg-compute2 lists compute2 in Nova"
+
+
+@pytest.fixture(scope="module")
+def mirror_results(world, case_insensitive_results):
+    """compute2's provider leaves agg-compute2's Placement aggregate (Nova still lists it):
+    zone az-compute2 reaches nothing; then nova-manage placement sync_aggregates mends it."""
+    t0 = time.monotonic()
+    c = world.admin.compute
+    c.remove_host_from_aggregate(world.nova_aggregate("zm-iso"), C2)
+    agg = world.nova_aggregate("agg-compute2")
+    world.set_mirror(C2, agg.uuid, False)
+    out = world.run_cases([MIRROR_CASE])
+    out["sync"] = world.nova_manage("placement", "sync_aggregates")
+    out.update(world.run_cases([SYNCED_CASE]))
+    TIMES["mirror cases"] = time.monotonic() - t0
+    _note_cases([MIRROR_CASE, SYNCED_CASE], out)
+    return out
+
+
+def test_broken_placement_mirror_is_said_and_nova_agrees(mirror_results):
+    problems = _verdict(MIRROR_CASE, mirror_results[MIRROR_CASE.id])
+    assert not problems, "\n".join(problems)
+    p = mirror_results[MIRROR_CASE.id].prediction
+    assert p.why[C2][0] == "placement: removed by member_of agg-compute2 (zone az-compute2)"
+    assert DRIFT in p.stderr and "run 'nova-manage placement sync_aggregates'" in p.stderr
+
+
+def test_nova_manage_sync_aggregates_mends_what_zone_map_said(mirror_results):
+    problems = _verdict(SYNCED_CASE, mirror_results[SYNCED_CASE.id])
+    assert not problems, "\n".join(problems)
+    assert DRIFT not in mirror_results[SYNCED_CASE.id].prediction.stderr
+
+
+@pytest.fixture(scope="module")
+def capacity_results(world, mirror_results):
+    """compute1 left with room for one zm.plain (64 MiB): zone-map says 1 more fits, one boot
+    there lands; then it says 0 (memory), and the next boot there gets NoValidHost."""
+    t0 = time.monotonic()
+    plain = _case("full-host", "zm.plain", "zm-a", {C2})
+    out: dict[str, Any] = {}
+    world.fill(C1, leave_mb=96)
+    out["before"] = world.zone_map("--flavor", "zm.plain", *LIKE_NOVA_CONF)
+    out["first"] = world.boot(plain, C1, keep=True)
+    out["after"] = world.zone_map("--flavor", "zm.plain", *LIKE_NOVA_CONF)
+    out["second"] = world.boot(plain, C1, may_land=False)
+    out["unpinned"] = world.boot(plain, None)
+    world.admin.placement.delete(f"/allocations/{FILLER}", raise_exc=False)
+    if out["first"].server_id:
+        world.admin.compute.delete(f"/servers/{out['first'].server_id}", raise_exc=False)
+    TIMES["capacity"] = time.monotonic() - t0
+    _note("zone-map capacity: " + "; ".join(
+        f"{k} {v}" for k, v in out.items() if isinstance(v, Boot)))
+    return out
+
+
+def _host_row(result, host: str) -> dict:
+    rc, rows, stderr = result
+    assert rc == 0, stderr
+    return next(r for r in rows if r["Host"] == host)
+
+
+def test_capacity_of_a_host_agrees_with_nova(capacity_results):
+    out = capacity_results
+    before = _host_row(out["before"], C1)
+    assert (before["Lands"], before["Fits"], before["Runs Out First"]) == (
+        "yes", 1, "MEMORY_MB"), before
+    assert (out["first"].kind, out["first"].detail) == ("host", C1), out["first"]
+    after = _host_row(out["after"], C1)
+    assert (after["Lands"], after["Fits"], after["Runs Out First"]) == (
+        "no", 0, "MEMORY_MB"), after
+    assert after["Why"] == ["placement: removed by MEMORY_MB:64"]
+    assert out["second"].kind == "error" and NOVALIDHOST in out["second"].detail, out["second"]
+    assert _host_row(out["after"], C2)["Lands"] == "yes"
+    assert (out["unpinned"].kind, out["unpinned"].detail) == ("host", C2), out["unpinned"]
+
+
+def test_empty_answer_names_the_constraint_and_nova_agrees(results):
+    r = results["capacity-empty"]
+    problems = _verdict(_case("capacity-empty", "zm.huge", "zm-a", set()), r)
+    assert not problems, "\n".join(problems)
+    assert ("placement: no allocation candidates; the single constraint that empties the "
+            "answer is MEMORY_MB:1000000") in r.prediction.stderr
+
+
+@pytest.fixture(scope="module")
+def tenant_results(world, capacity_results):
+    """zm-ptenant (filter_tenant_id=<zm-c>, one ID) holds compute1: with
+    limit_tenants_to_placement_aggregate zm-c may use only compute1, though
+    AggregateMultiTenancyIsolation would let it onto compute2 too (zm-tenant lists it)."""
+    t0 = time.monotonic()
+    world._aggregate("zm-ptenant", {"filter_tenant_id": world.projects["zm-c"]}, [C1])
+    out = world.run_cases([TENANT_CASE])
+    TIMES["tenant case"] = time.monotonic() - t0
+    _note_cases([TENANT_CASE], out)
+    return out
+
+
+def test_tenant_isolation_through_placement(tenant_results):
+    r = tenant_results[TENANT_CASE.id]
+    problems = _verdict(TENANT_CASE, r)
+    assert not problems, "\n".join(problems)
+    assert r.prediction.why[C2][0].startswith("placement: removed by member_of zm-ptenant")
+    assert "require_tenant_aggregate (member_of zm-ptenant)" in r.prediction.stderr
+    assert "note: aggregate zm-tenant: filter_tenant_id lists several projects" in \
+        r.prediction.stderr

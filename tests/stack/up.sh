@@ -428,8 +428,10 @@ workers = 1
 [scheduler]
 workers = 1
 discover_hosts_in_cells_interval = -1
-# isolated aggregates (trait:X=required metadata), for the zone-map tests
+# isolated aggregates (trait:X=required metadata) and projects limited to their Placement
+# aggregates (filter_tenant_id*=<one project ID>), for the zone-map tests
 enable_isolated_aggregate_filtering = true
+limit_tenants_to_placement_aggregate = true
 [filter_scheduler]
 # Nova's defaults plus the aggregate filters that openstack aggregate zone-map models
 enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,AggregateInstanceExtraSpecsFilter,AggregateMultiTenancyIsolation
