@@ -97,18 +97,40 @@ def _mirror(placement: Any, uuid: str | None, facts: ZoneFacts) -> None:
                                      for rp in body.get("resource_providers") or []]
 
 
+_STANDARD_IMAGE_KEYS = frozenset({
+    "id", "name", "status", "disk_format", "container_format", "visibility", "protected",
+    "min_disk", "min_ram", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
+    "tags", "created_at", "updated_at", "owner", "self", "file", "schema", "locations",
+    "direct_url", "stores", "os_hidden"})
+
+
 def fetch_image(conn: Any, name_or_id: str) -> candidates.Image:
-    """The image the request boots (Glance: by ID, else by name)."""
+    """The image the request boots, as Glance shows it (its properties are top-level keys):
+    ``GET /v2/images/<id>``, else ``GET /v2/images?name=``."""
     from keystoneauth1 import exceptions as ksa_exc
     from openstack import exceptions as sdk_exc
 
+    what = f"look up image {name_or_id!r}"
     try:
-        image = conn.image.find_image(name_or_id, ignore_missing=True)
-    except (sdk_exc.HttpException, ksa_exc.ClientException) as exc:
-        raise ZonesError(f"cannot look up image {name_or_id!r}: "
-                         f"{unreachable('Glance', exc)}") from None
-    if image is None:
-        raise ZonesError(f"no image with name or ID {name_or_id!r}")
-    props = {str(k): str(v) for k, v in (getattr(image, "properties", None) or {}).items()}
-    return candidates.Image(id=str(image.id), name=str(image.name or image.id),
-                            disk_format=image.disk_format, properties=props)
+        glance = conn.image
+    except (ksa_exc.ClientException, sdk_exc.SDKException) as exc:
+        raise ZonesError(f"cannot {what}: {unreachable('Glance', exc)}") from None
+    resp = None
+    try:
+        resp = glance.get(f"/images/{name_or_id}", raise_exc=False)
+    except ksa_exc.ClientException as exc:
+        raise ZonesError(f"cannot {what}: {unreachable('Glance', exc)}") from None
+    if resp.status_code == 200:
+        body: dict[str, Any] = resp.json()
+    else:
+        found = _get(glance, "/images", what, params={"name": name_or_id}).get("images") or []
+        if not found:
+            raise ZonesError(f"no image with name or ID {name_or_id!r}")
+        if len(found) > 1:
+            ids = ", ".join(str(i.get("id")) for i in found)
+            raise ZonesError(f"more than one image is named {name_or_id!r} ({ids}): give its ID")
+        body = found[0]
+    props = {str(k): str(v) for k, v in body.items()
+             if k not in _STANDARD_IMAGE_KEYS and isinstance(v, (str, int, float, bool))}
+    return candidates.Image(id=str(body.get("id")), name=str(body.get("name") or body.get("id")),
+                            disk_format=body.get("disk_format"), properties=props)

@@ -25,6 +25,7 @@ from tests.commands import fakes
 AUTH_URL = "https://keystone.example/v3"
 COMPUTE_URL = "https://nova.example/v2.1"
 PLACEMENT_URL = "https://placement.example"  # versionless, as Placement is registered
+IMAGE_URL = "https://glance.example"  # versionless, as Glance is registered
 REGION = "RegionOne"
 JSON = {"Content-Type": "application/json"}
 TIMESTAMP = "2024-05-06T07:08:09.000000"
@@ -78,6 +79,8 @@ class FakeCloud:
         mocker.get(re.compile(f"^{re.escape(COMPUTE_URL)}"), json=self._nova, headers=JSON)
         mocker.get(re.compile(f"^{re.escape(PLACEMENT_URL)}/"), json=self._placement,
                    headers=JSON)
+        mocker.get(re.compile(f"^{re.escape(IMAGE_URL)}"), json=self._glance, headers=JSON)
+        self.images: list[dict[str, Any]] = []
 
     # -- client side --
 
@@ -179,7 +182,8 @@ class FakeCloud:
             "roles": [{"id": _uuid("role", r), "name": r} for r in roles],
             "catalog": [service("identity", "keystone", AUTH_URL),
                         service("compute", "nova", COMPUTE_URL),
-                        service("placement", "placement", PLACEMENT_URL)],
+                        service("placement", "placement", PLACEMENT_URL),
+                        service("image", "glance", IMAGE_URL)],
         }}
 
     def _projects(self, request: Any, context: Any) -> dict[str, Any]:
@@ -245,6 +249,35 @@ class FakeCloud:
                 f"{COMPUTE_URL}/flavors/detail?is_public={public}&limit={limit}"
                 f"&marker={page[-1]['id']}")}]
         return body
+
+    # -- Glance (image properties are top-level keys of the image) --
+
+    def add_image(self, name: str, disk_format: str = "qcow2", **properties: str) -> None:
+        self.images.append({
+            "id": _uuid("image", name), "name": name, "status": "active",
+            "disk_format": disk_format, "container_format": "bare", "visibility": "public",
+            "protected": False, "min_disk": 0, "min_ram": 0, "size": 1024, "tags": [],
+            "created_at": TIMESTAMP, "updated_at": TIMESTAMP, "owner": _uuid("project", "admin"),
+            "self": f"/v2/images/{_uuid('image', name)}", "file": "", "schema": "/v2/schemas/image",
+            **properties})
+
+    def _glance(self, request: Any, context: Any) -> Any:
+        url = urlsplit(request.url)
+        path = unquote(url.path)
+        if path in ("", "/"):
+            return {"versions": [{"id": "v2.16", "status": "CURRENT", "links": [
+                {"rel": "self", "href": f"{IMAGE_URL}/v2/"}]}]}
+        if m := re.fullmatch(r"/v2/images/([^/]+)", path):
+            found = [i for i in self.images if i["id"] == m.group(1)]
+            if not found:
+                context.status_code = 404
+                return {"message": "No image found", "code": "404 Not Found"}
+            return found[0]
+        if path == "/v2/images":
+            names = parse_qs(url.query).get("name")
+            return {"images": [i for i in self.images if not names or i["name"] in names],
+                    "schema": "/v2/schemas/images", "first": "/v2/images"}
+        raise AssertionError(f"fake glance: no route for GET {path}")
 
     # -- Placement --
 
@@ -879,3 +912,36 @@ def test_bad_zone_map_settings_are_one_line(
     with pytest.raises(exceptions.CommandError) as err:
         run(cloud, "--flavor", "m1.small", netpath=netpath)
     assert str(err.value) == message
+
+
+def test_image_traits_and_image_prefilters(cloud: FakeCloud) -> None:
+    cloud.add_image("cirros", disk_format="raw", **{"trait:CUSTOM_GPU": "required",
+                                                    "hw_video_model": "virtio"})
+    cloud.services[2].update(status="enabled", disabled_reason=None)
+    cloud.provider("c3")["traits"] = ["CUSTOM_GPU", "COMPUTE_IMAGE_TYPE_RAW",
+                                      "COMPUTE_GRAPHICS_MODEL_VIRTIO"]
+    out = run(cloud, "-f", "json", "--flavor", "m1.small", "--image", "cirros",
+              "--image-type-support", "--image-metadata-prefilter")
+    assert {h: r["Lands"] for h, r in _rows(out).items()} == {
+        "c1": "no", "c2": "no", "c3": "yes", "c4": "no"}
+    asked = [c for c in cloud.calls() if "allocation_candidates" in c]
+    assert asked[0] == _ac(f"required=CUSTOM_GPU&resources={SMALL}&root_required="
+                           "COMPUTE_GRAPHICS_MODEL_VIRTIO,COMPUTE_IMAGE_TYPE_RAW,"
+                           "!COMPUTE_STATUS_DISABLED")
+    assert "require_image_type_support (COMPUTE_IMAGE_TYPE_RAW)" in out.stderr
+    assert "transform_image_metadata (COMPUTE_GRAPHICS_MODEL_VIRTIO)" in out.stderr
+    # version discovery, then the name is tried as an ID first (404), then as a name
+    assert [c for c in cloud.calls() if "glance" in c] == [
+        "GET glance /", "GET glance /v2/images/cirros", "GET glance /v2/images?name=cirros"]
+    by_id = run(cloud, "-f", "json", "--flavor", "m1.small", "--image", cloud.images[0]["id"])
+    assert by_id.rc == 0
+
+
+def test_unknown_image_is_one_line(cloud: FakeCloud) -> None:
+    assert _error(cloud, "--flavor", "m1.small", "--image", "nope") == (
+        "no image with name or ID 'nope'")
+
+
+def test_image_prefilters_need_an_image(cloud: FakeCloud) -> None:
+    assert _error(cloud, "--flavor", "m1.small", "--image-type-support") == (
+        "--image-type-support and --image-metadata-prefilter need --image")
