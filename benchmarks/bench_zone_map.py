@@ -3,7 +3,11 @@
 For 10, 100 and 1000 synthetic hosts, aggregates and flavors this prints
 
 * the API requests one command run makes (counted on requests-mock behind a real openstacksdk
-  Connection, token and version discovery included), without and with ``--flavor --project``;
+  Connection, token and version discovery included), without and with ``--flavor --project``:
+  offline (``--no-placement``), with Placement's live view, and with ``--zone`` and
+  ``--tenant-aggregates`` as well; for the live view also how many of them were
+  ``GET /allocation_candidates`` (1, plus one per constraint re-asked when a host is missing, at
+  most 12) and ``GET /resource_providers?member_of=`` (the mirrors of the named aggregates);
 * the wall time of the pure evaluation (``osc_netpath.scheduling.zone_map.evaluate``): the
   default view (which checks every flavor for "lands nowhere") and one ``--flavor``.
 
@@ -66,7 +70,8 @@ def synthetic(n: int, seed: int = 42) -> ZoneFacts:
     return ZoneFacts(aggregates=aggregates, services=services, flavors=flavors)
 
 
-def requests_for(facts: ZoneFacts, *args: str) -> int:
+def requests_for(facts: ZoneFacts, *args: str) -> tuple[int, int, int]:
+    """(all requests, GET /allocation_candidates, GET /resource_providers?member_of=)."""
     with requests_mock.Mocker() as mocker:
         cloud = FakeCloud(mocker)
         for agg in facts.aggregates:
@@ -76,7 +81,9 @@ def requests_for(facts: ZoneFacts, *args: str) -> int:
         for flavor in facts.flavors:
             cloud.add_flavor(flavor.name, flavor.id, **(flavor.extra_specs or {}))
         run(cloud, "-f", "json", *args)
-        return len(mocker.request_history)
+        paths = [r.url for r in mocker.request_history]
+        return (len(paths), sum("/allocation_candidates" in p for p in paths),
+                sum("/resource_providers?member_of" in p for p in paths))
 
 
 def best_of(repeat: int, facts: ZoneFacts, request: zone_map.Request) -> float:
@@ -89,22 +96,29 @@ def best_of(repeat: int, facts: ZoneFacts, request: zone_map.Request) -> float:
 
 
 def main() -> None:
-    print(f"{'size':>6} {'requests':>9} {'req --flavor':>13} {'eval default':>13} "
-          f"{'eval --flavor':>14} {'findings':>9}")
+    print(f"{'size':>6} {'requests':>9} {'--flavor offline':>17} {'live (a_c, mirrors)':>20} "
+          f"{'live --zone --tenant-agg':>25} {'eval default':>13} {'eval --flavor':>14} "
+          f"{'findings':>9}")
     for n in SIZES:
         facts = synthetic(n)
         flavor = facts.flavors[n // 2]
-        plain = requests_for(facts)
-        with_flavor = requests_for(facts, "--flavor", flavor.name, "--project", "demo")
+        plain, _, _ = requests_for(facts)
+        ask = ("--flavor", flavor.name, "--project", "demo")
+        offline, _, _ = requests_for(facts, *ask, "--no-placement")
+        live, live_ac, live_rp = requests_for(facts, *ask)
+        zoned, zoned_ac, zoned_rp = requests_for(facts, *ask, "--zone", "az0",
+                                                 "--tenant-aggregates")
         default = zone_map.Request()
         one = zone_map.Request(flavor=flavor, project_id="0" * 32)
         t_default = best_of(3, facts, default)
         t_flavor = best_of(3, facts, one)
         findings = len(zone_map.evaluate(facts, default).findings)
-        print(f"{n:>6} {plain:>9} {with_flavor:>13} {t_default * 1000:>11.1f}ms "
+        print(f"{n:>6} {plain:>9} {offline:>17} {f'{live} ({live_ac}, {live_rp})':>20} "
+              f"{f'{zoned} ({zoned_ac}, {zoned_rp})':>25} {t_default * 1000:>11.1f}ms "
               f"{t_flavor * 1000:>12.1f}ms {findings:>9}")
     print("requests include the token (1) and compute version discovery (1); "
-          "--project by name adds 1")
+          "--project by name adds 1; the live view adds os-hypervisors/detail (1) and Placement "
+          "version discovery (1)")
 
 
 if __name__ == "__main__":
