@@ -945,3 +945,25 @@ def test_unknown_image_is_one_line(cloud: FakeCloud) -> None:
 def test_image_prefilters_need_an_image(cloud: FakeCloud) -> None:
     assert _error(cloud, "--flavor", "m1.small", "--image-type-support") == (
         "--image-type-support and --image-metadata-prefilter need --image")
+
+
+def test_placement_failing_leaves_the_offline_model_and_says_why(cloud: FakeCloud) -> None:
+    cloud.mocker.get(f"{PLACEMENT_URL}/allocation_candidates", status_code=500, headers=JSON,
+                     json={"errors": [{"status": 500, "title": "Internal Server Error",
+                                       "detail": "boom"}]})
+    out = run(cloud, "-f", "json", "--flavor", "m1.small")
+    assert out.rc == 0
+    assert {h: r["Lands"] for h, r in _rows(out).items()} == {
+        "c1": "yes", "c2": "yes", "c3": "no", "c4": "depends"}  # no --project
+    assert ("note: Placement view not available: cannot ask Placement for allocation "
+            "candidates: Placement answered HTTP 500 to GET /allocation_candidates (boom): a "
+            "server-side failure, see the placement-api log") in out.stderr.splitlines()
+    assert "Fits" not in out.json()[0]  # no capacity columns without Placement's answer
+
+
+def test_placement_off_in_clouds_yaml(cloud: FakeCloud) -> None:
+    out = run(cloud, "-f", "json", "--flavor", "m1.small",
+              netpath={"zone_map": {"placement": False, "enabled_filters": ["none"]}})
+    assert cloud.calls() == BASE_CALLS
+    assert "not applied: AggregateInstanceExtraSpecsFilter, AggregateMultiTenancyIsolation" in \
+        out.stderr
