@@ -121,3 +121,19 @@ def test_probe_reads_the_translating_flows_for_an_agent_port_too():
 
     assert trace.probe_request(_cloud(DHCP), "compute-1").flows == [("br-ex", 0), ("br-int", 0)]
     assert trace.probe_request(_cloud(ROUTER), "compute-1").tunnel_tables == [4, 22]
+
+
+def test_device_gone_from_its_namespace_is_a_finding():
+    """Found on the stack's network node: the DHCP port's tap deleted inside qdhcp- (the OVS
+    port stays on br-int, the namespace stays) was shown as namespace → br-int, silently."""
+    facts = probe.parse_output("compute-1", read("probe-compute1.txt"))
+    facts.links = [ln for ln in facts.links if ln.name != "qr-b2c3d4e5-f6"]
+    path = resolve(_cloud(ROUTER), {"compute-1": facts}).ports[0]
+    assert [(h.device, h.kind, h.state, h.source) for h in path.hops[:3]] == [
+        (QROUTER, m.NAMESPACE, "ACTIVE", m.SRC_API),
+        ("qr-b2c3d4e5-f6", m.NS_DEVICE, "absent", m.SRC_MISSING),
+        ("br-int", m.OVS_BRIDGE, None, m.SRC_OVSDB)]
+    assert path.hops[1].bridge == "br-int" and path.hops[1].vlan == "2"
+    assert path.problems == [(
+        f"qr-b2c3d4e5-f6 does not exist in {QROUTER} on compute-1 (nor in the host's own "
+        "namespace), though Open vSwitch still has it on br-int: the L3 agent's device is gone")]
