@@ -33,9 +33,10 @@ wait_gone() { # TIMEOUT PIDFILE...
 }
 
 # 0. what agents started inside the hosts' inner namespaces (ML2/OVN: haproxy of the OVN
-#    metadata agent in ovnmeta-<net>, listed in the host's own /run/netns only, so not in
-#    `ip netns pids` below): by the agents' pid files, checked against the command name
-for f in "$D"/hosts/*/neutron/external/pids/*; do
+#    metadata agent in ovnmeta-<net>; ML2/OVS: the DHCP agent's dnsmasq in qdhcp-<net>), listed
+#    in the host's own /run/netns only, so not in `ip netns pids` below: by the agents' pid
+#    files, checked against the command name
+for f in "$D"/hosts/*/neutron/external/pids/* "$D"/hosts/*/neutron/dhcp/*/pid; do
     [ -f "$f" ] || continue
     p=$(cat "$f"); rm -f "$f"
     case "$p" in ''|*[!0-9]*) continue ;; esac
