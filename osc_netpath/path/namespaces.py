@@ -135,10 +135,16 @@ def _device_missing(ctx: core.Walk, name: str, ns: str) -> None:
                             f"{bridge}: the {_agent(ctx.port)}'s device is gone")
 
 
+def dvr_fip_link_name(router_id: str, prefix: str = "rfp-") -> str:
+    """The L3 agent's (dvr_fip_ns) veth names: prefix + router id, cut to 14 characters
+    (rfp-5a6b7c8d-9; not the 11-character ids of qr-/qg- port devices)."""
+    return (prefix + router_id)[:14]
+
+
 def _dvr_fip_link(ctx: core.Walk, qrouter: str) -> None:
     """DVR: a router with floating IPs on this host has the veth rfp-<router> (in qrouter-) ⇄
     fpr-<router> (in fip-<external network>); the floating IP traffic leaves through it."""
-    rfp = f"rfp-{(ctx.port.device_id or '')[:11]}"
+    rfp = dvr_fip_link_name(ctx.port.device_id or "")
     link = ctx.facts.link(rfp, qrouter)
     hop = ctx.hops[-1]
     if link is not None:
