@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -62,6 +63,17 @@ def wait_until(what: str, fn: Callable[[], bool], timeout: float = 60) -> None:
         if time.monotonic() > end:
             raise AssertionError(f"{what}: not reached after {timeout}s")
         time.sleep(0.5)
+
+
+class CliRun:
+    """One ``openstack netpath … -f json`` run: its rows, its warnings (the stderr lines
+    "warning: …", without the prefix) and its exit code."""
+
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.rc, self.stderr = proc.returncode, proc.stderr
+        self.rows = json.loads(proc.stdout) if proc.stdout.strip() else []
+        self.warnings = [ln[len("warning: "):] for ln in proc.stderr.splitlines()
+                         if ln.startswith("warning: ")]
 
 
 def _ovsdb_value(v: Any) -> Any:
@@ -433,6 +445,24 @@ def _actions_vlan(actions: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _phys_translations(snap: HostSnapshot, bridge: str, ofp_phy: str, tag) -> list[Flow]:
+    """The physical bridge's flows for the local VLAN coming from br-int: in table 0, or where
+    table 0 resubmits that port's traffic (a DVR agent: 0 → 1 → 2), followed on the host."""
+    table, seen = 0, set()
+    while table not in seen:
+        seen.add(table)
+        found = snap.flows_where(bridge, table, in_port=ofp_phy, dl_vlan=str(tag))
+        if found:
+            return found
+        onward = [f for f in snap.flows_where(bridge, table)
+                  if f.match.get("in_port") in (None, ofp_phy) and "dl_vlan" not in f.match
+                  and re.fullmatch(r"resubmit\(,\d+\)", f.actions)]
+        if not onward:
+            return []
+        table = int(re.findall(r"\d+", max(onward, key=lambda f: f.priority).actions)[0])
+    return []
+
+
 def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> PortTruth:
     iface = snap.interfaces[iface_name]
     ext = iface.get("external_ids") or {}
@@ -478,7 +508,7 @@ def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> Po
             for fl in snap.flows_where(br_int, 0, in_port=ofp_int, **seg_match):
                 if _actions_vlan(fl.actions) == str(tag):
                     pt.int_flow = fl.raw
-            for fl in snap.flows_where(pt.physical_bridge, 0, in_port=ofp_phy, dl_vlan=str(tag)):
+            for fl in _phys_translations(snap, pt.physical_bridge, ofp_phy, tag):
                 if net_type == "vlan" and _actions_vlan(fl.actions) == str(pt.segmentation_id):
                     pt.phys_flow = fl.raw
                 if net_type == "flat" and fl.actions.startswith("strip_vlan"):
@@ -882,11 +912,15 @@ class AgentPortTruth:
 
 
 def read_agent_port(stack: dict, port_id: str,
-                    snapshots: dict[str, HostSnapshot] | None = None) -> AgentPortTruth:
+                    snapshots: dict[str, HostSnapshot] | None = None,
+                    on: str | None = None) -> AgentPortTruth:
     """Ground truth of an agent's port (DHCP, qr-, qg-…): the host whose OVS has an interface
-    with ``external_ids:iface-id`` = the port, and the namespace there whose links hold it."""
+    with ``external_ids:iface-id`` = the port, and the namespace there whose links hold it.
+    ``on``: that host only (a DVR router's distributed interface is on every compute)."""
     snapshots = snapshots if snapshots is not None else {}
     for name, host in stack["hosts"].items():
+        if on is not None and name != on:
+            continue
         if name not in snapshots:
             snapshots[name] = read_host(host)
         snap = snapshots[name]
@@ -912,3 +946,29 @@ def read_agent_port(stack: dict, port_id: str,
 def nat_rules(host: dict, ns: str) -> str:
     """``iptables-save -t nat`` inside a router's namespace (the floating IPs' DNAT/SNAT)."""
     return host_run(host, ["nsenter", f"--net=/run/netns/{ns}", "iptables-save", "-t", "nat"])
+
+
+def restart_agent(host: dict, agent: str) -> None:
+    """Kill a host's Neutron ``agent`` ("dhcp", "l3": its process group, as up.sh's hsvc
+    started it) and start it again the same way: on start it sets up every network or router
+    it hosts again, the way an operator repairs a device deleted behind its back."""
+    pidfile = os.path.join(host["dir"], "run", f"{agent}-agent.pid")
+    with open(pidfile) as f:
+        pid = int(f.read())
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    d = os.path.dirname(os.path.dirname(host["dir"]))  # $NPSTACK_DIR
+    log = open(os.path.join(host["logs"], f"{agent}-agent.out"), "a")  # noqa: SIM115
+    proc = subprocess.Popen(
+        ["nsenter", "-t", str(host["anchor_pid"]), "-m", "-u", "-n", "--",
+         os.path.join(d, "venv", "bin", f"neutron-{agent}-agent"),
+         "--config-file", os.path.join(d, "etc", "neutron", "neutron.conf"),
+         "--config-file", os.path.join(host["dir"], "etc", f"{agent}_agent.ini"),
+         "--log-file", os.path.join(host["logs"], f"{agent}-agent.log")],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        cwd=d, env=dict(os.environ, PATH=os.path.join(d, "venv", "bin") + ":" + os.environ["PATH"]))
+    log.close()
+    with open(pidfile, "w") as f:
+        f.write(f"{proc.pid}\n")

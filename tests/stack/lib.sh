@@ -14,6 +14,10 @@ NPSTACK_PW=${NPSTACK_PW:-secret}
 # central in the root namespace, ovn-controller and the OVN metadata agent on every host)
 NPSTACK_BACKEND=${NPSTACK_BACKEND:-ovs}
 case "$NPSTACK_BACKEND" in ovs|ovn) ;; *) echo "npstack: NPSTACK_BACKEND must be ovs or ovn" >&2; exit 1 ;; esac
+# ML2/OVS routers: "legacy" (the network node's L3 agent) or "dvr" (an L3 agent on every
+# compute in agent_mode dvr, the network node in dvr_snat; l2population on every agent)
+NPSTACK_L3=${NPSTACK_L3:-legacy}
+case "$NPSTACK_L3" in legacy|dvr) ;; *) echo "npstack: NPSTACK_L3 must be legacy or dvr" >&2; exit 1 ;; esac
 # name:firewall_driver[:virt_driver[:agents]] per host; each is its own network, mount and
 # UTS namespace with its own OVS, agent and sshd. virt_driver "libvirt": a compute (libvirtd,
 # nova-compute); "none": no hypervisor (a network node). agents: Neutron agents beside the
@@ -21,6 +25,8 @@ case "$NPSTACK_BACKEND" in ovs|ovn) ;; *) echo "npstack: NPSTACK_BACKEND must be
 # On OVN the second field is "ovn" (security groups are OVN ACLs, no firewall driver).
 if [ "$NPSTACK_BACKEND" = ovn ]; then
     NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:ovn:libvirt compute2:ovn:libvirt"}
+elif [ "$NPSTACK_L3" = dvr ]; then
+    NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt:l3 compute2:openvswitch:libvirt:l3 network1:openvswitch:none:l3,dhcp"}
 else
     NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt network1:openvswitch:none:l3,dhcp"}
 fi

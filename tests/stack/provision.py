@@ -26,6 +26,7 @@ D = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
 PW = os.environ.get("NPSTACK_PW", "secret")
 AUTH_URL = "http://127.0.0.1:5000/v3"
 BACKEND = os.environ.get("NPSTACK_BACKEND", "ovs")
+L3_MODE = os.environ.get("NPSTACK_L3", "legacy")  # ML2/OVS routers: legacy or dvr
 HOST_SPECS = [(h.split(":") + ["", "libvirt", ""])[:4] for h in os.environ.get(
     "NPSTACK_HOSTS", "compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt").split()]
 HOSTS = [h[0] for h in HOST_SPECS]
@@ -241,11 +242,11 @@ def topology():
     log(f"topology: flavor {FLAVOR}, image {IMAGE}, networks {', '.join(NETWORKS)}")
     if ROUTING and not c.network.find_router(ROUTER):
         ext = c.network.find_network(EXTERNAL)
-        router = c.network.create_router(name=ROUTER,
+        router = c.network.create_router(name=ROUTER, is_distributed=L3_MODE == "dvr",
                                          external_gateway_info={"network_id": ext.id})
         subnet = c.network.find_subnet(ROUTED + "-v4")
         c.network.add_interface_to_router(router, subnet_id=subnet.id)
-        log(f"router {ROUTER}: {ROUTED} -> {EXTERNAL} (external)")
+        log(f"router {ROUTER} ({L3_MODE}): {ROUTED} -> {EXTERNAL} (external)")
 
 
 def aggregates():
@@ -358,9 +359,14 @@ def floating_ip(admin, ids):
         st = sorted((p.device_owner, p.status) for p in agent_ports)
         owners = {o for o, _ in st}
         want = {"network:router_interface", "network:router_gateway"}
+        if L3_MODE == "dvr":
+            want = {"network:router_interface_distributed", "network:router_centralized_snat",
+                    "network:router_gateway", "network:floatingip_agent_gateway"}
         if DHCP_HOSTS:
             want.add("network:dhcp")
-        ok = f.status == "ACTIVE" and want <= owners and {s for _, s in st} == {"ACTIVE"}
+        # a distributed interface is bound on every host with a port: it has no one status
+        up = all(s == "ACTIVE" for o, s in st if o != "network:router_interface_distributed")
+        ok = f.status == "ACTIVE" and want <= owners and up
         return True if ok else (f.status, st)
 
     wait("floating IP and router ports ACTIVE", ready, 120, 1)
@@ -433,7 +439,7 @@ def state():
         "computes": COMPUTES,
     }
     if ROUTING:
-        doc["router"] = {"name": ROUTER, "external": EXTERNAL, "routed": ROUTED,
+        doc["router"] = {"name": ROUTER, "mode": L3_MODE, "external": EXTERNAL, "routed": ROUTED,
                          "floating_ip_on": list(FIP_ON), "l3_hosts": L3_HOSTS,
                          "dhcp_hosts": DHCP_HOSTS}
     if BACKEND == "ovn":  # the databases' sockets (up.sh: $OVN_NB, $OVN_SB), for ground truth

@@ -13,10 +13,8 @@ finding each gives, and no other."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
 import subprocess
 from dataclasses import dataclass
 
@@ -45,14 +43,7 @@ class Node:
                 "network:router_gateway": self.qg}[owner]
 
 
-class Out:
-    """One CLI run: -f json rows, warnings (stderr lines "warning: …"), exit code."""
-
-    def __init__(self, proc: subprocess.CompletedProcess):
-        self.rc, self.stderr = proc.returncode, proc.stderr
-        self.rows = json.loads(proc.stdout) if proc.stdout.strip() else []
-        self.warnings = [ln[len("warning: "):] for ln in proc.stderr.splitlines()
-                         if ln.startswith("warning: ")]
+Out = groundtruth.CliRun
 
 
 def _run(stack, *args: str) -> Out:
@@ -338,31 +329,6 @@ def test_floating_ip_dnat_removed(stack, node):
     assert _nat(stack, node) == (node.fixed, node.fip)
 
 
-def _restart_dhcp_agent(host: dict) -> None:
-    """Stop network1's DHCP agent (its process group: hsvc) and start it as up.sh does: on
-    start it sets up every network it hosts again, the way an operator repairs it."""
-    pidfile = os.path.join(host["dir"], "run", "dhcp-agent.pid")
-    with open(pidfile) as f:
-        pid = int(f.read())
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    d = os.path.dirname(os.path.dirname(host["dir"]))  # $NPSTACK_DIR
-    log = open(os.path.join(host["logs"], "dhcp-agent.out"), "a")  # noqa: SIM115
-    proc = subprocess.Popen(
-        ["nsenter", "-t", str(host["anchor_pid"]), "-m", "-u", "-n", "--",
-         os.path.join(d, "venv", "bin", "neutron-dhcp-agent"),
-         "--config-file", os.path.join(d, "etc", "neutron", "neutron.conf"),
-         "--config-file", os.path.join(host["dir"], "etc", "dhcp_agent.ini"),
-         "--log-file", os.path.join(host["logs"], "dhcp-agent.log")],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        cwd=d, env=dict(os.environ, PATH=os.path.join(d, "venv", "bin") + ":" + os.environ["PATH"]))
-    log.close()
-    with open(pidfile, "w") as f:
-        f.write(f"{proc.pid}\n")
-
-
 def test_dhcp_device_deleted(stack, node):
     """The DHCP port's device deleted inside qdhcp- (ip link del; OVS keeps the port on br-int,
     the agent does not notice): port show shows the device absent and says it is gone (finding
@@ -389,7 +355,7 @@ def test_dhcp_device_deleted(stack, node):
         assert net.rc == 0, net.stderr
         assert net.warnings == [f"{NODE}: {tap} (dhcp) is in none, expected {qdhcp}"]
     finally:
-        _restart_dhcp_agent(host)
+        groundtruth.restart_agent(host, "dhcp")
 
         def back() -> bool:
             dev = groundtruth.namespace_devices(host, qdhcp).get(tap)

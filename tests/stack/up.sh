@@ -14,6 +14,8 @@
 #     neutron-l3-agent and neutron-dhcp-agent beside its OVS agent (qrouter-/qdhcp- namespaces
 #     under the host's own /run/netns; dnsmasq from Debian); provider-flat is the external
 #     network, tenant-vx is routed to it by router1 (vm1 has a floating IP).
+#   NPSTACK_L3=dvr: router1 distributed: an L3 agent (agent_mode dvr) on every compute, the
+#     network node in dvr_snat; l2population on every agent.
 #   NPSTACK_BACKEND=ovn: Neutron ML2/OVN instead (ovn mech driver; flat, vlan, geneve):
 #     OVN central (NB/SB ovsdb-servers + ovn-northd on UNIX sockets) in the root
 #     namespace, neutron-ovn-maintenance-worker; per host ovn-controller (br-int,
@@ -466,7 +468,8 @@ EOF
 authtoken nova; ksauth placement placement; ksauth neutron neutron; } >"$E/nova/nova.conf"
 printf '[DEFAULT]\nlog_file = %s\n' "$L/nova-api.log" >"$E/nova/nova-api.conf"
 cp "$D/venv/etc/neutron/api-paste.ini" "$E/neutron/"
-SERVICE_PLUGINS=router DHCP_NOTIFY=true
+SERVICE_PLUGINS=router DHCP_NOTIFY=true DVR=false L2POP=false
+[ "$NPSTACK_L3" = dvr ] && DVR=true L2POP=true
 [ "$NPSTACK_BACKEND" = ovn ] && SERVICE_PLUGINS=ovn-router,segments DHCP_NOTIFY=false
 { cat <<EOF
 [DEFAULT]
@@ -479,6 +482,7 @@ api_paste_config = $E/neutron/api-paste.ini
 notify_nova_on_port_status_changes = true
 notify_nova_on_port_data_changes = true
 dhcp_agent_notification = $DHCP_NOTIFY
+router_distributed = $DVR
 api_workers = 1
 rpc_workers = 1
 rpc_state_report_workers = 1
@@ -495,6 +499,8 @@ if [ "$NPSTACK_BACKEND" = ovn ]; then
     ML2_TYPE=geneve ML2_MECH=ovn ML2_MORE="overlay_ip_version = 4"
 else
     ML2_TYPE=vxlan ML2_MECH=openvswitch ML2_MORE=""
+    # DVR: the DVR OVS agent exits without l2population (and tunnels then follow the ports)
+    [ "$NPSTACK_L3" = dvr ] && ML2_MECH=openvswitch,l2population
 fi
 { cat <<EOF
 [ml2]
@@ -556,7 +562,8 @@ of_listen_address = 127.0.0.1
 [agent]
 root_helper = env
 tunnel_types = vxlan
-l2_population = false
+l2_population = $L2POP
+enable_distributed_routing = $DVR
 [securitygroup]
 firewall_driver = $fw
 enable_security_group = true
@@ -590,9 +597,10 @@ EOF
     # the network node's agents: ports as OVS internal ports on br-int moved into their
     # namespaces (interface_driver openvswitch), OVSDB on the host's own socket (else they dial
     # tcp:127.0.0.1:6640); no metadata proxy (this stack runs no Nova metadata API)
-    local a extra
+    local a extra mode=legacy
+    if [ "$NPSTACK_L3" = dvr ]; then mode=dvr; [ "$virt" = none ] && mode=dvr_snat; fi
     for a in l3 dhcp; do
-        extra="agent_mode = legacy
+        extra="agent_mode = $mode
 enable_metadata_proxy = false"
         [ $a = dhcp ] && extra="dhcp_driver = neutron.agent.linux.dhcp.Dnsmasq
 enable_isolated_metadata = false"
@@ -653,7 +661,7 @@ stamp "keystone db synced + bootstrapped"
 uwsgi_ini keystone 5000 keystone.wsgi.api:application "OS_KEYSTONE_CONFIG_DIR=$E/keystone"
 svc keystone "$V/uwsgi" --ini "$E/keystone-uwsgi.ini"
 wait_for keystone 120 "$L/keystone.out" "$L/keystone.log" -- http_ok http://127.0.0.1:5000/v3
-export NPSTACK_DIR NPSTACK_PW NPSTACK_HOSTS NPSTACK_BACKEND
+export NPSTACK_DIR NPSTACK_PW NPSTACK_HOSTS NPSTACK_BACKEND NPSTACK_L3
 "$V/python" "$NPSTACK_SRC/provision.py" catalog >"$L/provision-catalog.log" 2>&1 ||
     { show_log "$L/provision-catalog.log" "$L/keystone.log"; die "keystone catalog failed"; }
 stamp "keystone catalog"
