@@ -29,7 +29,7 @@ venv() { (cd "$ROOT" && . tools/venv.sh && netpath_venv test "$VENV" "${NETPATH_
 need_up() { [ -f "$D/stack.json" ] || { echo "stack.sh: no stack up in $D (tools/stack.sh up)" >&2; exit 1; }; }
 host_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hosts"][sys.argv[2]][sys.argv[3]])' "$D/stack.json" "$1" "$2"; }
 backend() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("backend", "ovs"))' "$D/stack.json" 2>/dev/null || echo none; }
-l3_mode() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("router", {}).get("mode", "legacy"))' "$D/stack.json" 2>/dev/null || echo none; }
+l3_mode() { python3 -c 'import json,sys; print((json.load(open(sys.argv[1])).get("router") or {}).get("mode", "legacy"))' "$D/stack.json" 2>/dev/null || echo none; }
 
 cmd=${1:-help}
 shift || true

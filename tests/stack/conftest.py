@@ -186,8 +186,8 @@ def _healthy(kind: str = "ovs") -> bool:
                 return False
         with open(os.path.join(NPSTACK_DIR, "stack.json")) as f:
             state = json.load(f)
-        return state.get("backend", "ovs") == backend and state.get(
-            "router", {}).get("mode", "legacy") == l3 and all(
+        return state.get("backend", "ovs") == backend and (
+            state.get("router") or {}).get("mode", "legacy") == l3 and all(
             os.path.exists(f"/proc/{h['anchor_pid']}") for h in state["hosts"].values())
     except (OSError, ValueError, KeyError):
         return False
