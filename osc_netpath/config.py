@@ -355,7 +355,8 @@ def address_for(cfg: NetpathConfig, host: str, host_ip: str | None) -> str:
     if cfg.address == "host_ip" or "{host_ip}" in cfg.address:
         if not host_ip:
             raise CommandError(f"no SSH address for host {host!r}: the hypervisor API gave no "
-                               f"host_ip (the host_ip note says what Nova answered); {help_}")
+                               "host_ip (a network node has none; a host_ip note, if any, says "
+                               f"what Nova answered); {help_}")
         host_ip = _address(f"host_ip of {host}", host_ip)
     if cfg.address == "host_ip":
         assert host_ip

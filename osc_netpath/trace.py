@@ -23,6 +23,9 @@ from osc_netpath.path.model import ServerPath
 # = 4/3/6 (tun_id -> local VLAN).
 TABLE_LOCAL = 0
 TUNNEL_TABLES = {"vxlan": (4, 22), "gre": (3, 22), "geneve": (6, 22)}
+# an agent with enable_distributed_routing (DVR) sends a physical bridge's traffic from br-int
+# through table 0 → 1 (DVR_PROCESS_PHYSICAL_VLAN) → 2, where it rewrites the local VLAN
+DVR_LOCAL_VLAN_TRANSLATION = 2
 
 
 @dataclass
@@ -63,6 +66,8 @@ def probe_request(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any
             nat.append(ns)  # where the L3 agent writes this router's floating IP NAT here
         if seg.network_type in ("flat", "vlan") and seg.physical_network in mappings:
             flows.add((mappings[seg.physical_network or ""], TABLE_LOCAL))
+            if agent and agent.configurations.get("enable_distributed_routing"):
+                flows.add((mappings[seg.physical_network or ""], DVR_LOCAL_VLAN_TRANSLATION))
         elif seg.network_type in TUNNEL_TABLES:
             tunnel_tables.update(TUNNEL_TABLES[seg.network_type])
     domains = [cloud.server.domain_ref] if cloud.guest_host == host \

@@ -2,7 +2,8 @@
 # A real, small OpenStack on this machine (the stack test tier), by hand.
 #
 #   tools/stack.sh up            bring it up (tests/stack/up.sh; ~2 min once installed);
-#                                NPSTACK_BACKEND=ovn tools/stack.sh up: Neutron ML2/OVN instead
+#                                NPSTACK_BACKEND=ovn tools/stack.sh up: Neutron ML2/OVN instead;
+#                                NPSTACK_L3=dvr tools/stack.sh up: router1 distributed (DVR)
 #   tools/stack.sh down          stop everything, remove namespaces/bridges (keeps the venv)
 #   tools/stack.sh status        what runs, hosts, servers
 #   tools/stack.sh env           print `export OS_CLIENT_CONFIG_FILE=… OS_CLOUD=stack-admin PATH=…`
@@ -11,7 +12,8 @@
 #   tools/stack.sh exec HOST CMD...    run CMD inside a compute host's namespaces (no ssh)
 #   tools/stack.sh openstack ARGS...   the project's openstack CLI against stack-admin
 #   tools/stack.sh test [PYTEST ARGS]  the stack tier's tests, reusing a stack that is up
-#                                (an ML2/OVN stack: tests/stack/test_netpath_ovn.py only)
+#                                (an ML2/OVN stack: tests/stack/test_netpath_ovn.py only; a DVR
+#                                one: tests/stack/test_netpath_dvr.py only)
 #
 # Env: NPSTACK_DIR (default /var/tmp/npstack), NETPATH_VENV (default .venv: made and installed
 # on first use, as by tools/run-tests.sh); everything else: tests/stack/lib.sh
@@ -27,6 +29,7 @@ venv() { (cd "$ROOT" && . tools/venv.sh && netpath_venv test "$VENV" "${NETPATH_
 need_up() { [ -f "$D/stack.json" ] || { echo "stack.sh: no stack up in $D (tools/stack.sh up)" >&2; exit 1; }; }
 host_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hosts"][sys.argv[2]][sys.argv[3]])' "$D/stack.json" "$1" "$2"; }
 backend() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("backend", "ovs"))' "$D/stack.json" 2>/dev/null || echo none; }
+l3_mode() { python3 -c 'import json,sys; print((json.load(open(sys.argv[1])).get("router") or {}).get("mode", "legacy"))' "$D/stack.json" 2>/dev/null || echo none; }
 
 cmd=${1:-help}
 shift || true
@@ -90,6 +93,7 @@ test)
     # the tests of the backend that is up (the other one's would replace it)
     tests=tests/stack
     [ "$(backend)" = ovn ] && tests=tests/stack/test_netpath_ovn.py
+    [ "$(l3_mode)" = dvr ] && tests=tests/stack/test_netpath_dvr.py
     NETPATH_STACK=1 NETPATH_STACK_REUSE=1 exec "$VENV/bin/python" -m pytest -ra "$tests" "$@"
     ;;
 *) sed -n '2,15p' "$0"; exit 2 ;;

@@ -198,7 +198,8 @@ def gather(conn: Connection, server: ServerFacts, host_override: str | None = No
         add_way_out(conn, facts)
     facts.agents = _agents(conn, facts.hosts, facts.ports, facts.notes)
     _ovn_peers(conn, facts)
-    facts.host_ips = _host_ips(conn, server, facts.hosts, facts.notes)
+    facts.host_ips = _host_ips(conn, server, facts.hosts, facts.notes,
+                               agents_only(facts.hosts, facts.ports) - {host})
     return facts
 
 
@@ -328,7 +329,8 @@ def gather_port(conn: Connection, port: PortFacts,
     facts.hosts = [host]
     facts.agents = _agents(conn, facts.hosts, facts.ports, facts.notes)
     _ovn_peers(conn, facts)
-    facts.host_ips = _host_ips(conn, owner, facts.hosts, facts.notes)
+    facts.host_ips = _host_ips(conn, owner, facts.hosts, facts.notes,
+                               set() if host_override else agents_only(facts.hosts, facts.ports))
     return facts
 
 
@@ -462,9 +464,20 @@ def _bridge_mappings(config: dict[str, Any]) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in (p for p in pairs if len(p) == 2)}
 
 
+def agents_only(hosts: list[str], ports: list[PortFacts]) -> set[str]:
+    """The hosts where only Neutron agents' ports (``network:*``) are bound: network nodes,
+    which are no Nova hypervisors (unless an agent runs on a compute: then Nova knows it)."""
+    return {h for h in hosts
+            if all((p.device_owner or "").startswith("network:")
+                   for p in ports if p.binding_host_id == h)}
+
+
 def _host_ips(
-    conn: Connection, server: ServerFacts, hosts: list[str], notes: list[str]
+    conn: Connection, server: ServerFacts, hosts: list[str], notes: list[str],
+    no_hypervisor_expected: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, str]:
+    """Each host's hypervisor host_ip. Nova's 404 for a host in ``no_hypervisor_expected`` (a
+    network node) is no note: the SSH address then comes from the settings."""
     host_ips: dict[str, str] = {}
     for host in hosts:
         # The server's own nodename is the exact hypervisor_hostname; other hosts (--host,
@@ -479,6 +492,8 @@ def _host_ips(
                 conn.compute, exc, admin_only="os-hypervisors is admin-only"))
             break
         except sdk_exc.HttpException as exc:  # 404: no such nodename; 406: Nova older than Pike
+            if isinstance(exc, sdk_exc.NotFoundException) and host in no_hypervisor_expected:
+                continue
             notes.append(f"host_ip of {host} unknown: " + answer_of(
                 conn.compute, exc, missing=f"Nova knows no hypervisor named {node or host}"))
             continue

@@ -74,7 +74,8 @@ def gather(conn: Connection, network: NetworkFacts) -> NetworkTrace:
     cloud.hosts = sorted(dict.fromkeys(hosts))
     if cloud.hosts:
         cloud.agents = fetch._agents(conn, cloud.hosts, cloud.ports, notes)
-        cloud.host_ips = fetch._host_ips(conn, owner, cloud.hosts, notes)
+        cloud.host_ips = fetch._host_ips(conn, owner, cloud.hosts, notes,
+                                         fetch.agents_only(cloud.hosts, cloud.ports))
     if any(a.agent_type in OVN_AGENTS for a in cloud.agents + [
             h.agent for h in trace.dhcp_agents + trace.l3_agents]):
         # the L3 "agents" ML2/OVN lists for a router are its gateway chassis: no namespaces

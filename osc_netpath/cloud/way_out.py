@@ -42,9 +42,9 @@ def add_way_out(conn: Connection, facts: CloudFacts) -> None:
         return
     gateways = _ports(conn, facts, {"device_id": routers, "device_owner": [GATEWAY]},
                       "the routers' gateways")
-    external = {p.network_id for p in gateways} - set(facts.networks)
-    if external:
-        facts.networks.update(fetch._networks(conn, external, facts.notes))
+    external = {p.network_id for p in gateways}  # the server may have a port on one already
+    if unknown := external - set(facts.networks):
+        facts.networks.update(fetch._networks(conn, unknown, facts.notes))
     _floating_ips(conn, facts, server_ports)
     missing: list[str] = []  # ML2/OVN: no L3 agent scheduler (404), or gateway chassis
     hosts_of = _l3_hosts(conn, facts, routers, missing)

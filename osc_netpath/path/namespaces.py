@@ -106,6 +106,8 @@ def hops(ctx: core.Walk) -> None:
                                  facts.unknown_why("links")):
         ctx.add(device=ovs_if.name, kind=m.NS_DEVICE, state="unknown", source=m.SRC_UNKNOWN,
                 detail=f"namespace not readable: {why}")
+    elif ovs_if is not None and ns in facts.namespaces:
+        _device_missing(ctx, ovs_if.name, ns)
     if ovs_if is not None and inside is not None and inside.kind == "veth":
         core.link_hop(ctx, ovs_if.name, m.VETH, None, peer=inside.name)  # ovs_use_veth
     on_br_int = ctx.hops[-1]
@@ -116,10 +118,33 @@ def hops(ctx: core.Walk) -> None:
     ml2_ovs.leave(ctx, local_vlan)
 
 
+def _device_missing(ctx: core.Walk, name: str, ns: str) -> None:
+    """The namespace was read and OVS still has the port, but the device is not in it: deleted
+    (or moved out) behind the agent's back; the agent does not notice."""
+    oport = ctx.facts.ovs.ports.get(name) if ctx.facts.ovs else None
+    bridge = (oport.bridge if oport else None) or ctx.int_br
+    ctx.add(device=name, kind=m.NS_DEVICE, state="absent", source=m.SRC_MISSING,
+            detail=f"not in {ns}")
+    if ctx.facts.link(name) is not None:
+        ctx.problems.append(f"{name} is in the host's own namespace on {ctx.facts.host}, not "
+                            f"in {ns}: the {_agent(ctx.port)}'s port does not serve the "
+                            "network from there")
+    else:
+        ctx.problems.append(f"{name} does not exist in {ns} on {ctx.facts.host} (nor in the "
+                            f"host's own namespace), though Open vSwitch still has it on "
+                            f"{bridge}: the {_agent(ctx.port)}'s device is gone")
+
+
+def dvr_fip_link_name(router_id: str, prefix: str = "rfp-") -> str:
+    """The L3 agent's (dvr_fip_ns) veth names: prefix + router id, cut to 14 characters
+    (rfp-5a6b7c8d-9; not the 11-character ids of qr-/qg- port devices)."""
+    return (prefix + router_id)[:14]
+
+
 def _dvr_fip_link(ctx: core.Walk, qrouter: str) -> None:
     """DVR: a router with floating IPs on this host has the veth rfp-<router> (in qrouter-) ⇄
     fpr-<router> (in fip-<external network>); the floating IP traffic leaves through it."""
-    rfp = f"rfp-{(ctx.port.device_id or '')[:11]}"
+    rfp = dvr_fip_link_name(ctx.port.device_id or "")
     link = ctx.facts.link(rfp, qrouter)
     hop = ctx.hops[-1]
     if link is not None:

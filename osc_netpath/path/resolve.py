@@ -68,7 +68,9 @@ def backend_of(port: PortFacts, facts: HostFacts | None,
     shows; ports plugged before a firewall-driver change keep their old wiring until the
     instance is hard-rebooted or migrated, whatever the binding now says.
     """
-    if port.binding_vif_type not in ("ovs", None, ""):
+    # "distributed": a DVR router interface, bound per host (the host's binding is "ovs"; the
+    # port shows none): traced on the host it was put on, as the host has it wired
+    if port.binding_vif_type not in ("ovs", "distributed", None, ""):
         return port.binding_vif_type, None
     if facts is not None and ovn.is_chassis(facts.ovs):
         return ovn.NAME, None
@@ -86,7 +88,10 @@ def backend_of(port: PortFacts, facts: HostFacts | None,
         return "unknown", None
     hybrid = seen if seen is not None else bool(said)
     finding = None
-    if said is not None and seen is not None and bool(said) != seen:
+    # a DHCP/router port is an OVS internal port (or veth) whatever the host's firewall
+    # driver: Neutron's ovs_hybrid_plug says how a VM port there would be plugged
+    if said is not None and seen is not None and bool(said) != seen \
+            and not agent_namespaces.owned_by_agent(port):
         finding = (
             f"the binding says ovs_hybrid_plug={bool(said)} but the host has the port plugged "
             f"{'through a qbr bridge' if seen else 'directly on the integration bridge'}: the "

@@ -629,3 +629,68 @@ def test_way_out_for_a_member_says_where_the_router_is_is_unknown(requests_mock)
     assert f"router {qr['device_id']}: the host of some of its ports is not known " \
            "(binding:host_id and l3-agents are admin-only by default): those ports are shown " \
            "from the API only" in facts.notes
+
+
+# --- a network node is no hypervisor -------------------------------------------------------
+
+
+def test_network_node_unknown_to_nova_is_no_note_for_its_agent_ports(requests_mock):
+    """Found on the stack: every command touching the network node warned "host_ip of network1
+    unknown: … Nova knows no hypervisor named network1" although clouds.yaml gives its address.
+    A host holding only agents' ports (network:*) is no hypervisor: Nova's 404 is expected (the
+    lookup stays: a DVR compute or an agent on a compute does have one). A host Nova should
+    know (the server's, --host, a VM port's) keeps the note."""
+    from osc_netpath.cloud import network as cloud_network
+
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vxlan",))
+    qr, qg, _ = _legacy_router(cloud)
+    assert not [h for h in cloud.hypervisors if fakes.NETWORK_HOST in (
+        h.get("hypervisor_hostname"), (h.get("service") or {}).get("host"))]
+    conn = cloud.connection()
+
+    facts = fetch.gather(conn, fetch.find_server(conn, cloud.server["id"]), way_out=True)
+    assert fakes.NETWORK_HOST in facts.hosts and fakes.NETWORK_HOST not in facts.host_ips
+    assert not [n for n in facts.notes if n.startswith("host_ip of")], facts.notes
+    assert cloud.calls()[-1] == "GET nova /v2.1/os-hypervisors/detail"  # still asked
+
+    port = fetch.gather_port(conn, fetch.find_port(conn, qr["id"]))
+    assert not [n for n in port.notes if n.startswith("host_ip of")], port.notes
+    # --host names it: the user expects a hypervisor there, Nova's answer is said
+    asked = fetch.gather_port(conn, fetch.find_port(conn, qr["id"]),
+                              host_override=fakes.NETWORK_HOST)
+    assert [n for n in asked.notes if n.startswith(f"host_ip of {fakes.NETWORK_HOST} unknown")]
+
+    net = cloud_network.gather(conn, cloud_network.find_network(conn, qg["network_id"]))
+    assert fakes.NETWORK_HOST in net.cloud.hosts
+    assert not [n for n in net.cloud.notes if n.startswith("host_ip of")], net.cloud.notes
+
+
+def test_dvr_fip_gateway_found_when_the_server_is_on_the_external_network_too(requests_mock):
+    """Found on the stack's DVR phase: vm1 has a port on provider-flat, the external network of
+    its router, so the gateway's network was already among the server's and the fg- port of
+    the server's host was never asked for (the floating IP's way out had no fip- namespace)."""
+    cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vxlan",))
+    network = cloud.networks[0]
+    router = fakes.fake_id("router", "r1")
+    ext = cloud.add_network("public", (("flat", "physnet1", None),))
+    ext["router:external"] = True
+    cloud.add_port(ext, device_id=cloud.server["id"], host=fakes.HOST, index=2)  # on it too
+    qr = cloud.add_port(network, device_id=router, host=None,
+                        device_owner="network:router_interface_distributed", index=7)
+    qr["binding:vif_type"] = "distributed"
+    qg = cloud.add_port(ext, device_id=router, host=fakes.NETWORK_HOST,
+                        device_owner="network:router_gateway", index=8)
+    fg = cloud.add_port(ext, device_id=fakes.fake_id("agent", "l3-compute"), host=fakes.HOST,
+                        device_owner="network:floatingip_agent_gateway", index=9)
+    server_port = next(p for p in cloud.ports if p["device_id"] == cloud.server["id"]
+                       and p["network_id"] == network["id"])
+    cloud.floating_ips.append({"floating_ip_address": "203.0.113.9", "port_id": server_port["id"],
+                               "fixed_ip_address": server_port["fixed_ips"][0]["ip_address"],
+                               "router_id": router, "status": "ACTIVE"})
+    conn = cloud.connection()
+
+    facts = fetch.gather(conn, fetch.find_server(conn, cloud.server["id"]), way_out=True)
+
+    assert facts.way_out == [qr["id"], qg["id"], fg["id"]]
+    assert {p.id: p.binding_host_id for p in facts.ports if p.id in facts.way_out} == {
+        qr["id"]: fakes.HOST, qg["id"]: fakes.NETWORK_HOST, fg["id"]: fakes.HOST}

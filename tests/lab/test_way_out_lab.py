@@ -85,7 +85,7 @@ def router(lab, request) -> Iterator[Router]:
         if dvr:
             _ovs_internal(host, devices[2], FG, vlans[NET_FLAT.id], fip, f"{FG_IP}/26",
                           NET_FLAT.mtu)
-            rfp, fpr = f"rfp-{ROUTER[:11]}", f"fpr-{ROUTER[:11]}"
+            rfp, fpr = f"rfp-{ROUTER[:10]}", f"fpr-{ROUTER[:10]}"
             host.run("ip", "-n", qrouter, "link", "add", rfp, "type", "veth", "peer", "name",
                      fpr, "netns", fip)
             host.run("ip", "-n", qrouter, "link", "set", rfp, "up")
@@ -180,7 +180,7 @@ def test_way_out_through_the_router(lab, router):
         assert (tun.detail or "").endswith(f"; to hv1 (router {ROUTER})")
     if router.dvr:
         head = next(p for p in path.ports if p.port_id == QR).hops[0]
-        assert f"rfp-{ROUTER[:11]} ⇄ fpr-{ROUTER[:11]} in {router.fip_ns}" in (head.detail or "")
+        assert f"rfp-{ROUTER[:10]} ⇄ fpr-{ROUTER[:10]} in {router.fip_ns}" in (head.detail or "")
         fg = _row(path, FG)
         assert fg[:2] == [(router.fip_ns, m.NAMESPACE, None, None),
                           (f"fg-{FG[:11]}", m.NS_DEVICE, "br-int", tag)]
@@ -188,11 +188,11 @@ def test_way_out_through_the_router(lab, router):
 
 @pytest.mark.parametrize("router", ["dvr"], indirect=True)
 def test_dvr_router_without_its_fip_veth_is_a_finding(lab, router):
-    lab.hosts["hv1"].run("ip", "-n", router.qrouter, "link", "del", f"rfp-{ROUTER[:11]}")
+    lab.hosts["hv1"].run("ip", "-n", router.qrouter, "link", "del", f"rfp-{ROUTER[:10]}")
     outcome = trace.probe_and_resolve(_way_out_cloud(router), config.load(lab.netpath_settings()))
     qr = next(p for p in outcome.path.ports if p.port_id == QR)
     assert qr.problems == [(
-        f"no rfp-{ROUTER[:11]} in {router.qrouter} on hv1: the L3 agent (dvr) has not joined "
+        f"no rfp-{ROUTER[:10]} in {router.qrouter} on hv1: the L3 agent (dvr) has not joined "
         f"this router to its fip- namespace, the floating IPs {FIP} → 203.0.113.10 (ACTIVE) do "
         "not leave from here")]
 

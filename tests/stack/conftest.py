@@ -11,12 +11,15 @@ skipped silently.
     NETPATH_STACK_KEEP=1     do not tear down at the end of the session
     NETPATH_STACK_OVN=0|1    the ML2/OVN phase (test_netpath_ovn.py): on by default whenever
                              the tier runs; 0 skips it (with that reason)
+    NETPATH_STACK_DVR=0|1    the ML2/OVS DVR phase (test_netpath_dvr.py, NPSTACK_L3=dvr): the
+                             same, run after the legacy stack's tests and before ML2/OVN
     NPSTACK_DIR              state directory (default /var/tmp/npstack)
 
 The session fixture ``stack`` yields a :class:`StackHandles` of the ML2/OVS stack;
-``ovn_stack`` the same for the ML2/OVN one (NPSTACK_BACKEND=ovn).  Both use the one
-state directory and venv, one after the other: the OVN tests run last, and ``ovn_stack``
-tears the ML2/OVS stack down before it brings its own up.
+``dvr_stack`` the same with distributed routers (NPSTACK_L3=dvr), ``ovn_stack`` for the
+ML2/OVN one (NPSTACK_BACKEND=ovn).  All use the one state directory and venv, one after the
+other: the DVR tests run after the others of ML2/OVS, the OVN tests last, and each fixture
+tears the previous stack down before it brings its own up.
 """
 
 from __future__ import annotations
@@ -36,9 +39,14 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 NPSTACK_DIR = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
 OVN_TESTS = os.path.join(HERE, "test_netpath_ovn.py")
+DVR_TESTS = os.path.join(HERE, "test_netpath_dvr.py")
+# the stacks a session brings up, in this order (their tests sorted so), as
+# kind: (NPSTACK_BACKEND, NPSTACK_L3, timings prefix)
+KINDS = {"ovs": ("ovs", "legacy", ""), "ovs-dvr": ("ovs", "dvr", "dvr_"), "ovn": ("ovn", "legacy", "ovn_")}
+PHASE_OF = {DVR_TESTS: 1, OVN_TESTS: 2}
 TIMINGS: dict[str, float] = {}
 NOTES: list[str] = []
-# which backend this session has up now ("ovs", "ovn" or None), and the session lock
+# which stack (a key of KINDS, or None) this session has up now, and the session lock
 _UP: dict[str, str | None] = {"backend": None}
 _LOCK: dict = {"file": None, "users": 0}
 
@@ -59,9 +67,15 @@ def ovn_requested() -> bool:
     return os.environ.get("NETPATH_STACK_OVN", "").lower() not in ("0", "false", "no")
 
 
+def dvr_requested() -> bool:
+    """The DVR phase runs with the tier unless NETPATH_STACK_DVR=0."""
+    return os.environ.get("NETPATH_STACK_DVR", "").lower() not in ("0", "false", "no")
+
+
 def pytest_collection_modifyitems(config, items):
-    # the ML2/OVN tests last: their stack replaces the ML2/OVS one (same ports, names, dir)
-    items.sort(key=lambda item: str(item.fspath) == OVN_TESTS)
+    # the DVR tests after the other ML2/OVS ones, the ML2/OVN tests last: each phase's stack
+    # replaces the one before (same ports, names, dir)
+    items.sort(key=lambda item: PHASE_OF.get(str(item.fspath), 0))
     skip = None
     if os.environ.get("NETPATH_STACK", "").lower() in ("0", "false", "no"):
         skip = pytest.mark.skip(reason="stack tier turned off (NETPATH_STACK=0)")
@@ -74,6 +88,8 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="stack tier: needs root (network namespaces, OVS, libvirt)")
     ovn_skip = None if ovn_requested() else pytest.mark.skip(
         reason="ML2/OVN phase of the stack tier turned off (NETPATH_STACK_OVN=0)")
+    dvr_skip = None if dvr_requested() else pytest.mark.skip(
+        reason="DVR phase of the stack tier turned off (NETPATH_STACK_DVR=0)")
     for item in items:
         if str(item.fspath).startswith(HERE + os.sep):
             item.add_marker(pytest.mark.stack)
@@ -81,6 +97,8 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
             elif ovn_skip is not None and str(item.fspath) == OVN_TESTS:
                 item.add_marker(ovn_skip)
+            elif dvr_skip is not None and str(item.fspath) == DVR_TESTS:
+                item.add_marker(dvr_skip)
 
 
 @dataclasses.dataclass
@@ -157,7 +175,8 @@ def _mem_used_mb() -> float:
     return (info["MemTotal"] - info["MemAvailable"]) / 1024
 
 
-def _healthy(backend: str = "ovs") -> bool:
+def _healthy(kind: str = "ovs") -> bool:
+    backend, l3, _ = KINDS[kind]
     if not os.path.exists(os.path.join(NPSTACK_DIR, "stack.json")):
         return False
     try:
@@ -167,14 +186,16 @@ def _healthy(backend: str = "ovs") -> bool:
                 return False
         with open(os.path.join(NPSTACK_DIR, "stack.json")) as f:
             state = json.load(f)
-        return state.get("backend", "ovs") == backend and all(
+        return state.get("backend", "ovs") == backend and (
+            state.get("router") or {}).get("mode", "legacy") == l3 and all(
             os.path.exists(f"/proc/{h['anchor_pid']}") for h in state["hosts"].values())
     except (OSError, ValueError, KeyError):
         return False
 
 
-def _run(script: str, log: str, timeout: float, backend: str = "ovs") -> tuple[int, str]:
-    env = dict(os.environ, NPSTACK_DIR=NPSTACK_DIR, NPSTACK_BACKEND=backend)
+def _run(script: str, log: str, timeout: float, kind: str = "ovs") -> tuple[int, str]:
+    backend, l3, _ = KINDS[kind]
+    env = dict(os.environ, NPSTACK_DIR=NPSTACK_DIR, NPSTACK_BACKEND=backend, NPSTACK_L3=l3)
     with open(log, "w") as out:
         try:
             rc = subprocess.run(["bash", os.path.join(HERE, script)], stdout=out, check=False,
@@ -238,8 +259,8 @@ def _bring_up(backend: str, prefix: str) -> tuple[StackHandles, bool, bool]:
     reuse = _truthy("NETPATH_STACK_REUSE")
     reused = reuse and _healthy(backend)
     if not reused:
-        if _UP["backend"] is not None:  # the other backend's stack of this session
-            _down("final", "" if _UP["backend"] == "ovs" else "ovn_")
+        if _UP["backend"] is not None:  # the stack of the session's previous phase
+            _down("final", KINDS[_UP["backend"]][2])
         else:
             _down("stale", prefix)  # idempotent: whatever an earlier run left (or nothing)
         mem0 = _mem_used_mb()
@@ -301,6 +322,15 @@ def stack():
 
 
 @pytest.fixture(scope="session")
+def dvr_stack():
+    """The ML2/OVS stack with router1 distributed (tests/stack/up.sh with NPSTACK_L3=dvr), in
+    place of the legacy one."""
+    if not dvr_requested():
+        pytest.skip("DVR phase turned off (NETPATH_STACK_DVR=0)")
+    yield from _session("ovs-dvr", "dvr_")
+
+
+@pytest.fixture(scope="session")
 def ovn_stack():
     """The ML2/OVN stack (tests/stack/up.sh with NPSTACK_BACKEND=ovn), in place of the
     ML2/OVS one."""
@@ -332,6 +362,9 @@ def pytest_terminal_summary(terminalreporter):
         ("start", "start: services + hosts + servers"), ("up_total", "up.sh total"),
         ("waited_for_other_session", "waited for another session"),
         ("tests", "tests"), ("teardown", "teardown (down.sh)"), ("ram_mb", "RAM used by the stack (MB)"),
+        ("dvr_start", "DVR start: services + hosts + servers"),
+        ("dvr_up_total", "DVR up.sh total"), ("dvr_tests", "DVR tests"),
+        ("dvr_teardown", "DVR teardown (down.sh)"), ("dvr_ram_mb", "RAM used by the DVR stack (MB)"),
         ("ovn_start", "ML2/OVN start: services + hosts + servers"),
         ("ovn_up_total", "ML2/OVN up.sh total"), ("ovn_tests", "ML2/OVN tests"),
         ("ovn_teardown", "ML2/OVN teardown (down.sh)"), ("ovn_ram_mb", "RAM used by the OVN stack (MB)"),

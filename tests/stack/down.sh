@@ -33,16 +33,22 @@ wait_gone() { # TIMEOUT PIDFILE...
 }
 
 # 0. what agents started inside the hosts' inner namespaces (ML2/OVN: haproxy of the OVN
-#    metadata agent in ovnmeta-<net>, listed in the host's own /run/netns only, so not in
-#    `ip netns pids` below): by the agents' pid files, checked against the command name
-for f in "$D"/hosts/*/neutron/external/pids/*; do
-    [ -f "$f" ] || continue
-    p=$(cat "$f"); rm -f "$f"
-    case "$p" in ''|*[!0-9]*) continue ;; esac
-    case "$(cat "/proc/$p/comm" 2>/dev/null)" in
-        haproxy|dnsmasq|keepalived) kill -KILL "$p" 2>/dev/null && echo "npstack: stopped $(basename "$f") ($p)" ;;
-    esac
-done
+#    metadata agent in ovnmeta-<net>; ML2/OVS: the DHCP agent's dnsmasq in qdhcp-<net>), listed
+#    in the host's own /run/netns only, so not in `ip netns pids` below: by the agents' pid
+#    files, checked against the command name. Once now and once more after the agents are
+#    gone: an agent's process monitor respawns what is killed while it still runs.
+stop_inner() {
+    local f p
+    for f in "$D"/hosts/*/neutron/external/pids/* "$D"/hosts/*/neutron/dhcp/*/pid; do
+        [ -f "$f" ] || continue
+        p=$(cat "$f")
+        case "$p" in ''|*[!0-9]*) continue ;; esac
+        case "$(cat "/proc/$p/comm" 2>/dev/null)" in
+            haproxy|dnsmasq|keepalived) kill -KILL "$p" 2>/dev/null && echo "npstack: stopped $(basename "$f") ($p)" ;;
+        esac
+    done
+}
+stop_inner
 
 # 1. compute hosts: everything that runs inside each host's network namespace
 #    (agents, nova-compute and its privsep daemons, libvirtd and QEMU, OVS, sshd)
@@ -75,6 +81,7 @@ read -ra pids <<<"$(ns_pids)"
 [ ${#files[@]} -gt 0 ] && { wait_gone 5 "${files[@]}" || echo "npstack: WARNING: processes left in groups of ${files[*]}" >&2; }
 for f in "${files[@]}"; do echo "npstack: stopped $(basename "$f" .pid)"; rm -f "$f"; done
 for _ in $(seq 1 25); do [ -z "$(ns_pids)" ] && break; sleep 0.2; done
+stop_inner  # what an agent respawned before it was stopped
 for ns in $NSS; do ip netns del "$ns" && echo "npstack: removed namespace $ns"; done
 # the anchors (and anything still in their process groups) of hosts whose namespace is gone
 for f in "$D"/hosts/*/anchor.pid "$D"/hosts/*/run/*.pid; do

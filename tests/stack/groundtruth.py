@@ -25,8 +25,11 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 
 DEFAULT_DIR = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
@@ -51,6 +54,26 @@ def host_run(host: dict, argv: list[str], check: bool = True, timeout: float = 3
         raise RuntimeError(f"{host['name']}: {' '.join(argv)} failed ({proc.returncode}): "
                            f"{proc.stderr.strip()}")
     return proc.stdout
+
+
+def wait_until(what: str, fn: Callable[[], bool], timeout: float = 60) -> None:
+    """Poll ``fn`` every 0.5 s until it is true; AssertionError after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not fn():
+        if time.monotonic() > end:
+            raise AssertionError(f"{what}: not reached after {timeout}s")
+        time.sleep(0.5)
+
+
+class CliRun:
+    """One ``openstack netpath … -f json`` run: its rows, its warnings (the stderr lines
+    "warning: …", without the prefix) and its exit code."""
+
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.rc, self.stderr = proc.returncode, proc.stderr
+        self.rows = json.loads(proc.stdout) if proc.stdout.strip() else []
+        self.warnings = [ln[len("warning: "):] for ln in proc.stderr.splitlines()
+                         if ln.startswith("warning: ")]
 
 
 def _ovsdb_value(v: Any) -> Any:
@@ -422,6 +445,24 @@ def _actions_vlan(actions: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _phys_translations(snap: HostSnapshot, bridge: str, ofp_phy: str, tag) -> list[Flow]:
+    """The physical bridge's flows for the local VLAN coming from br-int: in table 0, or where
+    table 0 resubmits that port's traffic (a DVR agent: 0 → 1 → 2), followed on the host."""
+    table, seen = 0, set()
+    while table not in seen:
+        seen.add(table)
+        found = snap.flows_where(bridge, table, in_port=ofp_phy, dl_vlan=str(tag))
+        if found:
+            return found
+        onward = [f for f in snap.flows_where(bridge, table)
+                  if f.match.get("in_port") in (None, ofp_phy) and "dl_vlan" not in f.match
+                  and re.fullmatch(r"resubmit\(,\d+\)", f.actions)]
+        if not onward:
+            return []
+        table = int(re.findall(r"\d+", max(onward, key=lambda f: f.priority).actions)[0])
+    return []
+
+
 def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> PortTruth:
     iface = snap.interfaces[iface_name]
     ext = iface.get("external_ids") or {}
@@ -467,7 +508,7 @@ def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> Po
             for fl in snap.flows_where(br_int, 0, in_port=ofp_int, **seg_match):
                 if _actions_vlan(fl.actions) == str(tag):
                     pt.int_flow = fl.raw
-            for fl in snap.flows_where(pt.physical_bridge, 0, in_port=ofp_phy, dl_vlan=str(tag)):
+            for fl in _phys_translations(snap, pt.physical_bridge, ofp_phy, tag):
                 if net_type == "vlan" and _actions_vlan(fl.actions) == str(pt.segmentation_id):
                     pt.phys_flow = fl.raw
                 if net_type == "flat" and fl.actions.startswith("strip_vlan"):
@@ -500,6 +541,8 @@ def port_truth(snap: HostSnapshot, iface_name: str, domain: Domain | None) -> Po
                                          local_ip=opts.get("local_ip", ""),
                                          in_flow=in_flows[0].raw if in_flows else None,
                                          out_flow=out[0] if out else None))
+            # the host has them as a set; rows in name order (the order netpath shows them in)
+            pt.tunnels.sort(key=lambda t: t.port)
             for ifname, addrs in snap.addresses.items():
                 if local_ips & set(addrs):
                     pt.tunnel_nic = ifname
@@ -803,3 +846,129 @@ def read_ovn_server(stack: dict, server: str, snapshots: dict[str, HostSnapshot]
     nss = host_namespaces(host)
     ports = _nic_order([ovn_port_truth(snap, n, dom, sb, ids, nss) for n in ifaces], dom)
     return OvnServerTruth(server_id=sid, host=name, domain=dom, ports=ports, chassis=ids)
+
+
+# ------------------------------------------------------------------ agents' ports (network node)
+
+@dataclasses.dataclass
+class NsDevice:
+    """A device inside a network namespace of a host, as `ip -n NS -j -d link/addr` shows it."""
+    namespace: str
+    name: str
+    mac: str | None
+    mtu: int | None
+    state: str | None
+    kind: str | None
+    addresses: list[str]  # "10.77.1.1/24"
+
+
+def namespace_devices(host: dict, ns: str) -> dict[str, NsDevice]:
+    """Every device of namespace ``ns`` on ``host`` but lo: read inside the namespace (the
+    userspace datapath's OVS does not know an internal port's MAC once it is moved there)."""
+    links = json.loads(host_run(host, ["ip", "-n", ns, "-j", "-d", "link", "show"]) or "[]")
+    addrs = {a["ifname"]: [f"{x['local']}/{x['prefixlen']}" for x in a.get("addr_info", [])]
+             for a in json.loads(host_run(host, ["ip", "-n", ns, "-j", "addr", "show"]) or "[]")}
+    return {ln["ifname"]: NsDevice(namespace=ns, name=ln["ifname"], mac=ln.get("address"),
+                                   mtu=ln.get("mtu"), state=ln.get("operstate"),
+                                   kind=(ln.get("linkinfo") or {}).get("info_kind"),
+                                   addresses=addrs.get(ln["ifname"], []))
+            for ln in links if ln["ifname"] != "lo"}
+
+
+@dataclasses.dataclass
+class AgentPortTruth:
+    """A DHCP or router port as its host has it: the OVS interface with its iface-id (and local
+    VLAN on br-int), the namespace that holds the device (found by looking, never assumed),
+    the device read inside it, and the way to the uplink (as for a VM port, from br-int on)."""
+    port_id: str
+    host: str
+    ovs_name: str
+    local_vlan: int | None
+    namespace: str | None
+    device: NsDevice | None
+    base: PortTruth
+
+    def hops(self) -> list[dict]:
+        """Rows shaped like `netpath port show -f json`: the namespace (its MAC is the device's
+        inside it; its state is the API's port status and is not a host fact), the device in
+        it on br-int with the local VLAN, then br-int and the way out as ``PortTruth.hops``."""
+        rows: list[dict] = []
+        dev = self.device
+        if self.namespace:
+            rows.append({"port": self.port_id, "device": self.namespace, "kind": "namespace",
+                         "bridge": None, "vlan": None, "mac": dev.mac if dev else None,
+                         "mtu": None, "peer": None})
+        if dev is not None:
+            rows.append({"port": self.port_id, "device": dev.name, "kind": "ns-device",
+                         "bridge": self.base.integration_bridge,
+                         "vlan": None if self.local_vlan is None else str(self.local_vlan),
+                         "mac": dev.mac, "mtu": dev.mtu, "state": dev.state, "peer": None})
+        base = self.base.hops()
+        start = next(i for i, r in enumerate(base) if r["kind"] == "ovs-bridge")
+        rows += [dict(r, port=self.port_id) for r in base[start:]]
+        for i, r in enumerate(rows):
+            r["hop"] = i
+        return rows
+
+
+def read_agent_port(stack: dict, port_id: str,
+                    snapshots: dict[str, HostSnapshot] | None = None,
+                    on: str | None = None) -> AgentPortTruth:
+    """Ground truth of an agent's port (DHCP, qr-, qg-…): the host whose OVS has an interface
+    with ``external_ids:iface-id`` = the port, and the namespace there whose links hold it.
+    ``on``: that host only (a DVR router's distributed interface is on every compute)."""
+    snapshots = snapshots if snapshots is not None else {}
+    for name, host in stack["hosts"].items():
+        if on is not None and name != on:
+            continue
+        if name not in snapshots:
+            snapshots[name] = read_host(host)
+        snap = snapshots[name]
+        found = [n for n, i in snap.interfaces.items()
+                 if (i.get("external_ids") or {}).get("iface-id") == port_id]
+        if not found:
+            continue
+        iface = found[0]
+        tag = snap.ports[iface].get("tag")
+        where = None
+        for ns in host_namespaces(host):
+            devices = namespace_devices(host, ns)
+            if iface in devices:
+                where = devices[iface]
+                break
+        return AgentPortTruth(port_id=port_id, host=name, ovs_name=iface,
+                              local_vlan=tag if isinstance(tag, int) else None,
+                              namespace=where.namespace if where else None, device=where,
+                              base=port_truth(snap, iface, None))
+    raise LookupError(f"port {port_id} is on no host's OVS ({', '.join(stack['hosts'])})")
+
+
+def nat_rules(host: dict, ns: str) -> str:
+    """``iptables-save -t nat`` inside a router's namespace (the floating IPs' DNAT/SNAT)."""
+    return host_run(host, ["nsenter", f"--net=/run/netns/{ns}", "iptables-save", "-t", "nat"])
+
+
+def restart_agent(host: dict, agent: str) -> None:
+    """Kill a host's Neutron ``agent`` ("dhcp", "l3": its process group, as up.sh's hsvc
+    started it) and start it again the same way: on start it sets up every network or router
+    it hosts again, the way an operator repairs a device deleted behind its back."""
+    pidfile = os.path.join(host["dir"], "run", f"{agent}-agent.pid")
+    with open(pidfile) as f:
+        pid = int(f.read())
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    d = os.path.dirname(os.path.dirname(host["dir"]))  # $NPSTACK_DIR
+    log = open(os.path.join(host["logs"], f"{agent}-agent.out"), "a")  # noqa: SIM115
+    proc = subprocess.Popen(
+        ["nsenter", "-t", str(host["anchor_pid"]), "-m", "-u", "-n", "--",
+         os.path.join(d, "venv", "bin", f"neutron-{agent}-agent"),
+         "--config-file", os.path.join(d, "etc", "neutron", "neutron.conf"),
+         "--config-file", os.path.join(host["dir"], "etc", f"{agent}_agent.ini"),
+         "--log-file", os.path.join(host["logs"], f"{agent}-agent.log")],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        cwd=d, env=dict(os.environ, PATH=os.path.join(d, "venv", "bin") + ":" + os.environ["PATH"]))
+    log.close()
+    with open(pidfile, "w") as f:
+        f.write(f"{proc.pid}\n")

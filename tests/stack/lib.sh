@@ -14,13 +14,21 @@ NPSTACK_PW=${NPSTACK_PW:-secret}
 # central in the root namespace, ovn-controller and the OVN metadata agent on every host)
 NPSTACK_BACKEND=${NPSTACK_BACKEND:-ovs}
 case "$NPSTACK_BACKEND" in ovs|ovn) ;; *) echo "npstack: NPSTACK_BACKEND must be ovs or ovn" >&2; exit 1 ;; esac
-# name:firewall_driver[:virt_driver] per compute host; each is its own network,
-# mount and UTS namespace with its own OVS, agent, nova-compute, libvirtd and sshd.
+# ML2/OVS routers: "legacy" (the network node's L3 agent) or "dvr" (an L3 agent on every
+# compute in agent_mode dvr, the network node in dvr_snat; l2population on every agent)
+NPSTACK_L3=${NPSTACK_L3:-legacy}
+case "$NPSTACK_L3" in legacy|dvr) ;; *) echo "npstack: NPSTACK_L3 must be legacy or dvr" >&2; exit 1 ;; esac
+# name:firewall_driver[:virt_driver[:agents]] per host; each is its own network, mount and
+# UTS namespace with its own OVS, agent and sshd. virt_driver "libvirt": a compute (libvirtd,
+# nova-compute); "none": no hypervisor (a network node). agents: Neutron agents beside the
+# OVS agent, comma separated ("l3", "dhcp": ML2/OVS only).
 # On OVN the second field is "ovn" (security groups are OVN ACLs, no firewall driver).
 if [ "$NPSTACK_BACKEND" = ovn ]; then
     NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:ovn:libvirt compute2:ovn:libvirt"}
+elif [ "$NPSTACK_L3" = dvr ]; then
+    NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt:l3 compute2:openvswitch:libvirt:l3 network1:openvswitch:none:l3,dhcp"}
 else
-    NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt"}
+    NPSTACK_HOSTS=${NPSTACK_HOSTS:-"compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt network1:openvswitch:none:l3,dhcp"}
 fi
 # OVN only: the Geneve underlay between the hosts (each host's ovn-encap-ip .1x sits on the
 # internal port of its br-phy: the userspace datapath sends tunnels only out of an OVS
@@ -63,9 +71,17 @@ die() {
 }
 
 # ------------------------------------------------------------------ hosts
-# host_field SPEC N -> field N (1=name 2=firewall 3=virt driver) of a host spec
-host_field() { echo "$1" | cut -d: -f"$2"; }
-host_names() { local h; for h in $NPSTACK_HOSTS; do host_field "$h" 1; done; }
+# host_field SPEC N -> field N (1=name 2=firewall 3=virt driver 4=agents) of a host spec
+host_field() { echo "$1" | cut -s -d: -f"$2"; }
+host_names() { local h; for h in $NPSTACK_HOSTS; do echo "${h%%:*}"; done; }
+host_spec() { local h; for h in $NPSTACK_HOSTS; do [ "${h%%:*}" = "$1" ] && echo "$h"; done; }
+# the hosts with a hypervisor (nova-compute, libvirtd)
+compute_names() {
+    local h v
+    for h in $NPSTACK_HOSTS; do v=$(host_field "$h" 3); [ "${v:-libvirt}" = none ] || echo "${h%%:*}"; done
+}
+# host_has_agent NAME AGENT: does the host run that Neutron agent (l3, dhcp) besides OVS's
+host_has_agent() { case ",$(host_field "$(host_spec "$1")" 4)," in *",$2,"*) return 0 ;; esac; return 1; }
 host_index() { # 1-based position of host NAME
     local i=0 h
     for h in $NPSTACK_HOSTS; do i=$((i + 1)); [ "$(host_field "$h" 1)" = "$1" ] && { echo $i; return; }; done

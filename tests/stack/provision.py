@@ -1,8 +1,10 @@
 """Provision the stack through its real APIs (runs in the stack's own venv).
 
     provision.py catalog    projects, users, roles, services and endpoints
-    provision.py hosts N    wait for N nova-compute services and N OVS agents, map cells
-    provision.py topology   flavor, image, networks
+    provision.py hosts      wait for the hosts' agents (OVS/OVN, L3, DHCP) and the computes'
+                            nova-compute services, map cells
+    provision.py topology   flavor, image, networks; ML2/OVS with a network node: router1
+                            from tenant-vx to the external provider-flat
     provision.py aggregates one availability zone per compute host
     provision.py boot       the test servers; waits until ACTIVE with ACTIVE ports
 
@@ -24,8 +26,15 @@ D = os.environ.get("NPSTACK_DIR", "/var/tmp/npstack")
 PW = os.environ.get("NPSTACK_PW", "secret")
 AUTH_URL = "http://127.0.0.1:5000/v3"
 BACKEND = os.environ.get("NPSTACK_BACKEND", "ovs")
-HOSTS = [h.split(":")[0] for h in os.environ.get(
+L3_MODE = os.environ.get("NPSTACK_L3", "legacy")  # ML2/OVS routers: legacy or dvr
+HOST_SPECS = [(h.split(":") + ["", "libvirt", ""])[:4] for h in os.environ.get(
     "NPSTACK_HOSTS", "compute1:iptables_hybrid:libvirt compute2:openvswitch:libvirt").split()]
+HOSTS = [h[0] for h in HOST_SPECS]
+COMPUTES = [h[0] for h in HOST_SPECS if (h[2] or "libvirt") != "none"]
+# host -> the Neutron agents it runs beside the OVS agent ("l3", "dhcp")
+AGENTS = {h[0]: [a for a in h[3].split(",") if a] for h in HOST_SPECS}
+L3_HOSTS = [h for h, a in AGENTS.items() if "l3" in a]
+DHCP_HOSTS = [h for h, a in AGENTS.items() if "dhcp" in a]
 
 SERVICE_USERS = ("placement", "glance", "nova", "neutron")
 ENDPOINTS = (  # name, type, url
@@ -50,6 +59,12 @@ NETWORKS = {
     "tenant-vx": ("admin", None, "10.77.1.0/24"),
     "member-vx": (MEMBER_PROJECT, None, "10.77.2.0/24"),
 }
+# the network node's router (ML2/OVS with an L3 agent): tenant-vx routed to provider-flat,
+# the external network; vm1's tenant-vx port gets a floating IP from it
+ROUTER = "router1"
+EXTERNAL = "provider-flat"
+ROUTED = "tenant-vx"
+FIP_ON = ("vm1", ROUTED)
 SERVERS = {
     # label: (name, project, availability zone (= host), networks in NIC order, then)
     "vm1": ("vm1", "admin", "az-compute1", ["provider-vlan101", "provider-flat", "tenant-vx"], None),
@@ -85,6 +100,9 @@ if BACKEND == "ovn":
     EXTERNAL = "provider-flat"
     ROUTED = "tenant-gnv"
 AGENT_TYPE = "OVN Controller agent" if BACKEND == "ovn" else "Open vSwitch agent"
+ROUTING = BACKEND == "ovs" and bool(L3_HOSTS)
+# DHCP: OVN's native DHCP on every subnet; ML2/OVS with a DHCP agent on the routed network
+DHCP = set(NETWORKS) if BACKEND == "ovn" else ({ROUTED} if DHCP_HOSTS else set())
 FLAVOR = "m1.tiny"
 IMAGE = "halt"
 
@@ -137,23 +155,32 @@ def catalog():
     log(f"catalog: {len(ENDPOINTS)} services, users {', '.join(SERVICE_USERS + (MEMBER_USER,))}")
 
 
-def hosts(n):
+def hosts():
     c = connect()
+    n = len(HOSTS) if BACKEND == "ovs" else len(COMPUTES)
 
     def computes_up():
         up = [s for s in c.compute.services(binary="nova-compute") if s.state == "up"]
-        return True if len(up) >= n else f"{len(up)} nova-compute up"
+        return True if len(up) >= len(COMPUTES) else f"{len(up)} nova-compute up"
 
-    def agents_alive(agent_type=AGENT_TYPE):
+    def agents_alive(agent_type=AGENT_TYPE, want=n):
         # a gateway chassis (ovn-cms-options enable-chassis-as-gw) is an "OVN Controller
         # Gateway agent" in Neutron's words
         types = (agent_type, "OVN Controller Gateway agent") if agent_type == AGENT_TYPE \
             and BACKEND == "ovn" else (agent_type,)
         alive = [a for a in c.network.agents() if a.is_alive and a.agent_type in types]
-        return True if len(alive) >= n else f"{len(alive)} {agent_type}s alive"
+        return True if len(alive) >= want else f"{len(alive)} {agent_type}s alive"
 
     wait(f"{n} {AGENT_TYPE}s alive", agents_alive, 240, 1)
     log(f"{n} {AGENT_TYPE}s alive")
+    if BACKEND == "ovs":
+        for agent_type, on in (("L3 agent", L3_HOSTS), ("DHCP agent", DHCP_HOSTS)):
+            if on:
+                want = len(on)
+                wait(f"{want} {agent_type}s alive",
+                     lambda t=agent_type, w=want: agents_alive(t, w), 240, 1)
+                log(f"{agent_type}s alive on {', '.join(on)}")
+    n = len(COMPUTES)
     if BACKEND == "ovn":
         wait(f"{n} OVN Metadata agents alive", lambda: agents_alive("OVN Metadata agent"), 240, 1)
         log(f"{n} OVN Metadata agents alive")
@@ -207,24 +234,31 @@ def topology():
         if provider:
             attrs.update(provider)
             attrs["is_shared"] = True
-        if BACKEND == "ovn" and name == EXTERNAL:
+        if (ROUTING or BACKEND == "ovn") and name == EXTERNAL:
             attrs["is_router_external"] = True
         net = conn.network.create_network(**attrs)
         conn.network.create_subnet(network_id=net.id, name=name + "-v4", ip_version=4,
-                                   cidr=cidr, is_dhcp_enabled=BACKEND == "ovn")
+                                   cidr=cidr, is_dhcp_enabled=name in DHCP)
     log(f"topology: flavor {FLAVOR}, image {IMAGE}, networks {', '.join(NETWORKS)}")
+    if ROUTING and not c.network.find_router(ROUTER):
+        ext = c.network.find_network(EXTERNAL)
+        router = c.network.create_router(name=ROUTER, is_distributed=L3_MODE == "dvr",
+                                         external_gateway_info={"network_id": ext.id})
+        subnet = c.network.find_subnet(ROUTED + "-v4")
+        c.network.add_interface_to_router(router, subnet_id=subnet.id)
+        log(f"router {ROUTER} ({L3_MODE}): {ROUTED} -> {EXTERNAL} (external)")
 
 
 def aggregates():
     """One availability zone per compute host (needs the hosts mapped)."""
     c = connect()
     aggs = {a.name: a for a in c.compute.aggregates()}
-    for host in HOSTS:
+    for host in COMPUTES:
         agg = aggs.get("agg-" + host) or c.compute.create_aggregate(
             name="agg-" + host, availability_zone="az-" + host)
         if host not in (agg.hosts or []):
             c.compute.add_host_to_aggregate(agg, host)
-    log(f"availability zones: {', '.join('az-' + h for h in HOSTS)}")
+    log(f"availability zones: {', '.join('az-' + h for h in COMPUTES)}")
 
 
 def boot():
@@ -260,6 +294,8 @@ def boot():
 
     wait("server ports ACTIVE", ports_active, 120, 1)
     log("server ports ACTIVE")
+    if ROUTING:
+        floating_ip(admin, ids)
     deleted = {}
     for label, spec in SERVERS.items():
         if spec[4] == "stop":
@@ -306,6 +342,37 @@ def ovn_router(admin, nets, vm1):
             "fixed_ip": fip.fixed_ip_address, "port": port.id}
 
 
+def floating_ip(admin, ids):
+    """A floating IP on vm1's routed port; waits until the L3 agent has it ACTIVE and every
+    router port (qr-, qg-) and the DHCP port are ACTIVE on the network node."""
+    label, net = FIP_ON
+    ext = admin.network.find_network(EXTERNAL)
+    routed = admin.network.find_network(net)
+    port = next(p for p in admin.network.ports(device_id=ids[label]) if p.network_id == routed.id)
+    fip = admin.network.create_ip(floating_network_id=ext.id, port_id=port.id)
+
+    def ready():
+        f = admin.network.get_ip(fip.id)
+        agent_ports = [p for p in admin.network.ports(network_id=[routed.id, ext.id])
+                       if (p.device_owner or "").startswith("network:")
+                       and p.device_owner != "network:floatingip"]
+        st = sorted((p.device_owner, p.status) for p in agent_ports)
+        owners = {o for o, _ in st}
+        want = {"network:router_interface", "network:router_gateway"}
+        if L3_MODE == "dvr":
+            want = {"network:router_interface_distributed", "network:router_centralized_snat",
+                    "network:router_gateway", "network:floatingip_agent_gateway"}
+        if DHCP_HOSTS:
+            want.add("network:dhcp")
+        # a distributed interface is bound on every host with a port: it has no one status
+        up = all(s == "ACTIVE" for o, s in st if o != "network:router_interface_distributed")
+        ok = f.status == "ACTIVE" and want <= owners and up
+        return True if ok else (f.status, st)
+
+    wait("floating IP and router ports ACTIVE", ready, 120, 1)
+    log(f"floating IP {fip.floating_ip_address} on {label}'s {net} port")
+
+
 def write_state(admin, ids, deleted, router=None):
     nets = {n.id: n for n in admin.network.networks()}
     projects = {p.id: p.name for p in admin.identity.projects()}
@@ -344,14 +411,15 @@ def state():
     """stack.json: the handles the test tier needs."""
     net = os.environ.get("NPSTACK_NET", "172.30.77")
     hosts = {}
-    for i, spec in enumerate(os.environ.get("NPSTACK_HOSTS", "").split() or HOSTS, 1):
-        name, fw, virt = (spec.split(":") + ["", "libvirt"])[:3]
+    for i, (name, fw, virt, agents) in enumerate(HOST_SPECS, 1):
+        virt = virt or "libvirt"
         h = os.path.join(D, "hosts", name)
         with open(os.path.join(h, "anchor.pid")) as f:
             anchor = int(f.read())
         hosts[name] = {
             "name": name, "namespace": "npstack-" + name, "address": f"{net}.{10 + i}",
             "firewall_driver": fw, "virt_driver": virt, "anchor_pid": anchor,
+            "agents": [a for a in agents.split(",") if a],
             "dir": h, "logs": os.path.join(D, "logs", name),
         }
     booted = {"servers": {}, "deleted": {}}
@@ -368,7 +436,12 @@ def state():
         "router": booted.get("router"),
         "networks": {name: {"project": v[0], "cidr": v[2]} for name, v in NETWORKS.items()},
         "member": {"project": MEMBER_PROJECT, "user": MEMBER_USER},
+        "computes": COMPUTES,
     }
+    if ROUTING:
+        doc["router"] = {"name": ROUTER, "mode": L3_MODE, "external": EXTERNAL, "routed": ROUTED,
+                         "floating_ip_on": list(FIP_ON), "l3_hosts": L3_HOSTS,
+                         "dhcp_hosts": DHCP_HOSTS}
     if BACKEND == "ovn":  # the databases' sockets (up.sh: $OVN_NB, $OVN_SB), for ground truth
         doc["ovn"] = {"nb_db": "unix:" + os.path.join(D, "ovn", "ovnnb_db.sock"),
                       "sb_db": "unix:" + os.path.join(D, "ovn", "ovnsb_db.sock")}
@@ -382,7 +455,7 @@ if __name__ == "__main__":
     if cmd == "catalog":
         catalog()
     elif cmd == "hosts":
-        hosts(int(sys.argv[2]))
+        hosts()
     elif cmd == "topology":
         topology()
     elif cmd == "aggregates":

@@ -14,8 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -76,12 +74,7 @@ def _port(stack, label: str, net: str) -> dict:
     return next(p for p in stack.servers[label]["ports"] if p["network"] == net)
 
 
-def _wait(what: str, fn: Callable[[], bool], timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while not fn():
-        if time.monotonic() > end:
-            raise AssertionError(f"{what}: not reached after {timeout}s")
-        time.sleep(0.5)
+_wait = groundtruth.wait_until
 
 
 # ------------------------------------------------------------------ the stack is ML2/OVN

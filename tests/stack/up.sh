@@ -10,6 +10,12 @@
 #     br-ex, br-tun by their real names), neutron-openvswitch-agent, libvirtd
 #     (QEMU TCG), nova-compute (libvirt driver) and sshd on its management
 #     address, reached over a veth from the root namespace.
+#   a network node (npstack-network1): the same host namespace without a hypervisor, running
+#     neutron-l3-agent and neutron-dhcp-agent beside its OVS agent (qrouter-/qdhcp- namespaces
+#     under the host's own /run/netns; dnsmasq from Debian); provider-flat is the external
+#     network, tenant-vx is routed to it by router1 (vm1 has a floating IP).
+#   NPSTACK_L3=dvr: router1 distributed: an L3 agent (agent_mode dvr) on every compute, the
+#     network node in dvr_snat; l2population on every agent.
 #   NPSTACK_BACKEND=ovn: Neutron ML2/OVN instead (ovn mech driver; flat, vlan, geneve):
 #     OVN central (NB/SB ovsdb-servers + ovn-northd on UNIX sockets) in the root
 #     namespace, neutron-ovn-maintenance-worker; per host ovn-controller (br-int,
@@ -52,6 +58,8 @@ APT_PKGS="openvswitch-switch mariadb-server rabbitmq-server conntrack ipset ipta
  openssh-server openssh-client qemu-system-x86 qemu-utils libvirt-daemon-system
  libvirt-dev pkg-config gcc libc6-dev curl util-linux"
 [ "$NPSTACK_BACKEND" = ovn ] && APT_PKGS="$APT_PKGS ovn-central ovn-host haproxy"
+# the DHCP agent's dnsmasq (dnsmasq-utils: dhcp_release)
+[ "$NPSTACK_BACKEND" = ovs ] && APT_PKGS="$APT_PKGS dnsmasq-base dnsmasq-utils"
 t=$(now)
 if [ "${NPSTACK_SKIP_APT:-0}" != 1 ]; then
     # a package is missing unless dpkg knows it as installed ("ii"); names only, never globbed
@@ -176,8 +184,9 @@ ip link set npstack-prov up
 if [ "$NPSTACK_BACKEND" = ovn ]; then
     ip link add npstack-tun type bridge 2>/dev/null || true   # the Geneve underlay, no address
     ip link set npstack-tun up
-    mkdir -p /run/ovn /run/netns
+    mkdir -p /run/ovn
 fi
+mkdir -p /run/netns
 
 host_up() { # NAME FIREWALL VIRT
     local h=$1 fw=$2 virt=$3
@@ -196,15 +205,16 @@ host_up() { # NAME FIREWALL VIRT
     ip -n "$ns" addr add "$addr/24" dev eth0
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set eth1 up
+    # the host's own /run/netns (else the second host's ovnmeta-<net>, qdhcp- or qrouter-
+    # collides with the first's, and every host would list the others' namespaces)
+    local own="mount --bind $H/netns /run/netns; "
     # OVN: eth2, the Geneve underlay, goes into br-phy
-    local own=""
     if [ "$NPSTACK_BACKEND" = ovn ]; then
         ip link add "npstack-c${i}t" type veth peer name eth2 netns "$ns"
         ip link set "npstack-c${i}t" master npstack-tun up
         ip -n "$ns" link set eth2 up
-        # the host's own /run/netns (else the second host's ovnmeta-<net> collides with the
-        # first's) and /run/ovn (ovn-appctl -t ovn-controller finds its socket as on a real host)
-        own="mount --bind $H/netns /run/netns; mount --bind $H/ovn /run/ovn; "
+        # and /run/ovn (ovn-appctl -t ovn-controller finds its socket as on a real host)
+        own="$own""mount --bind $H/ovn /run/ovn; "
     fi
 
     # the host's "init": a process that holds its private mount and UTS namespaces
@@ -460,8 +470,9 @@ EOF
 authtoken nova; ksauth placement placement; ksauth neutron neutron; } >"$E/nova/nova.conf"
 printf '[DEFAULT]\nlog_file = %s\n' "$L/nova-api.log" >"$E/nova/nova-api.conf"
 cp "$D/venv/etc/neutron/api-paste.ini" "$E/neutron/"
-SERVICE_PLUGINS=router
-[ "$NPSTACK_BACKEND" = ovn ] && SERVICE_PLUGINS=ovn-router,segments
+SERVICE_PLUGINS=router DHCP_NOTIFY=true DVR=false L2POP=false
+[ "$NPSTACK_L3" = dvr ] && DVR=true L2POP=true
+[ "$NPSTACK_BACKEND" = ovn ] && SERVICE_PLUGINS=ovn-router,segments DHCP_NOTIFY=false
 { cat <<EOF
 [DEFAULT]
 core_plugin = ml2
@@ -472,7 +483,8 @@ state_path = $D/data/neutron
 api_paste_config = $E/neutron/api-paste.ini
 notify_nova_on_port_status_changes = true
 notify_nova_on_port_data_changes = true
-dhcp_agent_notification = false
+dhcp_agent_notification = $DHCP_NOTIFY
+router_distributed = $DVR
 api_workers = 1
 rpc_workers = 1
 rpc_state_report_workers = 1
@@ -489,6 +501,8 @@ if [ "$NPSTACK_BACKEND" = ovn ]; then
     ML2_TYPE=geneve ML2_MECH=ovn ML2_MORE="overlay_ip_version = 4"
 else
     ML2_TYPE=vxlan ML2_MECH=openvswitch ML2_MORE=""
+    # DVR: the DVR OVS agent exits without l2population (and tunnels then follow the ports)
+    [ "$NPSTACK_L3" = dvr ] && ML2_MECH=openvswitch,l2population
 fi
 { cat <<EOF
 [ml2]
@@ -550,7 +564,8 @@ of_listen_address = 127.0.0.1
 [agent]
 root_helper = env
 tunnel_types = vxlan
-l2_population = false
+l2_population = $L2POP
+enable_distributed_routing = $DVR
 [securitygroup]
 firewall_driver = $fw
 enable_security_group = true
@@ -580,7 +595,32 @@ helper_command = $ph
 [privsep_osbrick]
 helper_command = $ph
 EOF
-    [ "$virt" = libvirt ] || die "$h: only the libvirt driver is supported"
+    case "$virt" in libvirt|none) ;; *) die "$h: virt driver must be libvirt or none" ;; esac
+    # the network node's agents: ports as OVS internal ports on br-int moved into their
+    # namespaces (interface_driver openvswitch), OVSDB on the host's own socket (else they dial
+    # tcp:127.0.0.1:6640); no metadata proxy (this stack runs no Nova metadata API)
+    local a extra mode=legacy
+    if [ "$NPSTACK_L3" = dvr ]; then mode=dvr; [ "$virt" = none ] && mode=dvr_snat; fi
+    for a in l3 dhcp; do
+        extra="agent_mode = $mode
+enable_metadata_proxy = false"
+        [ $a = dhcp ] && extra="dhcp_driver = neutron.agent.linux.dhcp.Dnsmasq
+enable_isolated_metadata = false"
+        cat >"$H/etc/${a}_agent.ini" <<EOF
+[DEFAULT]
+host = $h
+state_path = $H/neutron
+interface_driver = openvswitch
+$extra
+[oslo_concurrency]
+lock_path = $H/locks
+[agent]
+root_helper = env
+[ovs]
+integration_bridge = br-int
+ovsdb_connection = unix:/run/openvswitch/db.sock
+EOF
+    done
 }
 for spec in $NPSTACK_HOSTS; do
     host_configs "$(host_field "$spec" 1)" "$(host_field "$spec" 2)" "$(host_field "$spec" 3)"
@@ -623,7 +663,7 @@ stamp "keystone db synced + bootstrapped"
 uwsgi_ini keystone 5000 keystone.wsgi.api:application "OS_KEYSTONE_CONFIG_DIR=$E/keystone"
 svc keystone "$V/uwsgi" --ini "$E/keystone-uwsgi.ini"
 wait_for keystone 120 "$L/keystone.out" "$L/keystone.log" -- http_ok http://127.0.0.1:5000/v3
-export NPSTACK_DIR NPSTACK_PW NPSTACK_HOSTS NPSTACK_BACKEND
+export NPSTACK_DIR NPSTACK_PW NPSTACK_HOSTS NPSTACK_BACKEND NPSTACK_L3
 "$V/python" "$NPSTACK_SRC/provision.py" catalog >"$L/provision-catalog.log" 2>&1 ||
     { show_log "$L/provision-catalog.log" "$L/keystone.log"; die "keystone catalog failed"; }
 stamp "keystone catalog"
@@ -676,8 +716,18 @@ for h in $(host_names); do
             --config-file "$(host_dir "$h")/etc/openvswitch_agent.ini" --log-file "$L/$h/ovs-agent.log"
     fi
 done
-wait_for placement 120 "$L/placement.out" "$L/placement.log" -- http_ok http://127.0.0.1:8778/
+# the network node's L3 and DHCP agents, once its OVS agent has made br-int (they plug into it)
 for h in $(host_names); do
+    host_has_agent "$h" l3 || host_has_agent "$h" dhcp || continue
+    wait_for "$h br-int" 120 "$L/$h/ovs-agent.log" "$L/$h/ovs-agent.out" -- hx "$h" ovs-vsctl --timeout=2 br-exists br-int
+    for a in l3 dhcp; do
+        host_has_agent "$h" $a || continue
+        hsvc "$h" $a-agent "$V/neutron-$a-agent" --config-file "$E/neutron/neutron.conf" \
+            --config-file "$(host_dir "$h")/etc/${a}_agent.ini" --log-file "$L/$h/$a-agent.log"
+    done
+done
+wait_for placement 120 "$L/placement.out" "$L/placement.log" -- http_ok http://127.0.0.1:8778/
+for h in $(compute_names); do
     hsvc "$h" nova-compute "$V/nova-compute" --config-file "$E/nova/nova.conf" \
         --config-file "$(host_dir "$h")/etc/nova-compute.conf" --log-file "$L/$h/nova-compute.log"
 done
@@ -687,13 +737,12 @@ wait_for nova-api 120 "$L/nova-api.out" "$L/nova-api.log" -- http_ok http://127.
 # flavor, image, networks meanwhile
 "$V/python" "$NPSTACK_SRC/provision.py" topology >"$L/provision-topology.log" 2>&1 &
 P_TOPO=$!; helper
-N=$(host_names | wc -l)
-"$V/python" "$NPSTACK_SRC/provision.py" hosts "$N" >"$L/provision-hosts.log" 2>&1 || {
+"$V/python" "$NPSTACK_SRC/provision.py" hosts >"$L/provision-hosts.log" 2>&1 || {
     show_log "$L/provision-hosts.log"
-    for h in $(host_names); do show_log "$L/$h/ovs-agent.log" "$L/$h/ovs-agent.out" "$L/$h/ovn-controller.log" "$L/$h/ovn-metadata.log" "$L/$h/ovn-metadata.out" "$L/$h/nova-compute.log" "$L/$h/nova-compute.out"; done
+    for h in $(host_names); do show_log "$L/$h/ovs-agent.log" "$L/$h/ovs-agent.out" "$L/$h/l3-agent.log" "$L/$h/l3-agent.out" "$L/$h/dhcp-agent.log" "$L/$h/dhcp-agent.out" "$L/$h/ovn-controller.log" "$L/$h/ovn-metadata.log" "$L/$h/ovn-metadata.out" "$L/$h/nova-compute.log" "$L/$h/nova-compute.out"; done
     die "compute hosts did not come up"
 }
-stamp "compute hosts up and mapped: $(host_names | xargs)"
+stamp "hosts up, computes mapped: $(host_names | xargs)"
 
 # --------------------------------------------------------------- 10. clouds.yaml, state
 HOSTS_YAML=$(for h in $(host_names); do printf '        %s: %s\n' "$h" "$(host_addr "$h")"; done)
@@ -735,7 +784,7 @@ stamp "topology: flavor, image, networks, AZs"
 if [ "${NPSTACK_BOOT:-1}" = 1 ]; then
     "$V/python" "$NPSTACK_SRC/provision.py" boot >"$L/provision-boot.log" 2>&1 || {
         show_log "$L/provision-boot.log" "$L/nova-conductor.log" "$L/nova-scheduler.log"
-        for h in $(host_names); do show_log "$L/$h/nova-compute.log" "$L/$h/ovs-agent.log" "$L/$h/ovn-controller.log"; done
+        for h in $(host_names); do show_log "$L/$h/nova-compute.log" "$L/$h/ovs-agent.log" "$L/$h/ovn-controller.log" "$L/$h/dhcp-agent.log" "$L/$h/l3-agent.log"; done
         die "servers did not boot"
     }
     stamp "servers ACTIVE with ACTIVE ports"

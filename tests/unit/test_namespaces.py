@@ -121,3 +121,56 @@ def test_probe_reads_the_translating_flows_for_an_agent_port_too():
 
     assert trace.probe_request(_cloud(DHCP), "compute-1").flows == [("br-ex", 0), ("br-int", 0)]
     assert trace.probe_request(_cloud(ROUTER), "compute-1").tunnel_tables == [4, 22]
+
+
+def test_device_gone_from_its_namespace_is_a_finding():
+    """Found on the stack's network node: the DHCP port's tap deleted inside qdhcp- (the OVS
+    port stays on br-int, the namespace stays) was shown as namespace → br-int, silently."""
+    facts = probe.parse_output("compute-1", read("probe-compute1.txt"))
+    facts.links = [ln for ln in facts.links if ln.name != "qr-b2c3d4e5-f6"]
+    path = resolve(_cloud(ROUTER), {"compute-1": facts}).ports[0]
+    assert [(h.device, h.kind, h.state, h.source) for h in path.hops[:3]] == [
+        (QROUTER, m.NAMESPACE, "ACTIVE", m.SRC_API),
+        ("qr-b2c3d4e5-f6", m.NS_DEVICE, "absent", m.SRC_MISSING),
+        ("br-int", m.OVS_BRIDGE, None, m.SRC_OVSDB)]
+    assert path.hops[1].bridge == "br-int" and path.hops[1].vlan == "2"
+    assert path.problems == [(
+        f"qr-b2c3d4e5-f6 does not exist in {QROUTER} on compute-1 (nor in the host's own "
+        "namespace), though Open vSwitch still has it on br-int: the L3 agent's device is gone")]
+
+
+def test_dvr_distributed_interface_is_traced_from_its_qrouter():
+    """Found on the stack's DVR phase: Neutron shows a distributed router interface with
+    binding:vif_type "distributed" (bound per host; --to external puts it on the server's
+    host), which netpath left as "vif_type 'distributed' is not traced yet"."""
+    dist = PortFacts(**{**ROUTER.__dict__, "device_owner": "network:router_interface_distributed",
+                        "binding_vif_type": "distributed"})
+    path = _path(dist)
+    assert path.backend == "ovs-namespace", path.problems
+    assert [(h.device, h.kind, h.bridge, h.vlan) for h in path.hops[:3]] == [
+        (QROUTER, m.NAMESPACE, None, None),
+        ("qr-b2c3d4e5-f6", m.NS_DEVICE, "br-int", "2"),
+        ("br-int", m.OVS_BRIDGE, None, "2")]
+
+
+def test_dvr_veth_is_named_as_the_l3_agent_names_it():
+    """Found on the stack's DVR phase: the L3 agent (dvr) names the qrouter- ⇄ fip- veth
+    rfp-/fpr- + the router id cut to 14 characters ("rfp-8d467753-4" on the stack), where
+    netpath looked for 11 id characters and said the veth was missing."""
+    from osc_netpath.path.namespaces import dvr_fip_link_name
+
+    router = "8d467753-4011-4b2e-9261-de543c2922f8"
+    assert dvr_fip_link_name(router) == "rfp-8d467753-4"
+    assert dvr_fip_link_name(router, "fpr-") == "fpr-8d467753-4"
+
+
+def test_agent_port_on_a_hybrid_host_is_no_firewall_driver_change():
+    """Found on the stack's DVR phase: Neutron gives every port bound to an iptables_hybrid host
+    ovs_hybrid_plug=True, the DVR fg- port on compute1 too; the L3/DHCP agents never plug
+    through a qbr bridge, so "the firewall driver changed since it was plugged" was false."""
+    hybrid = PortFacts(**{**ROUTER.__dict__,
+                          "binding_vif_details": {"ovs_hybrid_plug": True,
+                                                  "datapath_type": "netdev"}})
+    path = _path(hybrid)
+    assert path.backend == "ovs-namespace"
+    assert path.problems == []

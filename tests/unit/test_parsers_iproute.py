@@ -131,10 +131,10 @@ def test_resolve_peers_from_namespace_to_namespace():
     rfp = iproute.parse_links(read("ip-link-rfp.json"), namespace=qrouter)
     fpr = iproute.parse_links(read("ip-link-fpr.json"), namespace=fip)
     out = {(x.namespace, x.name): x for x in iproute.resolve_peers(rfp + fpr, {})}
-    left, right = out[(qrouter, "rfp-5a6b7c8d-9e")], out[(fip, "fpr-5a6b7c8d-9e")]
-    assert (left.peer_namespace, left.peer_name) == (fip, "fpr-5a6b7c8d-9e")
-    assert (right.peer_namespace, right.peer_name) == (qrouter, "rfp-5a6b7c8d-9e")
+    left, right = out[(qrouter, "rfp-5a6b7c8d-9")], out[(fip, "fpr-5a6b7c8d-9")]
+    assert (left.peer_namespace, left.peer_name) == (fip, "fpr-5a6b7c8d-9")
+    assert (right.peer_namespace, right.peer_name) == (qrouter, "rfp-5a6b7c8d-9")
     # the same fip- read twice under two names: two veths point back, neither is named
     twice = iproute.parse_links(read("ip-link-fpr.json"), namespace="fip-other")
     out = {(x.namespace, x.name): x for x in iproute.resolve_peers(rfp + fpr + twice, {})}
-    assert out[(qrouter, "rfp-5a6b7c8d-9e")].peer_name is None
+    assert out[(qrouter, "rfp-5a6b7c8d-9")].peer_name is None

@@ -492,3 +492,29 @@ def test_to_external_finds_no_tunnel_to_the_router():
     assert vm.problems == [(
         "no vxlan tunnel from compute1 to 192.0.2.99, the tunnel endpoint of network1 (router "
         "router-1): the server's traffic cannot reach its router")]
+
+
+def test_dvr_agent_translates_on_the_physical_bridge_in_table_2():
+    """Found on the stack's DVR phase: an OVS agent with enable_distributed_routing sends the
+    physical bridge's traffic from br-int through table 0 → 1 → 2 and rewrites the local VLAN
+    in table 2 (LOCAL_VLAN_TRANSLATION); reading table 0 alone gave "no flow on br-ex rewrites
+    local VLAN" on every provider port of a DVR compute."""
+    from osc_netpath import trace
+
+    c = b.cloud("vlan", 101, hybrid=True)
+    c.agents[0].configurations = {"enable_distributed_routing": True}
+    assert ("br-ex", 2) in trace.probe_request(c, "compute1").flows
+    plain = b.cloud("vlan", 101, hybrid=True)
+    assert ("br-ex", 2) not in trace.probe_request(plain, "compute1").flows
+    host = b.base_host()
+    b.plug_hybrid(host, tag=3)
+    host.flow("br-ex", 0, {"in_port": '"phy-br-ex"'}, ["resubmit(,1)"])
+    host.flow("br-ex", 1, {}, ["resubmit(,2)"])
+    host.flow("br-ex", 2, {"in_port": '"phy-br-ex"', "dl_vlan": "3"},
+              ["mod_vlan_vid:101", "NORMAL"])
+    host.flow("br-int", 0, {"in_port": '"int-br-ex"', "dl_vlan": "101"},
+              ["mod_vlan_vid:3", "resubmit(,58)"])
+    host.domains.append(b.domain(hybrid=True))
+    path = resolve(c, {"compute1": host.facts()})
+    assert _hop(path, "br-ex").vlan == "3 → 101"
+    assert path.ports[0].problems == []
