@@ -5,8 +5,12 @@
 2. peak RSS of auditing 10,000 ports (100 synthetic hosts x 100 ports, ovs-vsctl output shaped
    like bench_parse's) in a fresh process, and the per-host parse+check time.
 
-The lab wall time at 1/10/50 hosts is not measured here yet (see the README).
-Run from the repository root: ``python benchmarks/bench_audit.py``
+3. with ``lab`` (as root; builds the lab, takes its lock): wall time of the audit's probes of
+   1, 10 and 50 hosts, each name an alias of the lab's two hypervisors (hv1, hv2: real sshd and
+   OVS in their namespaces) -- the lab has two, not fifty, namespaces: the figure measures the
+   client's concurrency and SSH cost, the hosts' side is shared.
+
+Run from the repository root: ``python benchmarks/bench_audit.py [lab]``
 """
 from __future__ import annotations
 
@@ -89,9 +93,40 @@ def rss_child() -> None:
           f"{elapsed / HOSTS * 1000:.1f} ms per host")
 
 
+def lab_wall_times() -> None:
+    from osc_netpath import capture, config, trace
+    from osc_netpath.audit import run
+    from tests.lab.lab import Lab
+    from tests.lab.topology import LAB
+
+    lab = Lab().up()
+    try:
+        bundle = capture.Bundle(traces=[capture.Trace(cloud=LAB.cloud_facts(s.name))
+                                        for s in LAB.servers])
+        cloud = run.merged(bundle).cloud
+        real = sorted(lab.hosts)
+        for count, concurrency in ((1, 10), (10, 10), (50, 10), (50, 50)):
+            names = {f"{real[i % 2]}-{i}": real[i % 2] for i in range(count)}
+            cfg = config.load(lab.netpath_settings(
+                hosts={a: lab.hosts[h].address for a, h in names.items()},
+                concurrency=concurrency))
+            started = time.perf_counter()
+            _, errors, stats = trace.probe_hosts(
+                list(names), {}, lambda a, o, n=names: run.request_for(cloud, n[a], **o), cfg)
+            wall = time.perf_counter() - started
+            print(f"  {count:>3} hosts: {wall:.2f} s wall, {stats['ssh_connections']} "
+                  f"connections, {len(errors)} failed (concurrency {cfg.concurrency})")
+    finally:
+        lab.down()
+
+
 def main() -> None:
     if sys.argv[1:] == ["rss"]:
         rss_child()
+        return
+    if sys.argv[1:] == ["lab"]:
+        print("lab probe wall time (aliases of hv1/hv2):")
+        lab_wall_times()
         return
     print("API requests (page size 1000) vs ports:")
     for ports in (100, 1000, 5000):
