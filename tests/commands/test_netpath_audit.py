@@ -134,3 +134,15 @@ def test_demo_capture_audits_with_no_cloud():
 def test_bad_capture_is_one_line():
     with pytest.raises(exceptions.CommandError, match="^cannot read capture /nonexistent"):
         run(FakeApp(), "--capture", "/nonexistent")
+
+
+def test_record_then_replay_gives_the_same_rows(mocker, probes, tmp_path):
+    cloud = fleet_cloud(mocker, 4)
+    bundle = tmp_path / "fleet.json"
+    live = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    assert run(live, "--record", str(bundle), "-f", "json") == 1
+    replay = FakeApp()
+    assert run(replay, "--capture", str(bundle), "-f", "json") == 1
+    assert json.loads(replay.stdout.getvalue()) == json.loads(live.stdout.getvalue())
+    with pytest.raises(exceptions.CommandError, match="do not go together"):
+        run(FakeApp(), "--capture", str(bundle), "--record", str(tmp_path / "x.json"))
