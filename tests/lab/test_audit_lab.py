@@ -92,8 +92,10 @@ def test_missing_translation_flow(lab):
 def test_missing_tunnel(lab):
     hv2 = lab.hosts["hv2"]
     name, local_ip, remote_ip = LAB.tunnels("hv2")[0]
+    ofport = hv2.vsctl("get", "Interface", name, "ofport").strip()  # the flows name it by number
     with drift(hv2, ["del-port", "br-tun", name],
                ["add-port", "br-tun", name, "--", "set", "Interface", name, "type=vxlan",
+                f"ofport_request={ofport}",
                 f"options:remote_ip={remote_ip}", f"options:local_ip={local_ip}",
                 "options:key=flow", "options:in_key=flow", "options:out_key=flow",
                 "options:df_default=true", "options:egress_pkt_mark=0"]):
@@ -102,7 +104,10 @@ def test_missing_tunnel(lab):
 
 def test_nicless_provider_bridge(lab):
     hv1 = lab.hosts["hv1"]
-    with drift(hv1, ["del-port", "br-ex", "eth1"], ["add-port", "br-ex", "eth1"]):
+    ofport = hv1.vsctl("get", "Interface", "eth1", "ofport").strip()
+    with drift(hv1, ["del-port", "br-ex", "eth1"],
+               ["add-port", "br-ex", "eth1", "--", "set", "Interface", "eth1",
+                f"ofport_request={ofport}"]):
         assert audit(lab) == {("hv1", "bridge-without-nic", "")}
 
 
