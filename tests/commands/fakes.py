@@ -199,6 +199,7 @@ class FakeCloud:
         # ML2/OVN answers (no DHCP agents, a router's "L3 agents" are its gateway chassis'
         # OVN Controller Gateway agents); "none": the scheduler extensions absent (404)
         self.agent_schedulers = "agents"
+        self.aggregates: list[dict[str, Any]] = []
         self.server: dict[str, Any] = {}
         mocker.post(f"{AUTH_URL}/auth/tokens", json=self._token, status_code=201,
                     headers={"X-Subject-Token": "fake-token", **JSON})
@@ -330,6 +331,14 @@ class FakeCloud:
         self.agents.append(body)
         return body
 
+    def add_aggregate(self, name: str, hosts: list[str],
+                      zone: str | None = None) -> dict[str, Any]:
+        body = {"id": len(self.aggregates) + 1, "uuid": fake_id("aggregate", name), "name": name,
+                "availability_zone": zone, "hosts": list(hosts),
+                "metadata": {"availability_zone": zone} if zone else {}}
+        self.aggregates.append(body)
+        return body
+
     def add_hypervisor(self, host: str, host_ip: str, *, node: str | None = None) -> dict[str, Any]:
         node = node or host
         body = {
@@ -381,7 +390,9 @@ class FakeCloud:
         if m := re.fullmatch(r"/servers/([^/]+)", path):
             return self._nova_server(context, m.group(1))
         if path == "/os-hypervisors/detail":
-            return self._nova_hypervisors(context, query, version)
+            return _paged("hypervisors", self._nova_hypervisors(context, query, version), query)
+        if path == "/os-aggregates":
+            return {"aggregates": [dict(a) for a in self.aggregates]}
         raise AssertionError(f"fake nova: no route for GET {path}")
 
     def _nova_server(self, context: Any, server_id: str) -> Any:
@@ -469,13 +480,15 @@ class FakeCloud:
             raise AssertionError(f"fake neutron: no route for GET {path}")
         key, items, view = collections[path]
         fields = query.pop("fields", [])
-        for name in ("limit", "marker", "sort_key", "sort_dir", "page_reverse"):
+        paging = {name: query.pop(name) for name in ("limit", "marker") if name in query}
+        for name in ("sort_key", "sort_dir", "page_reverse"):
             query.pop(name, None)
         views = [view(i) for i in items if all(_matches(i, k, v) for k, v in query.items())]
         found = [v for v in views if v is not None]
-        if fields:
-            found = [{k: v for k, v in i.items() if k in fields} for i in found]
-        return {key: found}
+        if fields:  # Neutron pages by id whatever fields= asks for; the marker is an id
+            found = [{k: v for k, v in i.items() if k in fields or k == "id" and paging}
+                     for i in found]
+        return _paged(key, {key: found}, paging)
 
     def _port_view(self, body: dict[str, Any]) -> dict[str, Any] | None:
         if self.admin:
@@ -684,6 +697,21 @@ def _hypervisor_view(body: dict[str, Any], index: int, version: tuple[int, int])
         for key in _SLIMMED_AT_2_88:
             view.pop(key, None)
     return view
+
+
+def _paged(key: str, body: Any, query: dict[str, list[str]]) -> Any:
+    """Neutron's and Nova's marker paging: ``limit`` items after ``marker`` (an id), and a
+    ``<key>_links`` next link while more remain. Without ``limit``: everything, as before."""
+    if "limit" not in query or not isinstance(body, dict) or key not in body:
+        return body
+    items, limit = body[key], int(query["limit"][-1])
+    marker = query.get("marker", [None])[-1]
+    start = next((i + 1 for i, item in enumerate(items) if item.get("id") == marker), 0)
+    page = items[start:start + limit]
+    out = {key: page}
+    if start + limit < len(items):
+        out[f"{key}_links"] = [{"rel": "next", "href": f"?limit={limit}&marker={page[-1]['id']}"}]
+    return out
 
 
 def _matches(item: dict[str, Any], key: str, values: list[str]) -> bool:

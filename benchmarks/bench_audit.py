@@ -1,0 +1,140 @@
+"""`netpath audit` figures (printed, never asserted):
+
+1. API requests against the number of ports (a paged FakeCloud behind requests-mock, the real
+   command; probes stubbed as unreachable so only the API side counts);
+2. peak RSS of auditing 10,000 ports (100 synthetic hosts x 100 ports, ovs-vsctl output shaped
+   like bench_parse's) in a fresh process, and the per-host parse+check time.
+
+3. with ``lab`` (as root; builds the lab, takes its lock): wall time of the audit's probes of
+   1, 10 and 50 hosts, each name an alias of the lab's two hypervisors (hv1, hv2: real sshd and
+   OVS in their namespaces) -- the lab has two, not fifty, namespaces: the figure measures the
+   client's concurrency and SSH cost, the hosts' side is shared.
+
+Run from the repository root: ``python benchmarks/bench_audit.py [lab]``
+"""
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HOSTS, PER_HOST = 100, 100
+
+
+def api_requests(ports: int) -> int:
+    import requests_mock
+
+    from osc_netpath.commands.audit import AuditNetpath
+    from osc_netpath.host import transport
+    from tests.commands import fakes
+    from tests.commands.test_netpath_show import FakeApp
+
+    def unreachable(jobs: Any, script: str, concurrency: int = 10) -> Any:
+        return ({t.host: transport.ProbeResult(host=t.host, error="down", error_kind="unreachable")
+                 for t, _ in jobs}, transport.TransportStats())
+
+    transport.run_probes = unreachable  # type: ignore[assignment]
+    with requests_mock.Mocker() as mocker:
+        cloud = fakes.FakeCloud(mocker)
+        net = cloud.add_network("net", (("vxlan", None, 1001),))
+        hosts = [f"compute-{h}" for h in range(max(1, ports // 100))]
+        for h in hosts:
+            cloud.add_agent(h, "Open vSwitch agent", "neutron-openvswitch-agent",
+                            fakes.ovs_agent_config(h, "192.0.2.1"))
+            cloud.add_hypervisor(h, "192.0.2.1")
+        for n in range(ports):
+            cloud.add_port(net, device_id=fakes.fake_id("vm", n), host=hosts[n % len(hosts)],
+                           index=n)
+        cmd = AuditNetpath(FakeApp(cloud.connection(), {"user": "ops"}), None)
+        cmd.run(cmd.get_parser("audit").parse_args(["-f", "value"]))
+        return sum(1 for c in cloud.calls()
+                   if " keystone " not in c and not c.endswith(("/v2.1", "/v2.1/", "/")))
+
+
+def synthetic_trace() -> Any:
+    from bench_parse import probe_output, vsctl_output  # type: ignore[import-not-found]
+
+    from osc_netpath import capture
+    from osc_netpath.audit import run
+    from osc_netpath.cloud.facts import AgentFacts, CloudFacts, PortFacts, ServerFacts
+
+    cloud = CloudFacts(server=ServerFacts(id="fleet", name="fleet", status="ACTIVE"),
+                       subject=run.SUBJECT)
+    trace = capture.Trace(cloud=cloud)
+    base = vsctl_output(PER_HOST)
+    for h in range(HOSTS):
+        host = f"compute-{h}"
+        cloud.hosts.append(host)
+        cloud.agents.append(AgentFacts(id=host, host=host, agent_type="Open vSwitch agent"))
+        cloud.ports += [PortFacts(id=f"{n:08x}-p{h:04d}", network_id="n", mac_address="",
+                                  status="ACTIVE", binding_host_id=host, binding_vif_type="ovs")
+                        for n in range(PER_HOST)]
+        trace.probes[host] = probe_output(base.replace('-port"', f'-p{h:04d}"'), "")
+    return trace
+
+
+def rss_child() -> None:
+    from osc_netpath.audit import run
+
+    trace = synthetic_trace()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    findings = sum(len(found) for found, _ in run.audit_trace(trace))
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"  {HOSTS} hosts x {PER_HOST} ports: peak RSS {peak / 1024:.0f} MB (inputs built: "
+          f"{before / 1024:.0f} MB), {findings} findings, parse+check "
+          f"{elapsed / HOSTS * 1000:.1f} ms per host")
+
+
+def lab_wall_times() -> None:
+    from osc_netpath import capture, config, trace
+    from osc_netpath.audit import run
+    from tests.lab.lab import Lab
+    from tests.lab.topology import LAB
+
+    lab = Lab().up()
+    try:
+        bundle = capture.Bundle(traces=[capture.Trace(cloud=LAB.cloud_facts(s.name))
+                                        for s in LAB.servers])
+        cloud = run.merged(bundle).cloud
+        real = sorted(lab.hosts)
+        for count, concurrency in ((1, 10), (10, 10), (50, 10), (50, 50)):
+            names = {f"{real[i % 2]}-{i}": real[i % 2] for i in range(count)}
+            cfg = config.load(lab.netpath_settings(
+                hosts={a: lab.hosts[h].address for a, h in names.items()},
+                concurrency=concurrency))
+            started = time.perf_counter()
+            _, errors, stats = trace.probe_hosts(
+                list(names), {}, lambda a, o, n=names: run.request_for(cloud, n[a], **o), cfg)
+            wall = time.perf_counter() - started
+            print(f"  {count:>3} hosts: {wall:.2f} s wall, {stats['ssh_connections']} "
+                  f"connections, {len(errors)} failed (concurrency {cfg.concurrency})")
+    finally:
+        lab.down()
+
+
+def main() -> None:
+    if sys.argv[1:] == ["rss"]:
+        rss_child()
+        return
+    if sys.argv[1:] == ["lab"]:
+        print("lab probe wall time (aliases of hv1/hv2):")
+        lab_wall_times()
+        return
+    print("API requests (page size 1000) vs ports:")
+    for ports in (100, 1000, 5000):
+        print(f"  {ports:>6} ports: {api_requests(ports)} requests")
+    print("memory (fresh process):")
+    subprocess.run([sys.executable, __file__, "rss"], check=True,
+                   cwd=ROOT, env={"PYTHONPATH": f"{ROOT}:{ROOT / 'benchmarks'}"})
+
+
+if __name__ == "__main__":
+    main()

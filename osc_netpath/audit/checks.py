@@ -1,0 +1,344 @@
+"""One pure function per finding class: (what the API says, what one host has) -> findings.
+
+Truth rules: a host that could not be probed, or whose OVS could not be read, gets ONE host
+finding and no per-port ones (unknown is not absent); flows that could not be read are never
+called missing.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from osc_netpath.cloud.facts import AgentFacts, NetworkFacts, PortFacts
+from osc_netpath.host.facts import Flow, HostFacts, OvsInterface
+from osc_netpath.path import core
+
+ERROR, WARNING = "error", "warning"
+DEAD_VLAN = 4095  # the OVS agent parks ports it cannot wire on VLAN 4095 (drop all)
+NOT_NIC = {"internal", "patch", "vxlan", "geneve", "gre", "stt"}
+TUNNEL_TYPES = ("vxlan", "gre", "geneve")
+TUNNEL_TABLE = {"vxlan": 4, "gre": 3, "geneve": 6}  # br-tun: tun_id -> local VLAN
+OVN_TYPES = ("OVN Controller agent", "OVN Controller Gateway agent")
+
+# The stable class names (documented in the README; monitoring keys on them).
+CLASSES = {
+    "host-unprobed": ERROR, "ovs-unreadable": ERROR, "agent-down": ERROR,
+    "interface-missing": ERROR, "interface-error": ERROR, "orphan-port": WARNING,
+    "duplicate-port": WARNING, "dead-vlan": ERROR, "translation-flow-missing": ERROR,
+    "bridge-mapping-missing": ERROR, "bridge-without-nic": ERROR, "tunnel-missing": ERROR,
+    "mtu-drift": WARNING, "hostname-mismatch": WARNING,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    host: str
+    cls: str
+    seen: str
+    expected: str
+    port: str = ""
+    network: str = ""
+
+    @property
+    def severity(self) -> str:
+        return CLASSES[self.cls]
+
+
+@dataclass
+class HostInput:
+    """Everything known about one host: the API side and (when probed) the host side."""
+
+    host: str
+    ports: list[PortFacts]  # Neutron ports bound here
+    networks: dict[str, NetworkFacts]
+    agent: AgentFacts | None
+    facts: HostFacts | None = None
+    error: str | None = None  # the probe failed: why
+    known_ports: dict[str, str | None] = field(default_factory=dict)  # id -> host, all known
+    ports_complete: bool = True  # known_ports holds every port Neutron has (orphans decidable)
+    peers: dict[str, str] = field(default_factory=dict)  # other host -> its tunneling_ip
+    peer_networks: dict[str, set[str]] = field(default_factory=dict)  # host -> tunnelled nets
+    # (bridge, table) whose flows the probe output holds: a table never read proves nothing
+    flows_read: set[tuple[str, int]] = field(default_factory=set)
+
+
+def expected_wired(port: PortFacts) -> bool:
+    """An OVS-bound port Neutron wants up (DOWN by admin, or unbound, is not expected)."""
+    return port.admin_state_up and port.status != "DOWN" \
+        and port.binding_vif_type in ("ovs", "vhostuser")
+
+
+def iface_ids(facts: HostFacts) -> dict[str, list[OvsInterface]]:
+    found: dict[str, list[OvsInterface]] = {}
+    for iface in facts.ovs.interfaces.values() if facts.ovs else []:
+        if pid := iface.external_ids.get("iface-id"):
+            found.setdefault(pid, []).append(iface)
+    return found
+
+
+def _segment(hi: HostInput, port: PortFacts) -> tuple[str, str | None, int | None] | None:
+    net = hi.networks.get(port.network_id)
+    if net is None or not net.segments:
+        return None
+    seg = net.segments[0]
+    return seg.network_type, seg.physical_network, seg.segmentation_id
+
+
+def host_unprobed(hi: HostInput) -> list[Finding]:
+    if hi.error is None and hi.facts is not None:
+        return []
+    return [Finding(hi.host, "host-unprobed", hi.error or "no probe output", "probed")]
+
+
+def ovs_unreadable(hi: HostInput) -> list[Finding]:
+    if hi.facts is None or hi.facts.ovs is not None:
+        return []
+    why = hi.facts.unknown_why("ovs") or "Open vSwitch not readable"
+    return [Finding(hi.host, "ovs-unreadable", why, "the OVS database read")]
+
+
+def agent_down(hi: HostInput) -> list[Finding]:
+    if hi.agent is None:
+        return [Finding(hi.host, "agent-down", "no L2 agent listed", "an alive L2 agent")] \
+            if hi.ports else []
+    if not hi.agent.alive:
+        return [Finding(hi.host, "agent-down", f"{hi.agent.agent_type} not alive",
+                        "alive")]
+    return []
+
+
+def interface_missing(hi: HostInput) -> list[Finding]:
+    ids = iface_ids(hi.facts) if hi.facts else {}
+    return [Finding(hi.host, "interface-missing", "no OVS interface with this iface-id",
+                    f"an interface (status {p.status})", p.id, p.network_id)
+            for p in hi.ports if expected_wired(p) and p.id not in ids]
+
+
+def interface_error(hi: HostInput) -> list[Finding]:
+    out = []
+    for pid, ifaces in iface_ids(hi.facts).items() if hi.facts else []:
+        for iface in ifaces:
+            if iface.error or iface.ofport == -1:
+                seen = f"{iface.name}: {iface.error or 'ofport -1'}"
+                out.append(Finding(hi.host, "interface-error", seen, "a valid ofport", pid,
+                                   _net_of(hi, pid)))
+    return out
+
+
+def orphan_port(hi: HostInput) -> list[Finding]:
+    """An iface-id Neutron has no port for (only decidable when Neutron was asked)."""
+    out = []
+    for pid, ifaces in iface_ids(hi.facts).items() if hi.facts else []:
+        if pid not in hi.known_ports and hi.ports_complete:
+            out.append(Finding(hi.host, "orphan-port", f"OVS port {ifaces[0].name}",
+                               "no OVS port: Neutron has no such port", pid))
+    return out
+
+
+def duplicate_port(hi: HostInput) -> list[Finding]:
+    out = []
+    for pid, ifaces in iface_ids(hi.facts).items() if hi.facts else []:
+        bound = hi.known_ports.get(pid, hi.host)
+        if len(ifaces) > 1:
+            out.append(Finding(hi.host, "duplicate-port",
+                               "interfaces " + ", ".join(sorted(i.name for i in ifaces)),
+                               "one interface", pid, _net_of(hi, pid)))
+        elif bound and bound != hi.host:
+            out.append(Finding(hi.host, "duplicate-port", f"OVS port {ifaces[0].name}",
+                               f"on {bound} only (its binding:host_id)", pid))
+    return out
+
+
+def _local_vlans(hi: HostInput) -> dict[str, tuple[PortFacts, int | None]]:
+    """Bound, expected ports -> their br-int port's local VLAN tag (None: untagged)."""
+    out: dict[str, tuple[PortFacts, int | None]] = {}
+    if hi.facts is None or hi.facts.ovs is None:
+        return out
+    ids = iface_ids(hi.facts)
+    for port in hi.ports:
+        ifaces = ids.get(port.id)
+        if not expected_wired(port) or not ifaces:
+            continue
+        ovs_port = hi.facts.ovs.ports.get(ifaces[0].name)
+        out[port.id] = (port, ovs_port.tag if ovs_port else None)
+    return out
+
+
+def dead_vlan(hi: HostInput) -> list[Finding]:
+    if _ovn(hi):
+        return []
+    return [Finding(hi.host, "dead-vlan", f"local VLAN {DEAD_VLAN}", "a live local VLAN",
+                    pid, port.network_id)
+            for pid, (port, tag) in _local_vlans(hi).items() if tag == DEAD_VLAN]
+
+
+def _flows(facts: HostFacts, bridge: str) -> list[Flow]:
+    return [f for f in facts.flows if f.bridge == bridge]
+
+
+def _flows_unread(hi: HostInput, bridge: str, table: int) -> bool:
+    assert hi.facts is not None
+    return (bridge, table) not in hi.flows_read or bool(hi.facts.unknown_why(f"flows:{bridge}"))
+
+
+def translation_flow_missing(hi: HostInput) -> list[Finding]:
+    """Every local VLAN of a bound port has its rewrite on the provider bridge (VLAN/flat) or
+    its tun_id -> VLAN flow on the tunnel bridge; one finding per (network, VLAN)."""
+    if hi.facts is None or hi.facts.ovs is None or _ovn(hi):
+        return []
+    mappings = hi.agent.bridge_mappings if hi.agent else {}
+    done: set[tuple[str, int]] = set()
+    out = []
+    for port, tag in _local_vlans(hi).values():
+        seg = _segment(hi, port)
+        if tag is None or tag == DEAD_VLAN or seg is None or (port.network_id, tag) in done:
+            continue
+        done.add((port.network_id, tag))
+        kind, physnet, seg_id = seg
+        bridge: str | None
+        if kind in ("flat", "vlan") and physnet in mappings:
+            # provider bridge, table 0: dl_vlan=<local> -> the segment's VLAN (or untagged)
+            bridge, table = mappings[physnet or ""], 0
+            want = "untagged" if kind == "flat" else str(seg_id)
+            shown = want
+        elif kind in TUNNEL_TABLE:
+            # tunnel bridge, tun_id -> VLAN table: some flow sets the local VLAN
+            bridge, table, want = _tunnel_bridge(hi.facts), TUNNEL_TABLE[kind], str(tag)
+            shown = f"tun_id {seg_id} → VLAN {tag}"
+        else:
+            continue
+        if bridge is None or _flows_unread(hi, bridge, table):
+            continue  # no tunnel bridge is the tunnel check's; unread flows prove nothing
+        match_vlan = table == 0
+        if not any(_rewrites(f, table, tag if match_vlan else None, want)
+                   for f in _flows(hi.facts, bridge)):
+            out.append(Finding(hi.host, "translation-flow-missing",
+                               f"no flow on {bridge} for local VLAN {tag}",
+                               f"VLAN {tag} ⇄ {shown}", port.id, port.network_id))
+    return out
+
+
+def _rewrites(flow: Flow, table: int, vlan: int | None, want: str) -> bool:
+    """Whether ``flow`` (in ``table``, matching ``vlan`` when given) sets the VLAN to ``want``."""
+    return flow.table == table and (vlan is None or core.vlan_of(flow) == vlan) \
+        and core.vlan_action(flow.actions) == want
+
+
+def _tunnel_bridge(facts: HostFacts) -> str | None:
+    """The bridge holding tunnel ports (``[ovs] tunnel_bridge`` is configurable: ask OVS)."""
+    ovs = facts.ovs
+    for iface in ovs.interfaces.values() if ovs else []:
+        if iface.type in TUNNEL_TYPES and (port := ovs.ports.get(iface.name)):  # type: ignore[union-attr]
+            return port.bridge
+    if ovs and "br-tun" in ovs.bridges:
+        return "br-tun"
+    return None
+
+
+def bridge_mapping_missing(hi: HostInput) -> list[Finding]:
+    if hi.agent is None:
+        return []
+    mappings = hi.agent.bridge_mappings
+    out, seen = [], set()
+    for port in hi.ports:
+        seg = _segment(hi, port)
+        if not expected_wired(port) or seg is None or seg[0] not in ("flat", "vlan"):
+            continue
+        physnet = seg[1] or ""
+        bridge = mappings.get(physnet)
+        ovs = hi.facts.ovs if hi.facts else None
+        if bridge is None and physnet not in seen:
+            seen.add(physnet)
+            out.append(Finding(hi.host, "bridge-mapping-missing",
+                               f"no bridge_mappings entry for {physnet}",
+                               f"{physnet}:<bridge>", port.id, port.network_id))
+        elif bridge and ovs is not None and bridge not in ovs.bridges and bridge not in seen:
+            seen.add(bridge)
+            out.append(Finding(hi.host, "bridge-mapping-missing", f"no bridge {bridge}",
+                               f"{physnet}:{bridge} as mapped", port.id, port.network_id))
+    return out
+
+
+def bridge_without_nic(hi: HostInput) -> list[Finding]:
+    ovs = hi.facts.ovs if hi.facts else None
+    if ovs is None or hi.agent is None:
+        return []
+    physnets = {s[1] for p in hi.ports if expected_wired(p) and (s := _segment(hi, p))
+                and s[0] in ("flat", "vlan")}
+    out = []
+    for physnet, bridge in sorted(hi.agent.bridge_mappings.items()):
+        if physnet not in physnets or bridge not in ovs.bridges:
+            continue
+        nics = [i for p in ovs.bridges[bridge].ports for i in ovs.ports[p].interfaces
+                if p in ovs.ports and i != bridge
+                and (iface := ovs.interfaces.get(i)) is not None and iface.type not in NOT_NIC]
+        if not nics:
+            out.append(Finding(hi.host, "bridge-without-nic", f"{bridge}: no physical interface",
+                               f"a NIC on {bridge} for {physnet}"))
+    return out
+
+
+def tunnel_missing(hi: HostInput) -> list[Finding]:
+    """A tunnel to every other host that carries one of this host's tunnelled networks."""
+    ovs = hi.facts.ovs if hi.facts else None
+    if ovs is None or _ovn(hi):
+        return []
+    mine = {p.network_id for p in hi.ports if expected_wired(p)
+            and (s := _segment(hi, p)) and s[0] in TUNNEL_TYPES}
+    remotes = {i.options.get("remote_ip") for i in ovs.interfaces.values()
+               if i.type in TUNNEL_TYPES}
+    out = []
+    for peer, ip in sorted(hi.peers.items()):
+        shared = mine & hi.peer_networks.get(peer, set())
+        if peer != hi.host and shared and ip not in remotes:
+            out.append(Finding(hi.host, "tunnel-missing", f"no tunnel to {ip}",
+                               f"a tunnel to {peer} ({ip})", network=min(shared)))
+    return out
+
+
+def mtu_drift(hi: HostInput) -> list[Finding]:
+    """The port's device MTU (the tap, as the guest sees it) against the network's MTU."""
+    if hi.facts is None:
+        return []
+    out = []
+    for port in hi.ports:
+        net = hi.networks.get(port.network_id)
+        link = hi.facts.link(f"tap{port.short_id}")
+        if net and net.mtu and link and link.mtu and link.mtu != net.mtu:
+            out.append(Finding(hi.host, "mtu-drift", f"tap MTU {link.mtu}",
+                               f"network MTU {net.mtu}", port.id, port.network_id))
+    return out
+
+
+def hostname_mismatch(hi: HostInput) -> list[Finding]:
+    name = hi.facts.hostname if hi.facts else None
+    if not name or hi.host in (name, name.split(".")[0]) or name == hi.host.split(".")[0]:
+        return []
+    return [Finding(hi.host, "hostname-mismatch", f"hostname {name}",
+                    f"{hi.host} (as the API names it)")]
+
+
+def _ovn(hi: HostInput) -> bool:
+    return hi.agent is not None and hi.agent.agent_type in OVN_TYPES
+
+
+def _net_of(hi: HostInput, pid: str) -> str:
+    return next((p.network_id for p in hi.ports if p.id == pid), "")
+
+
+CHECKS: tuple[Callable[[HostInput], list[Finding]], ...] = (
+    agent_down, interface_missing, interface_error, orphan_port, duplicate_port, dead_vlan,
+    translation_flow_missing, bridge_mapping_missing, bridge_without_nic, tunnel_missing,
+    mtu_drift, hostname_mismatch,
+)
+
+
+def audit_host(hi: HostInput) -> list[Finding]:
+    """All findings of one host; a host not probed or without readable OVS gets only that."""
+    if found := host_unprobed(hi) + ovs_unreadable(hi):
+        return found + agent_down(hi)
+    return [f for check in CHECKS for f in check(hi)]
+
+
+def exit_status(findings: Iterable[Finding], strict: bool) -> int:
+    return 1 if any(f.severity == ERROR or strict for f in findings) else 0

@@ -1,0 +1,191 @@
+"""``netpath audit`` end to end: fleet API facts (paged) → one lean probe per host,
+concurrently → parse → pure checks, host by host (each host's output is parsed, checked and
+dropped before the next: memory grows with findings, not with the fleet's raw output).
+
+A run is kept as one capture Trace (subject ``audit``: its ports are every port Neutron named,
+so a replay decides orphans the same way); other captures (the demo's server traces) are
+audited too, without orphan checks (their port lists are partial).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from osc_netpath import capture
+from osc_netpath.audit import checks
+from osc_netpath.cloud.facts import CloudFacts, ServerFacts
+from osc_netpath.host import names, probe
+
+SUBJECT = "audit"
+FLOW_TABLE = 0  # LOCAL_SWITCHING on br-int and the physical bridges
+TUNNEL_TABLES = sorted(set(checks.TUNNEL_TABLE.values()))  # only tun_id -> VLAN, not flood
+
+
+@dataclass
+class Scope:
+    hosts: list[str] = field(default_factory=list)  # --host, or those of --zone/--aggregate
+    network: str | None = None
+    project: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.hosts or self.network or self.project)
+
+
+@dataclass
+class HostSummary:
+    host: str
+    expected: int = 0
+    found: int = 0
+    orphans: int = 0
+    errors: int = 0
+    warnings: int = 0
+    probed: bool = True
+
+
+def request_for(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any) -> probe.ProbeRequest:
+    """The audit's lean probe: OVS and links always; flows of table 0 of br-int and the mapped
+    provider bridges, and only the tun_id -> VLAN tables of the tunnel bridge."""
+    agent = cloud.agent_for(host)
+    ovn_chassis = agent is not None and agent.agent_type in checks.OVN_TYPES
+    bridges = {(agent.integration_bridge if agent else None) or "br-int"}
+    bridges |= set(agent.bridge_mappings.values()) if agent else set()
+    tunnels = agent is not None and bool(agent.tunnel_types) and not ovn_chassis
+    return probe.ProbeRequest(
+        ovn=ovn_chassis, sudo=sudo,
+        flows=[(b, FLOW_TABLE) for b in sorted(bridges) if names.BRIDGE_RE.match(b)],
+        tunnel_tables=TUNNEL_TABLES if tunnels else [], **extra)
+
+
+def fleet_hosts(cloud: CloudFacts, scope: Scope) -> list[str]:
+    """Hosts to audit: those asked for, else every host with an L2 agent or a bound port."""
+    if scope.hosts:
+        return sorted(set(scope.hosts))
+    hosts = {a.host for a in cloud.agents}
+    hosts |= {p.binding_host_id for p in cloud.ports if p.binding_host_id}
+    if scope.network or scope.project:  # only where that network/project has ports
+        hosts = {p.binding_host_id for p in cloud.ports if p.binding_host_id}
+    return sorted(hosts)
+
+
+def gather(conn: Any, scope: Scope) -> CloudFacts:
+    """The API side, O(pages): ports, networks, agents, hypervisors (+ aggregates)."""
+    from osc_netpath.cloud import fleet
+
+    notes: list[str] = []
+    facts = CloudFacts(server=ServerFacts(id="fleet", name="fleet", status="ACTIVE"),
+                       notes=notes, subject=SUBJECT)
+    facts.ports = fleet.ports(conn, scope.hosts or None, scope.network, scope.project)
+    facts.networks = fleet.networks(conn, notes)
+    facts.agents = fleet.agents(conn, None, notes)  # all: peers' tunneling_ip are needed
+    facts.hosts = fleet_hosts(facts, scope)
+    facts.host_ips = fleet.host_ips(conn, notes)
+    return facts
+
+
+def host_inputs(cloud: CloudFacts, complete: bool) -> dict[str, checks.HostInput]:
+    """One HostInput per host, without host facts yet (the API side of each check)."""
+    by_host: dict[str, list[Any]] = {h: [] for h in cloud.hosts}
+    known: dict[str, str | None] = {}
+    tunnelled: dict[str, set[str]] = {}
+    for port in cloud.ports:
+        known[port.id] = port.binding_host_id
+        if port.binding_host_id in by_host:
+            by_host[port.binding_host_id].append(port)
+        net = cloud.networks.get(port.network_id)
+        if port.binding_host_id and net and net.segments \
+                and net.segments[0].network_type in checks.TUNNEL_TYPES:
+            tunnelled.setdefault(port.binding_host_id, set()).add(port.network_id)
+    peers = {a.host: a.tunneling_ip for a in cloud.agents if a.tunneling_ip}
+    return {h: checks.HostInput(
+        host=h, ports=ports, networks=cloud.networks, agent=cloud.agent_for(h),
+        known_ports=known, ports_complete=complete,
+        peers={p: ip for p, ip in peers.items() if p != h}, peer_networks=tunnelled)
+        for h, ports in by_host.items()}
+
+
+def audit_one(hi: checks.HostInput, out: str | None, error: str | None
+              ) -> tuple[list[checks.Finding], HostSummary]:
+    """Parse one host's probe output, check it, summarise it (pure)."""
+    hi.facts = probe.parse_output(hi.host, out) if out is not None else None
+    hi.flows_read = set(flow_tables(out)) if out is not None else set()
+    hi.error = error if out is None else None
+    found = checks.audit_host(hi)
+    ids = checks.iface_ids(hi.facts) if hi.facts else {}
+    summary = HostSummary(
+        host=hi.host, expected=sum(1 for p in hi.ports if checks.expected_wired(p)),
+        found=sum(1 for p in hi.ports if p.id in ids),
+        orphans=sum(1 for f in found if f.cls == "orphan-port"),
+        errors=sum(1 for f in found if f.severity == checks.ERROR),
+        warnings=sum(1 for f in found if f.severity == checks.WARNING),
+        probed=hi.facts is not None)
+    hi.facts = None  # drop the parsed host: nothing kept per host but findings and counts
+    return found, summary
+
+
+def flow_tables(out: str) -> list[tuple[str, int]]:
+    """(bridge, table) of every flows section the output holds."""
+    found = []
+    for name in probe.split_sections(out)[0]:
+        if name.startswith("flows:") and (parts := name.split(":"))[-1].isdigit():
+            found.append((":".join(parts[1:-1]), int(parts[-1])))
+    return found
+
+
+def resolve_unlisted(conn: Any, cloud: CloudFacts, probes: dict[str, str]) -> None:
+    """A filtered port list does not name every port: ask Neutron about the iface-ids the
+    hosts have that it did not list (chunked), so orphans and duplicates are decidable."""
+    from osc_netpath.cloud import fleet
+
+    listed = {p.id for p in cloud.ports}
+    unlisted: set[str] = set()
+    for host, out in probes.items():
+        facts = probe.parse_output(host, out)
+        unlisted |= set(checks.iface_ids(facts)) - listed
+    if not unlisted:
+        return
+    more = fleet.ports_by_id(conn, sorted(unlisted), cloud.notes)
+    if more is None:
+        cloud.subject = "audit-partial"  # Neutron could not be asked: no orphan is called
+        return
+    cloud.ports += more
+
+
+def audit_trace(trace: capture.Trace) -> Iterator[tuple[list[checks.Finding], HostSummary]]:
+    """Audit a recorded (or just probed) trace host by host."""
+    inputs = host_inputs(trace.cloud, complete=trace.cloud.subject == SUBJECT)
+    for host, hi in inputs.items():
+        yield audit_one(hi, trace.probes.get(host), trace.errors.get(host))
+
+
+def merged(bundle: capture.Bundle) -> capture.Trace:
+    """One fleet trace from a bundle: its audit trace, else every trace's facts together."""
+    for trace in bundle.traces:
+        if trace.cloud.subject == SUBJECT:
+            return trace
+    cloud = CloudFacts(server=ServerFacts(id="fleet", name="fleet", status="ACTIVE"),
+                       subject="audit-partial")
+    out = capture.Trace(cloud=cloud)
+    for trace in bundle.traces:
+        seen = {p.id for p in cloud.ports}
+        cloud.ports += [p for p in trace.cloud.ports if p.id not in seen]
+        cloud.networks.update(trace.cloud.networks)
+        cloud.agents += [a for a in trace.cloud.agents if a not in cloud.agents]
+        cloud.host_ips.update(trace.cloud.host_ips)
+        out.probes.update(trace.probes)
+        out.errors.update(trace.errors)
+    cloud.hosts = sorted(set(out.probes) | set(out.errors))
+    return out
+
+
+def live(conn: Any, scope: Scope, cfg: Any) -> tuple[capture.Trace, dict[str, int]]:
+    from osc_netpath import trace as tracing
+
+    cloud = gather(conn, scope)
+    probes, errors, stats = tracing.probe_hosts(
+        cloud.hosts, cloud.host_ips,
+        lambda host, options: request_for(cloud, host, **options), cfg)
+    if scope.filtered:
+        resolve_unlisted(conn, cloud, probes)
+    return capture.Trace(cloud=cloud, probes=probes, errors=errors), stats

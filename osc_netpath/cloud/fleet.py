@@ -1,0 +1,127 @@
+"""The fleet's API facts for ``netpath audit``: every list paged, filtered server-side and cut
+to the ``fields=`` the checks read, so requests grow with pages, never with ports or hosts.
+
+ports (binding:host_id / network_id / project_id filters), networks, L2 agents and hypervisors
+(host_ip), plus aggregates for --zone / --aggregate. Iface-ids a host has that the filtered
+port list did not name are looked up afterwards in chunks (``ports_by_id``): an orphan is only
+called an orphan once Neutron said it has no such port.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from openstack import exceptions as sdk_exc
+from openstack.connection import Connection
+from osc_lib.exceptions import CommandError
+
+from osc_netpath.cloud import fetch
+from osc_netpath.cloud.errors import answer_of, api_error
+from osc_netpath.cloud.facts import AgentFacts, NetworkFacts, PortFacts
+
+PAGE = 1000  # items per request; Neutron's and Nova's default max_limit is 1000
+ID_CHUNK = 100  # ids per lookup request: keeps the URL well under 8 KiB
+# Compute hosts and their host_ip; 2.53 pages /os-hypervisors/detail by marker.
+HYPERVISOR_FIELDS = ("hypervisor_hostname", "host_ip", "service", "state", "status")
+
+
+def paged(proxy: Any, path: str, key: str, params: dict[str, Any],
+          microversion: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every item of a collection, page by page (``limit``/``marker``, following the
+    ``<key>_links`` next link both Neutron and Nova return while more remain)."""
+    marker: str | None = None
+    while True:
+        query = {**params, "limit": PAGE, **({"marker": marker} if marker else {})}
+        body = fetch._get(proxy, path, query, microversion=microversion)
+        items = body.get(key) or []
+        yield from items
+        more = any(link.get("rel") == "next" for link in body.get(f"{key}_links") or [])
+        if not more or not items:
+            return
+        marker = str(items[-1]["id"])
+
+
+def ports(conn: Connection, hosts: list[str] | None = None, network: str | None = None,
+          project: str | None = None) -> list[PortFacts]:
+    params: dict[str, Any] = {"fields": list(fetch.PORT_FIELDS)}
+    if hosts:
+        params["binding:host_id"] = sorted(hosts)
+    if network:
+        params["network_id"] = network
+    if project:
+        params["project_id"] = project
+    try:
+        return [fetch._port_facts(p) for p in paged(conn.network, "/ports", "ports", params)]
+    except sdk_exc.HttpException as exc:
+        raise api_error("listing the fleet's ports", conn.network, exc) from None
+
+
+def ports_by_id(conn: Connection, ids: list[str], notes: list[str]) -> list[PortFacts] | None:
+    """Neutron's word on ``ids`` (iface-ids seen on hosts): the ports it has, or None when it
+    could not be asked (then no orphan may be called)."""
+    found: list[PortFacts] = []
+    for start in range(0, len(ids), ID_CHUNK):
+        params = {"id": ids[start:start + ID_CHUNK], "fields": list(fetch.PORT_FIELDS)}
+        try:
+            found += [fetch._port_facts(p) for p in fetch._get(conn.network, "/ports",
+                                                                params)["ports"]]
+        except sdk_exc.HttpException as exc:
+            notes.append(f"unlisted iface-ids not checked: {answer_of(conn.network, exc)}")
+            return None
+    return found
+
+
+def networks(conn: Connection, notes: list[str]) -> dict[str, NetworkFacts]:
+    try:
+        raw = paged(conn.network, "/networks", "networks", {"fields": list(fetch.NETWORK_FIELDS)})
+        return {n["id"]: fetch._network_facts(n) for n in raw}
+    except sdk_exc.HttpException as exc:
+        raise api_error("listing the networks", conn.network, exc) from None
+
+
+def agents(conn: Connection, hosts: list[str] | None, notes: list[str]) -> list[AgentFacts]:
+    params: dict[str, Any] = {"fields": list(fetch.AGENT_FIELDS)}
+    if hosts:
+        params["host"] = sorted(hosts)
+    try:
+        raw = list(paged(conn.network, "/agents", "agents", params))
+    except sdk_exc.HttpException as exc:
+        notes.append(f"L2 agents unknown: {answer_of(conn.network, exc)}")
+        return []
+    return [fetch._agent_facts(a) for a in raw if a.get("agent_type") in fetch.L2_AGENT_TYPES]
+
+
+def host_ips(conn: Connection, notes: list[str]) -> dict[str, str]:
+    """Service host -> host_ip of every hypervisor (paged; a host with two nodes and two
+    addresses gets none: which one would be a guess)."""
+    seen: dict[str, set[str]] = {}
+    try:
+        for hyp in paged(conn.compute, "/os-hypervisors/detail", "hypervisors", {},
+                         microversion=fetch.HYPERVISOR_MICROVERSION):
+            host = (hyp.get("service") or {}).get("host") or hyp.get("hypervisor_hostname")
+            if host and hyp.get("host_ip"):
+                seen.setdefault(str(host), set()).add(str(hyp["host_ip"]))
+    except sdk_exc.HttpException as exc:
+        notes.append("hypervisor host_ip unknown: " + answer_of(
+            conn.compute, exc, admin_only="os-hypervisors is admin-only"))
+        return {}
+    return {h: ips.pop() for h, ips in seen.items() if len(ips) == 1}
+
+
+def aggregate_hosts(conn: Connection, aggregate: str | None, zone: str | None) -> list[str]:
+    """The hosts of an aggregate (by name or id) or of an availability zone (the aggregates
+    whose availability_zone it is). One request: /os-aggregates is not paged."""
+    try:
+        raw = fetch._get(conn.compute, "/os-aggregates")["aggregates"]
+    except sdk_exc.HttpException as exc:
+        raise api_error("listing the host aggregates", conn.compute, exc) from None
+    if aggregate:
+        chosen = [a for a in raw if aggregate in (a.get("name"), str(a.get("id")), a.get("uuid"))]
+        if not chosen:
+            raise CommandError(f"No aggregate with a name or ID of '{aggregate}' exists.")
+    else:
+        chosen = [a for a in raw if a.get("availability_zone") == zone]
+        if not chosen:
+            raise CommandError(f"No host aggregate defines availability zone '{zone}' (hosts "
+                               "outside every aggregate are in the default zone: use --host).")
+    return sorted({h for a in chosen for h in a.get("hosts") or []})

@@ -1,0 +1,148 @@
+"""`openstack netpath audit` as cliff runs it: a paged fake fleet behind requests-mock, probes
+stubbed (one recorded real probe output; one unreachable host). The lab tier runs it over SSH.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests_mock
+from osc_lib import exceptions
+
+from osc_netpath.cloud import fleet
+from osc_netpath.commands.audit import AuditNetpath
+from osc_netpath.host import transport
+from tests.commands import fakes
+from tests.commands.test_netpath_show import FakeApp
+
+RECORDED = (Path(__file__).parents[1] / "fixtures/probe/probe-compute1.txt").read_text()
+HOSTS = ("compute-1", "compute-2")
+
+
+def run(app: FakeApp, *argv: str) -> int:
+    cmd = AuditNetpath(app, None, cmd_name="netpath audit")
+    return cmd.run(cmd.get_parser("openstack netpath audit").parse_args(list(argv)))
+
+
+@pytest.fixture
+def mocker():
+    with requests_mock.Mocker() as m:
+        yield m
+
+
+@pytest.fixture
+def probes(monkeypatch):
+    """compute-1 answers with a probe output recorded on a real host; compute-2 is down."""
+    jobs_seen: list[list[Any]] = []
+
+    def run_probes(jobs, script, concurrency=10):
+        jobs_seen.append(jobs)
+        results = {}
+        for target, _ in jobs:
+            if target.host == "compute-1":
+                results[target.host] = transport.ProbeResult(host=target.host, stdout=RECORDED)
+            else:
+                results[target.host] = transport.ProbeResult(
+                    host=target.host, error=f"{target.host} (192.0.2.12:22): connection refused",
+                    error_kind="unreachable")
+        stats = transport.TransportStats(connections={t.host: 1 for t, _ in jobs},
+                                         execs={t.host: 1 for t, _ in jobs})
+        return results, stats
+
+    monkeypatch.setattr(transport, "run_probes", run_probes)
+    return jobs_seen
+
+
+def fleet_cloud(mocker: Any, ports: int) -> fakes.FakeCloud:
+    cloud = fakes.FakeCloud(mocker)
+    nets = [cloud.add_network("vlan-net", (("vlan", "physnet1", 101),)),
+            cloud.add_network("vx-net", (("vxlan", None, 1001),))]
+    for i, host in enumerate(HOSTS):
+        cloud.add_agent(host, "Open vSwitch agent", "neutron-openvswitch-agent",
+                        fakes.ovs_agent_config(host, f"192.0.2.1{i + 1}"))
+        cloud.add_hypervisor(host, f"192.0.2.1{i + 1}")
+    for n in range(ports):
+        cloud.add_port(nets[n % 2], device_id=fakes.fake_id("vm", n), host=HOSTS[n % 2],
+                       vif_details={"bridge_name": "br-int"}, index=n)
+    return cloud
+
+
+def api_calls(cloud: fakes.FakeCloud) -> list[str]:
+    return [c for c in cloud.calls() if not c.startswith(("POST keystone", "GET keystone"))
+            and not c.endswith(("/v2.1", "/v2.1/", "/"))]
+
+
+@pytest.mark.parametrize("ports", [5, 11])
+def test_requests_grow_with_pages_not_ports(mocker, probes, monkeypatch, ports):
+    monkeypatch.setattr(fleet, "PAGE", 2)
+    cloud = fleet_cloud(mocker, ports)
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    run(app, "-f", "json")
+    calls = api_calls(cloud)
+    assert calls == (["GET neutron /v2.0/ports"] * math.ceil(ports / 2)
+                     + ["GET neutron /v2.0/networks", "GET neutron /v2.0/agents",
+                        "GET nova /v2.1/os-hypervisors/detail"])
+    first = next(c for c in cloud.requests() if c.path == "/v2.0/ports")
+    assert first.query["limit"] == ["2"] and "binding:host_id" in first.query["fields"]
+    assert [len(j) for j in probes] == [2]  # one probe per host, all in one concurrent batch
+
+
+def test_unreachable_host_is_one_finding_and_hides_nothing(mocker, probes):
+    cloud = fleet_cloud(mocker, 4)
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    assert run(app, "-f", "json") == 1
+    rows = json.loads(app.stdout.getvalue())
+    on2 = [r for r in rows if r["Host"] == "compute-2"]
+    assert [(r["Class"], r["Severity"]) for r in on2] == [("host-unprobed", "error")]
+    assert "connection refused" in on2[0]["Seen"]
+    on1 = {r["Class"] for r in rows if r["Host"] == "compute-1"}
+    # the fake's ports are not on the recorded host; its iface-ids are not Neutron's
+    assert {"interface-missing", "orphan-port"} <= on1
+    assert set(rows[0]) == {"Host", "Port", "Network", "Class", "Severity", "Seen", "Expected"}
+
+
+def test_host_filter_asks_neutron_about_unlisted_iface_ids_once(mocker, probes):
+    cloud = fleet_cloud(mocker, 4)
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    run(app, "--host", "compute-1", "-f", "value", "-c", "Class")
+    ports = [c for c in cloud.requests() if c.path == "/v2.0/ports"]
+    assert ports[0].query["binding:host_id"] == ["compute-1"]
+    assert len(ports) == 2 and len(ports[1].query["id"]) == 6  # the recorded host's iface-ids
+    assert [len(j) for j in probes] == [1]
+    assert "orphan-port" in app.stdout.getvalue().split()
+
+
+def test_zone_is_the_aggregates_hosts(mocker, probes):
+    cloud = fleet_cloud(mocker, 4)
+    cloud.add_aggregate("rack1", ["compute-2"], zone="az1")
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    assert run(app, "--zone", "az1", "-f", "json") == 1
+    assert {r["Host"] for r in json.loads(app.stdout.getvalue())} == {"compute-2"}
+    with pytest.raises(exceptions.CommandError, match="No host aggregate defines"):
+        run(FakeApp(cloud.connection()), "--zone", "nowhere")
+
+
+def test_demo_capture_audits_with_no_cloud():
+    app = FakeApp()
+    assert run(app, "--capture", "demo", "-f", "json") == 0
+    assert json.loads(app.stdout.getvalue()) == []
+
+
+def test_bad_capture_is_one_line():
+    with pytest.raises(exceptions.CommandError, match="^cannot read capture /nonexistent"):
+        run(FakeApp(), "--capture", "/nonexistent")
+
+
+def test_record_then_replay_gives_the_same_rows(mocker, probes, tmp_path):
+    cloud = fleet_cloud(mocker, 4)
+    bundle = tmp_path / "fleet.json"
+    live = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    assert run(live, "--record", str(bundle), "-f", "json") == 1
+    replay = FakeApp()
+    assert run(replay, "--capture", str(bundle), "-f", "json") == 1
+    assert json.loads(replay.stdout.getvalue()) == json.loads(live.stdout.getvalue())
+    with pytest.raises(exceptions.CommandError, match="do not go together"):
+        run(FakeApp(), "--capture", str(bundle), "--record", str(tmp_path / "x.json"))

@@ -1,0 +1,119 @@
+"""`netpath audit` against the lab: real SSH into hv1/hv2 with real OVS. Each finding class is
+made real on the hosts (or, where Neutron is the side that changed, in the API facts), the audit
+finds it and nothing else, and the hosts are put back as they were.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from osc_netpath import capture, config, trace
+from osc_netpath.audit import run
+from osc_netpath.cloud.facts import PortFacts
+from tests.lab.topology import LAB, NET_VLAN, PORT_DEAD, PORT_VLAN
+
+GHOST = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"  # a port Neutron has never had
+NEW = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"  # a port Neutron has, plugged to a missing device
+
+
+def fleet() -> capture.Trace:
+    bundle = capture.Bundle(traces=[capture.Trace(cloud=LAB.cloud_facts(s.name))
+                                    for s in LAB.servers])
+    merged = run.merged(bundle)
+    merged.cloud.subject = run.SUBJECT  # the lab's port list is complete: orphans decidable
+    merged.cloud.hosts = [h.name for h in LAB.hosts]
+    return merged
+
+
+def audit(lab, cloud=None, **settings) -> set[tuple[str, str, str]]:
+    fleet_trace = fleet()
+    cloud = cloud or fleet_trace.cloud
+    cfg = config.load(lab.netpath_settings(**settings))
+    probes, errors, stats = trace.probe_hosts(
+        cloud.hosts, cloud.host_ips, lambda h, o: run.request_for(cloud, h, **o), cfg)
+    assert stats["ssh_execs"] == len([h for h in cloud.hosts if h in lab.hosts])
+    found = [f for fs, _ in run.audit_trace(capture.Trace(cloud, probes, errors)) for f in fs]
+    return {(f.host, f.cls, f.port) for f in found}
+
+
+@contextmanager
+def drift(host, do: list[str], undo: list[str]) -> Iterator[None]:
+    host.vsctl(*do)
+    try:
+        yield
+    finally:
+        host.vsctl(*undo)
+
+
+def test_clean_lab_has_no_findings(lab):
+    assert audit(lab) == set()
+
+
+def test_orphan_and_error_interface(lab):
+    hv1 = lab.hosts["hv1"]
+    cloud = fleet().cloud
+    new = dataclasses.replace(cloud.ports[0], id=NEW, binding_host_id="hv1")
+    cloud.ports.append(new)
+    with drift(hv1, ["add-port", "br-int", "orphan0", "--", "set", "Interface", "orphan0",
+                     "type=internal", f"external_ids:iface-id={GHOST}", "--",
+                     "add-port", "br-int", "tapnodev-00", "--", "set", "Interface",
+                     "tapnodev-00", f"external_ids:iface-id={NEW}"],
+               ["del-port", "br-int", "orphan0", "--", "del-port", "br-int", "tapnodev-00"]):
+        assert audit(lab, cloud) == {("hv1", "orphan-port", GHOST),
+                                     ("hv1", "interface-error", NEW)}
+
+
+def test_missing_interface_and_dead_vlan(lab):
+    """Neutron's side changed: a port bound to hv1 that hv1 never got, and the parked (4095)
+    port now expected up."""
+    cloud = fleet().cloud
+    cloud.ports.append(PortFacts(id=GHOST, network_id=NET_VLAN.id, mac_address="fa:16:3e:0:0:9",
+                                 status="ACTIVE", binding_host_id="hv1",
+                                 binding_vif_type="ovs"))
+    cloud.ports = [dataclasses.replace(p, admin_state_up=True, status="ACTIVE")
+                   if p.id == PORT_DEAD.id else p for p in cloud.ports]
+    assert audit(lab, cloud) == {("hv1", "interface-missing", GHOST),
+                                 ("hv1", "dead-vlan", PORT_DEAD.id)}
+
+
+def test_missing_translation_flow(lab):
+    hv1 = lab.hosts["hv1"]
+    flow = next(f for f in LAB.flows("hv1") if f.bridge == "br-ex"
+                and f"dl_vlan={PORT_VLAN.local_vlan}" in f.match)
+    hv1.ofctl("-O", "OpenFlow13", "del-flows", "br-ex", "--strict",
+              f"table=0,priority={flow.priority},{flow.match}")
+    try:
+        assert audit(lab) == {("hv1", "translation-flow-missing", PORT_VLAN.id)}
+    finally:
+        hv1.ofctl("-O", "OpenFlow13", "add-flows", "br-ex", "-", input=flow.spec() + "\n")
+
+
+def test_missing_tunnel(lab):
+    hv2 = lab.hosts["hv2"]
+    name, local_ip, remote_ip = LAB.tunnels("hv2")[0]
+    ofport = hv2.vsctl("get", "Interface", name, "ofport").strip()  # the flows name it by number
+    with drift(hv2, ["del-port", "br-tun", name],
+               ["add-port", "br-tun", name, "--", "set", "Interface", name, "type=vxlan",
+                f"ofport_request={ofport}",
+                f"options:remote_ip={remote_ip}", f"options:local_ip={local_ip}",
+                "options:key=flow", "options:in_key=flow", "options:out_key=flow",
+                "options:df_default=true", "options:egress_pkt_mark=0"]):
+        assert audit(lab) == {("hv2", "tunnel-missing", "")}
+
+
+def test_nicless_provider_bridge(lab):
+    hv1 = lab.hosts["hv1"]
+    ofport = hv1.vsctl("get", "Interface", "eth1", "ofport").strip()
+    with drift(hv1, ["del-port", "br-ex", "eth1"],
+               ["add-port", "br-ex", "eth1", "--", "set", "Interface", "eth1",
+                f"ofport_request={ofport}"]):
+        assert audit(lab) == {("hv1", "bridge-without-nic", "")}
+
+
+def test_unreachable_host_hides_nothing(lab):
+    cloud = fleet().cloud
+    cloud.hosts.append("hv9")
+    cloud.host_ips["hv9"] = "198.19.201.99"  # nothing listens there
+    hosts = {h.name: h.address for h in lab.hosts.values()} | {"hv9": "198.19.201.99"}
+    assert audit(lab, cloud, hosts=hosts, connect_timeout=2) == {("hv9", "host-unprobed", "")}

@@ -1,0 +1,200 @@
+"""Every audit finding class on host facts laid out as os-vif and the OVS agent lay them out
+(builders), plus a clean audit of a recorded real probe output."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from osc_netpath.audit import checks, run
+from osc_netpath.cloud.facts import AgentFacts, PortFacts
+from osc_netpath.host.facts import HostFacts
+from tests.unit import builders as b
+
+OTHER = "0f1e2d3c-4b5a-4968-8776-655443322110"
+FLOWS_ALL = {("br-int", 0), ("br-ex", 0), ("br-tun", 4)}
+
+
+def host_input(hb: b.HostBuilder, network_type: str = "vlan", seg: int | None = 101,
+               **kw) -> checks.HostInput:
+    cloud = b.cloud(network_type=network_type, seg=seg)
+    known = {p.id: p.binding_host_id for p in cloud.ports}
+    return checks.HostInput(host="compute1", ports=cloud.ports, networks=cloud.networks,
+                            agent=cloud.agents[0], facts=hb.facts(), known_ports=known,
+                            flows_read=set(FLOWS_ALL), **kw)
+
+
+def wired_vlan(tag: int = 3) -> b.HostBuilder:
+    hb = b.base_host()
+    b.plug_hybrid(hb, tag=tag)
+    b.vlan_flows(hb, local=tag)
+    return hb
+
+
+def classes(hi: checks.HostInput) -> list[str]:
+    return [f.cls for f in checks.audit_host(hi)]
+
+
+def test_clean_vlan_host_has_no_findings():
+    assert classes(host_input(wired_vlan())) == []
+
+
+def test_every_class_has_a_severity():
+    assert set(checks.CLASSES.values()) == {checks.ERROR, checks.WARNING}
+
+
+def test_unprobed_host_is_one_finding_never_per_port():
+    hi = host_input(wired_vlan(), error="compute1: ssh: connection refused")
+    hi.facts = None
+    found = checks.audit_host(hi)
+    assert [f.cls for f in found] == ["host-unprobed"]
+    assert found[0].seen == "compute1: ssh: connection refused"
+    assert checks.exit_status(found, strict=False) == 1
+
+
+def test_ovs_unreadable_gives_no_missing_interfaces():
+    hi = host_input(wired_vlan())
+    hi.facts = HostFacts(host="compute1", ovs=None, unknown={"ovs": "permission denied"})
+    assert classes(hi) == ["ovs-unreadable"]
+
+
+def test_agent_down():
+    hi = host_input(wired_vlan())
+    hi.agent = dataclasses.replace(hi.agent, alive=False)
+    assert classes(hi) == ["agent-down"]
+
+
+def test_interface_missing():
+    hb = b.base_host()
+    b.vlan_flows(hb)
+    found = checks.audit_host(host_input(hb))
+    assert [(f.cls, f.port) for f in found] == [("interface-missing", b.PORT_ID)]
+
+
+def test_port_down_by_design_is_not_missing():
+    hi = host_input(b.base_host())
+    hi.ports = [dataclasses.replace(hi.ports[0], status="DOWN", admin_state_up=False)]
+    assert classes(hi) == []
+
+
+def test_interface_error_and_ofport_minus_one():
+    hb = wired_vlan()
+    hb.ovs.interfaces[f"qvo{b.SID}"].ofport = -1
+    hb.ovs.interfaces[f"qvo{b.SID}"].error = "could not open network device qvo (No such device)"
+    found = checks.audit_host(host_input(hb))
+    assert [f.cls for f in found] == ["interface-error"]
+    assert "could not open network device" in found[0].seen
+
+
+def test_orphan_port_only_when_neutron_was_asked():
+    hb = wired_vlan()
+    hb.port("br-int", "tapdeadbeef-00", tag=3, external_ids={"iface-id": OTHER})
+    assert classes(host_input(hb)) == ["orphan-port"]
+    assert classes(host_input(hb, ports_complete=False)) == []  # not asked: no guess
+
+
+def test_duplicate_port_bound_elsewhere_and_twice_here():
+    hb = wired_vlan()
+    hb.port("br-int", "tapdeadbeef-00", tag=3, external_ids={"iface-id": OTHER})
+    hi = host_input(hb)
+    hi.known_ports[OTHER] = "compute2"
+    found = checks.audit_host(hi)
+    assert [(f.cls, f.expected) for f in found] == [
+        ("duplicate-port", "on compute2 only (its binding:host_id)")]
+    hb2 = wired_vlan()
+    hb2.port("br-int", "qvoextra", tag=3, external_ids={"iface-id": b.PORT_ID})
+    assert classes(host_input(hb2)) == ["duplicate-port"]
+
+
+def test_dead_vlan():
+    hb = wired_vlan(tag=4095)
+    assert classes(host_input(hb)) == ["dead-vlan"]
+
+
+def test_translation_flow_missing_vlan_and_unread_flows_prove_nothing():
+    hb = b.base_host()
+    b.plug_hybrid(hb, tag=3)  # no flows at all
+    found = checks.audit_host(host_input(hb))
+    assert [(f.cls, f.expected) for f in found] == [("translation-flow-missing", "VLAN 3 ⇄ 101")]
+    hi = host_input(hb)
+    hi.flows_read = {("br-int", 0)}  # br-ex was not read: unknown, not absent
+    assert classes(hi) == []
+
+
+def test_translation_flow_missing_flat_wrong_action():
+    hb = wired_vlan()  # rewrites to 101, the network is flat
+    assert classes(host_input(hb, network_type="flat", seg=None)) == ["translation-flow-missing"]
+
+
+def vxlan_host(tunnel: bool = True, flows: bool = True) -> b.HostBuilder:
+    hb = b.base_host()
+    b.plug_hybrid(hb, tag=2)
+    if flows:
+        b.vxlan(hb, local=2, vni=1001, remote="192.0.2.12", port=tunnel)
+    return hb
+
+
+def vxlan_input(hb: b.HostBuilder) -> checks.HostInput:
+    return host_input(hb, network_type="vxlan", seg=1001, peers={"compute2": "192.0.2.12"},
+                      peer_networks={"compute2": {"net-1"}})
+
+
+def test_vxlan_clean_then_tunnel_missing_then_flow_missing():
+    assert classes(vxlan_input(vxlan_host())) == []
+    found = checks.audit_host(vxlan_input(vxlan_host(tunnel=False)))
+    assert [(f.cls, f.seen) for f in found] == [("tunnel-missing", "no tunnel to 192.0.2.12")]
+    assert classes(vxlan_input(vxlan_host(flows=False))) == ["translation-flow-missing",
+                                                             "tunnel-missing"]
+
+
+def test_no_tunnel_needed_to_a_host_without_shared_networks():
+    hi = vxlan_input(vxlan_host(tunnel=False))
+    hi.peer_networks = {"compute2": {"net-other"}}
+    assert classes(hi) == []
+
+
+def test_bridge_mapping_missing():
+    hi = host_input(wired_vlan())
+    hi.agent = dataclasses.replace(hi.agent, bridge_mappings={})
+    assert [f.seen for f in checks.audit_host(hi)] == ["no bridge_mappings entry for physnet1"]
+
+
+def test_bridge_without_nic():
+    hb = wired_vlan()
+    hb.ovs.bridges["br-ex"].ports.remove("eth1")
+    found = checks.audit_host(host_input(hb))
+    assert [(f.cls, f.seen) for f in found] == [
+        ("bridge-without-nic", "br-ex: no physical interface")]
+
+
+def test_mtu_drift_and_hostname_mismatch_are_warnings():
+    hb = wired_vlan()
+    hb.link(f"tap{b.SID}", kind="tun", mtu=9000)
+    hb.links = [x for x in hb.links if not (x.name == f"tap{b.SID}" and x.mtu == 1500)]
+    hi = host_input(hb)
+    hi.facts.hostname = "node-17.example.org"
+    found = checks.audit_host(hi)
+    assert [(f.cls, f.severity) for f in found] == [("mtu-drift", "warning"),
+                                                   ("hostname-mismatch", "warning")]
+    assert checks.exit_status(found, strict=False) == 0
+    assert checks.exit_status(found, strict=True) == 1
+
+
+def test_recorded_probe_output_of_a_real_host_audits_clean_of_missing():
+    """probe-compute1.txt was recorded from a lab host: every iface-id it has is a known port,
+    so nothing is missing, orphaned or errored; the flows it read are honoured."""
+    out = (Path(__file__).parents[1] / "fixtures/probe/probe-compute1.txt").read_text()
+    from osc_netpath.host import probe
+
+    facts = probe.parse_output("compute1", out)
+    ids = checks.iface_ids(facts)
+    assert ids, "the recorded host has Neutron-plugged interfaces"
+    ports = [PortFacts(id=pid, network_id="n", mac_address="", status="ACTIVE",
+                       binding_host_id="compute1", binding_vif_type="ovs") for pid in ids]
+    agent = AgentFacts(id="a", host="compute1", agent_type="Open vSwitch agent")
+    hi = checks.HostInput(host="compute1", ports=ports, networks={}, agent=agent,
+                          known_ports={p.id: "compute1" for p in ports})
+    found, summary = run.audit_one(hi, out, None)
+    assert [f.cls for f in found if f.cls in ("interface-missing", "orphan-port",
+                                              "interface-error")] == []
+    assert (summary.expected, summary.found, summary.probed) == (len(ids), len(ids), True)
+    assert set(run.flow_tables(out)) >= {("br-int", 0)}
