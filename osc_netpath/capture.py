@@ -11,9 +11,10 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from osc_netpath import serial
 from osc_netpath.cloud.facts import CloudFacts, HostedBy, NetworkTrace
@@ -199,6 +200,25 @@ def save(bundle: Bundle, path: str) -> None:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+T = TypeVar("T")
+
+
+def run_or_replay(capture_file: str | None, record_file: str | None,
+                  replay: Callable[[Bundle], T], live: Callable[[], tuple[T, Trace]]) -> T:
+    """What every netpath command does with --capture/--record: replay the bundle, or run
+    live and save what it learnt (the target checked writable before any request)."""
+    if capture_file:
+        if record_file:
+            raise CaptureError("--record and --capture do not go together")
+        return replay(load(capture_file))
+    if record_file:
+        check_writable(record_file)
+    result, recorded = live()
+    if record_file:
+        save(Bundle(traces=[recorded]), record_file)
+    return result
 
 
 def trace_key(trace: Trace) -> tuple[str, str]:

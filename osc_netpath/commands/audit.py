@@ -44,17 +44,13 @@ class AuditNetpath(command.Lister):
         from osc_netpath import capture
         from osc_netpath.audit import checks, run
 
+        def live() -> tuple[Any, capture.Trace]:
+            recorded = self._live(parsed_args)
+            return recorded, recorded
+
         try:
-            if parsed_args.capture:
-                if parsed_args.record:
-                    raise capture.CaptureError("--record and --capture do not go together")
-                trace = run.merged(capture.load(parsed_args.capture))
-            else:
-                if parsed_args.record:
-                    capture.check_writable(parsed_args.record)
-                trace = self._live(parsed_args)
-                if parsed_args.record:
-                    capture.save(capture.Bundle(traces=[trace]), parsed_args.record)
+            trace = capture.run_or_replay(parsed_args.capture, parsed_args.record, run.merged,
+                                          live)
         except capture.CaptureError as exc:
             raise exceptions.CommandError(str(exc)) from None
         findings: list[checks.Finding] = []

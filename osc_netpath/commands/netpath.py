@@ -49,20 +49,17 @@ class _PathLister(command.Lister):
         from osc_netpath import capture, trace
         from osc_netpath.render import rows
 
+        def live() -> tuple[Any, capture.Trace]:
+            outcome = self._live(parsed_args)
+            return outcome.path, outcome.trace
+
         try:
-            if parsed_args.capture:
-                if parsed_args.record:
-                    raise capture.CaptureError("--record and --capture do not go together")
-                found = capture.find(capture.load(parsed_args.capture), self._ref(parsed_args),
-                                     subject=self.subject, to=getattr(parsed_args, "to", None))
-                path = trace.replay(found)
-            else:
-                if parsed_args.record:
-                    capture.check_writable(parsed_args.record)
-                outcome = self._live(parsed_args)
-                path = outcome.path
-                if parsed_args.record:
-                    capture.save(capture.Bundle(traces=[outcome.trace]), parsed_args.record)
+            path = capture.run_or_replay(
+                parsed_args.capture, parsed_args.record,
+                lambda bundle: trace.replay(capture.find(
+                    bundle, self._ref(parsed_args), subject=self.subject,
+                    to=getattr(parsed_args, "to", None))),
+                live)
         except capture.CaptureError as exc:
             raise exceptions.CommandError(str(exc)) from None
         self._path = path
@@ -166,23 +163,20 @@ class ShowNetpathNetwork(command.Lister):
         from osc_netpath.cloud import session
         from osc_netpath.path import network
 
+        def replay(bundle: capture.Bundle) -> tuple[Any, str]:
+            found = capture.find(bundle, parsed_args.network, subject="network")
+            return trace.replay_network(found), self._title(found)
+
+        def live() -> tuple[tuple[Any, str], capture.Trace]:
+            cfg = config.apply_args(config.load(session.netpath_settings(self.app)),
+                                    parsed_args)
+            view, _, recorded = trace.live_network(session.sdk_connection(self.app),
+                                                   parsed_args.network, cfg)
+            return (view, self._title(recorded)), recorded
+
         try:
-            if parsed_args.capture:
-                if parsed_args.record:
-                    raise capture.CaptureError("--record and --capture do not go together")
-                found = capture.find(capture.load(parsed_args.capture), parsed_args.network,
-                                     subject="network")
-                view, title = trace.replay_network(found), self._title(found)
-            else:
-                cfg = config.apply_args(config.load(session.netpath_settings(self.app)),
-                                        parsed_args)
-                if parsed_args.record:
-                    capture.check_writable(parsed_args.record)
-                view, _, recorded = trace.live_network(session.sdk_connection(self.app),
-                                                       parsed_args.network, cfg)
-                title = self._title(recorded)
-                if parsed_args.record:
-                    capture.save(capture.Bundle(traces=[recorded]), parsed_args.record)
+            view, title = capture.run_or_replay(parsed_args.capture, parsed_args.record,
+                                                replay, live)
         except capture.CaptureError as exc:
             raise exceptions.CommandError(str(exc)) from None
         self._view, self._title_text = view, title
