@@ -151,6 +151,8 @@ def _gateway_hops(ctx: core.Walk) -> None:
         ctx.add(device=ctx.int_br, kind=m.OVS_BRIDGE, state="unknown", source=m.SRC_UNKNOWN,
                 detail=f"Open vSwitch not readable: {ctx.facts.unknown_why('ovs') or '?'}")
         return
+    # no tap names the integration bridge: the chassis says it (ovn-bridge, br-int when unset)
+    ctx.int_br = ovs.external_ids.get("ovn-bridge") or ctx.int_br
     if "enable-chassis-as-gw" not in ovs.external_ids.get("ovn-cms-options", ""):
         ctx.problems.append(f"{ctx.facts.host} is not a gateway chassis (no enable-chassis-as-gw "
                             "in ovn-cms-options) but Neutron bound the router's gateway here")
