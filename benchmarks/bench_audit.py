@@ -2,8 +2,10 @@
 
 1. API requests against the number of ports (a paged FakeCloud behind requests-mock, the real
    command; probes stubbed as unreachable so only the API side counts);
-2. peak RSS of auditing 10,000 ports (100 synthetic hosts x 100 ports, ovs-vsctl output shaped
-   like bench_parse's) in a fresh process, and the per-host parse+check time.
+2. peak RSS of auditing 10,000 and 100,000 ports (100 / 1,000 synthetic hosts x 100 ports,
+   ovs-vsctl output shaped like bench_parse's), each in a fresh process: a replay (a capture
+   holds every output) and a live run (run.live: outputs handed over host by host, audited and
+   dropped; only SSH and the API stood in for), and the time per host.
 
 3. with ``lab`` (as root; builds the lab, takes its lock): wall time of the audit's probes of
    1, 10 and 50 hosts, each name an alias of the lab's two hypervisors (hv1, hv2: real sshd and
@@ -24,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-HOSTS, PER_HOST = 100, 100
+HOSTS, PER_HOST = 100, 100  # 10,000 ports; `rss* N` runs N hosts
 
 
 def api_requests(ports: int) -> int:
@@ -35,7 +37,7 @@ def api_requests(ports: int) -> int:
     from tests.commands import fakes
     from tests.commands.test_netpath_show import FakeApp
 
-    def unreachable(jobs: Any, script: str, concurrency: int = 10) -> Any:
+    def unreachable(jobs: Any, script: str, concurrency: int = 10, on_result: Any = None) -> Any:
         return ({t.host: transport.ProbeResult(host=t.host, error="down", error_kind="unreachable")
                  for t, _ in jobs}, transport.TransportStats())
 
@@ -57,8 +59,14 @@ def api_requests(ports: int) -> int:
                    if " keystone " not in c and not c.endswith(("/v2.1", "/v2.1/", "/")))
 
 
-def synthetic_trace() -> Any:
-    from bench_parse import probe_output, vsctl_output  # type: ignore[import-not-found]
+def host_output(h: int, base: str) -> str:
+    from bench_parse import probe_output  # type: ignore[import-not-found]
+
+    return probe_output(base.replace('-port"', f'-p{h:04d}"'), "")  # type: ignore[no-any-return]
+
+
+def synthetic_trace(outputs: bool = True) -> Any:
+    from bench_parse import vsctl_output
 
     from osc_netpath import capture
     from osc_netpath.audit import run
@@ -75,11 +83,13 @@ def synthetic_trace() -> Any:
         cloud.ports += [PortFacts(id=f"{n:08x}-p{h:04d}", network_id="n", mac_address="",
                                   status="ACTIVE", binding_host_id=host, binding_vif_type="ovs")
                         for n in range(PER_HOST)]
-        trace.probes[host] = probe_output(base.replace('-port"', f'-p{h:04d}"'), "")
+        if outputs:
+            trace.probes[host] = host_output(h, base)
     return trace
 
 
 def rss_child() -> None:
+    """Replay: a capture holds every host's output, audited host by host."""
     from osc_netpath.audit import run
 
     trace = synthetic_trace()
@@ -88,9 +98,42 @@ def rss_child() -> None:
     findings = sum(len(found) for found, _ in run.audit_trace(trace))
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"  {HOSTS} hosts x {PER_HOST} ports: peak RSS {peak / 1024:.0f} MB (inputs built: "
-          f"{before / 1024:.0f} MB), {findings} findings, parse+check "
+    print(f"  replay, {HOSTS} hosts x {PER_HOST} ports: peak RSS {peak / 1024:.0f} MB (inputs "
+          f"built: {before / 1024:.0f} MB), {findings} findings, parse+check "
           f"{elapsed / HOSTS * 1000:.1f} ms per host")
+
+
+def rss_streamed_child() -> None:
+    """A live run (run.live, unfiltered, no --record): the transport hands over each host's
+    output as it answers (here: made on the fly, as a socket would deliver it) and the audit
+    drops it once checked. Only the SSH layer and the API are stood in for."""
+    from bench_parse import vsctl_output
+
+    from osc_netpath import config
+    from osc_netpath.audit import run
+    from osc_netpath.host import transport
+
+    trace = synthetic_trace(outputs=False)
+    base = vsctl_output(PER_HOST)
+    trace.cloud.host_ips = {h: "192.0.2.1" for h in trace.cloud.hosts}
+    run.gather = lambda conn, scope: trace.cloud  # type: ignore[assignment]
+
+    def run_probes(jobs: Any, script: str, concurrency: int = 10, on_result: Any = None) -> Any:
+        results = {}
+        for target, _ in jobs:
+            r = transport.ProbeResult(target.host,
+                                      stdout=host_output(int(target.host.rsplit("-", 1)[1]), base))
+            on_result(r)
+            results[target.host] = r
+        return results, transport.TransportStats()
+
+    transport.run_probes = run_probes  # type: ignore[assignment]
+    started = time.perf_counter()
+    report, _, _ = run.live(None, run.Scope(), config.load({}))
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"  live (streamed), {HOSTS} hosts x {PER_HOST} ports: peak RSS {peak / 1024:.0f} MB, "
+          f"{len(report.findings)} findings, {elapsed / HOSTS * 1000:.1f} ms per host")
 
 
 def lab_wall_times() -> None:
@@ -121,8 +164,10 @@ def lab_wall_times() -> None:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["rss"]:
-        rss_child()
+    global HOSTS
+    if sys.argv[1:2] in (["rss"], ["rss-streamed"]):
+        HOSTS = int(sys.argv[2])
+        (rss_child if sys.argv[1] == "rss" else rss_streamed_child)()
         return
     if sys.argv[1:] == ["lab"]:
         print("lab probe wall time (aliases of hv1/hv2):")
@@ -132,8 +177,10 @@ def main() -> None:
     for ports in (100, 1000, 5000):
         print(f"  {ports:>6} ports: {api_requests(ports)} requests")
     print("memory (fresh process):")
-    subprocess.run([sys.executable, __file__, "rss"], check=True,
-                   cwd=ROOT, env={"PYTHONPATH": f"{ROOT}:{ROOT / 'benchmarks'}"})
+    for hosts in (HOSTS, 10 * HOSTS):  # a replay grows with the fleet, a live run should not
+        for mode in ("rss", "rss-streamed"):
+            subprocess.run([sys.executable, __file__, mode, str(hosts)], check=True,
+                           cwd=ROOT, env={"PYTHONPATH": f"{ROOT}:{ROOT / 'benchmarks'}"})
 
 
 if __name__ == "__main__":

@@ -122,11 +122,18 @@ def probe_and_resolve(cloud: CloudFacts, cfg: Any) -> Outcome:
     return Outcome(path=replay(trace), trace=trace, stats=stats)
 
 
+INTERRUPTED = "not probed: interrupted (Ctrl-C) before it answered"
+
+
 def probe_hosts(hosts: list[str], host_ips: dict[str, str],
                 request_for: Callable[[str, dict[str, Any]], probe.ProbeRequest],
-                cfg: Any) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+                cfg: Any, on_result: Any = None, partial_on_interrupt: bool = False,
+                ) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
     """One probe per host, concurrently: (stdout by host, one-line error by host, counts). A
-    host that cannot even be asked (no address, a bad name) fails alone; the others run."""
+    host that cannot even be asked (no address, a bad name) fails alone; the others run.
+    ``on_result``: see transport.OnResult (an output it drops is not in the stdout returned).
+    Ctrl-C re-raises, unless ``partial_on_interrupt``: then the hosts not finished get the
+    error :data:`INTERRUPTED` and counts hold ``interrupted: 1``."""
     from osc_lib.exceptions import CommandError
 
     from osc_netpath import config
@@ -141,15 +148,24 @@ def probe_hosts(hosts: list[str], host_ips: dict[str, str],
             jobs.append((target, probe.command_line(request)))
         except (ValueError, CommandError) as exc:
             errors[host] = f"{host}: not probed: {exc}"
-    results, stats = transport.run_probes(jobs, probe.script(), cfg.concurrency)
+    interrupted = 0
+    try:
+        results, stats = transport.run_probes(jobs, probe.script(), cfg.concurrency, on_result)
+    except transport.ProbesInterrupted as exc:
+        if not partial_on_interrupt:
+            raise
+        results, stats, interrupted = exc.results, exc.stats, 1
+        for target, _ in jobs:
+            if target.host not in results:
+                errors[target.host] = f"{target.host}: {INTERRUPTED}"
     probes: dict[str, str] = {}
     for host, result in results.items():
         if result.error:
             errors[host] = result.error
         if result.stdout is not None:
             probes[host] = result.stdout
-    return probes, errors, {"ssh_connections": stats.total_connections,
-                            "ssh_execs": stats.total_execs}
+    counts = {"ssh_connections": stats.total_connections, "ssh_execs": stats.total_execs}
+    return probes, errors, {**counts, "interrupted": interrupted} if interrupted else counts
 
 
 def network_probe_request(net: Any, host: str, sudo: bool = False,

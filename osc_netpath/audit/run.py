@@ -8,7 +8,7 @@ audited too, without orphan checks (their port lists are partial).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,31 @@ class HostSummary:
     errors: int = 0
     warnings: int = 0
     probed: bool = True
+    seconds: float | None = None  # the probe's wall time (a live run only)
+
+
+@dataclass
+class Report:
+    """What an audit found: findings host by host (hosts in name order), their summaries."""
+
+    findings: list[checks.Finding] = field(default_factory=list)
+    summaries: list[HostSummary] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C: the hosts not finished are host-unprobed
+    notes: list[str] = field(default_factory=list)  # what the API side left
+
+    def add(self, found: list[checks.Finding], summary: HostSummary) -> None:
+        self.findings += found
+        self.summaries.append(summary)
+
+    def sort(self) -> None:
+        """Streamed hosts come in as they answer: order by host for a stable report."""
+        self.summaries.sort(key=lambda s: s.host)
+        rank = {s.host: i for i, s in enumerate(self.summaries)}
+        self.findings.sort(key=lambda f: rank.get(f.host, len(rank)))  # stable within a host
+
+
+# (hosts done, hosts in all, hosts that failed): for a progress line
+Progress = Callable[[int, int, int], None]
 
 
 def request_for(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any) -> probe.ProbeRequest:
@@ -152,11 +177,21 @@ def resolve_unlisted(conn: Any, cloud: CloudFacts, probes: dict[str, str]) -> No
     cloud.ports += more
 
 
-def audit_trace(trace: capture.Trace) -> Iterator[tuple[list[checks.Finding], HostSummary]]:
-    """Audit a recorded (or just probed) trace host by host."""
+def audit_trace(trace: capture.Trace, only: set[str] | None = None
+                ) -> Iterator[tuple[list[checks.Finding], HostSummary]]:
+    """Audit a recorded (or just probed) trace host by host (``only``: those hosts)."""
     inputs = host_inputs(trace.cloud, complete=trace.cloud.subject == SUBJECT)
     for host, hi in inputs.items():
-        yield audit_one(hi, trace.probes.get(host), trace.errors.get(host))
+        if only is None or host in only:
+            yield audit_one(hi, trace.probes.get(host), trace.errors.get(host))
+
+
+def report_of(trace: capture.Trace) -> Report:
+    """The report of a replayed capture."""
+    report = Report(notes=list(trace.cloud.notes))
+    for found, summary in audit_trace(trace):
+        report.add(found, summary)
+    return report
 
 
 def merged(bundle: capture.Bundle) -> capture.Trace:
@@ -179,13 +214,50 @@ def merged(bundle: capture.Bundle) -> capture.Trace:
     return out
 
 
-def live(conn: Any, scope: Scope, cfg: Any) -> tuple[capture.Trace, dict[str, int]]:
+def live(conn: Any, scope: Scope, cfg: Any, keep_outputs: bool = False,
+         progress: Progress | None = None) -> tuple[Report, capture.Trace, dict[str, int]]:
+    """Gather, probe every host concurrently, audit. Unfiltered and not kept (no --record),
+    each host is audited the moment its output arrives and the output dropped: memory holds
+    findings, not the fleet's outputs. A filtered run keeps them: the iface-ids its port list
+    did not name are looked up in Neutron first. Ctrl-C: what finished is audited, the rest
+    are host-unprobed (``Report.interrupted``)."""
+    return probe_and_audit(conn, gather(conn, scope), scope, cfg, keep_outputs, progress)
+
+
+def probe_and_audit(conn: Any, cloud: CloudFacts, scope: Scope, cfg: Any,
+                    keep_outputs: bool = False, progress: Progress | None = None
+                    ) -> tuple[Report, capture.Trace, dict[str, int]]:
+    """:func:`live` once the API side is gathered (``conn``: only for a filtered scope)."""
     from osc_netpath import trace as tracing
 
-    cloud = gather(conn, scope)
+    stream = not keep_outputs and not scope.filtered
+    pending = host_inputs(cloud, complete=True) if stream else {}
+    report, seconds = Report(notes=cloud.notes), {}
+    done = failed = 0
+
+    def on_result(result: Any) -> None:
+        nonlocal done, failed
+        done += 1
+        failed += result.stdout is None
+        seconds[result.host] = result.elapsed
+        if (hi := pending.pop(result.host, None)) is not None:
+            report.add(*audit_one(hi, result.stdout, result.error))
+            result.stdout = None  # audited: nothing of it kept
+        if progress is not None:
+            progress(done, len(cloud.hosts), failed)
+
     probes, errors, stats = tracing.probe_hosts(
         cloud.hosts, cloud.host_ips,
-        lambda host, options: request_for(cloud, host, **options), cfg)
+        lambda host, options: request_for(cloud, host, **options), cfg,
+        on_result=on_result, partial_on_interrupt=True)
+    report.interrupted = bool(stats.pop("interrupted", 0))
     if scope.filtered:
         resolve_unlisted(conn, cloud, probes)
-    return capture.Trace(cloud=cloud, probes=probes, errors=errors), stats
+    trace = capture.Trace(cloud=cloud, probes=probes, errors=errors)
+    # not streamed: every host when outputs are kept; else those never asked or interrupted
+    for found, summary in audit_trace(trace, set(pending) if stream else None):
+        report.add(found, summary)
+    for summary in report.summaries:
+        summary.seconds = seconds.get(summary.host)
+    report.sort()
+    return report, trace, stats

@@ -44,27 +44,21 @@ class AuditNetpath(command.Lister):
         from osc_netpath import capture
         from osc_netpath.audit import checks, run
 
-        def live() -> tuple[Any, capture.Trace]:
-            recorded = self._live(parsed_args)
-            return recorded, recorded
-
         try:
-            trace = capture.run_or_replay(parsed_args.capture, parsed_args.record, run.merged,
-                                          live)
+            report = capture.run_or_replay(
+                parsed_args.capture, parsed_args.record,
+                lambda bundle: run.report_of(run.merged(bundle)),
+                lambda: self._live(parsed_args))
         except capture.CaptureError as exc:
             raise exceptions.CommandError(str(exc)) from None
-        findings: list[checks.Finding] = []
-        self._summaries = []
-        for found, summary in run.audit_trace(trace):
-            findings += found
-            self._summaries.append(summary)
-        self._notes = list(trace.cloud.notes)
-        self._exit = checks.exit_status(findings, parsed_args.strict)
+        self._report = report
+        self._exit = 130 if report.interrupted else checks.exit_status(report.findings,
+                                                                        parsed_args.strict)
         rows = [(f.host, f.port, f.network, f.cls, f.severity, f.seen, f.expected)
-                for f in findings]
+                for f in report.findings]
         return COLUMNS, rows
 
-    def _live(self, parsed_args: argparse.Namespace) -> Any:
+    def _live(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
         from osc_netpath import config
         from osc_netpath.audit import run
         from osc_netpath.cloud import fleet, session
@@ -75,20 +69,35 @@ class AuditNetpath(command.Lister):
         if parsed_args.zone or parsed_args.aggregate:
             hosts += fleet.aggregate_hosts(conn, parsed_args.aggregate, parsed_args.zone)
         scope = run.Scope(hosts=hosts, network=parsed_args.network, project=parsed_args.project)
-        if self.app.stderr.isatty():
-            self.app.stderr.write("netpath audit: probing hosts…\r")
-        trace, _ = run.live(conn, scope, cfg)
-        return trace
+        err = self.app.stderr
+        progress = None
+        if err.isatty():  # a person watches: one line, rewritten as hosts answer
+            def progress(done: int, total: int, failed: int) -> None:
+                bad = f", {failed} not probed" if failed else ""
+                err.write(f"\rnetpath audit: {done}/{total} hosts probed{bad}\x1b[K")
+                err.flush()
+        try:
+            report, trace, _ = run.live(conn, scope, cfg, keep_outputs=bool(parsed_args.record),
+                                        progress=progress)
+        finally:
+            if progress is not None:
+                err.write("\r\x1b[K")
+        return report, trace
 
     def run(self, parsed_args: argparse.Namespace) -> int:
         super().run(parsed_args)
         self.app.stdout.flush()
         err = self.app.stderr
-        for note in self._notes:
+        report = self._report
+        for note in report.notes:
             err.write(f"note: {note}\n")
+        if report.interrupted:
+            err.write("netpath audit: interrupted (Ctrl-C): the hosts that had answered are "
+                      "shown, the others are host-unprobed\n")
         if parsed_args.formatter == "table":  # a person reads it: the per-host summary
-            for s in self._summaries:
+            for s in report.summaries:
                 state = "" if s.probed else " (not probed)"
+                took = f", probe {s.seconds:.1f}s" if s.seconds is not None else ""
                 err.write(f"{s.host}: {s.expected} expected, {s.found} found, {s.orphans} "
-                          f"orphans, {s.errors} errors, {s.warnings} warnings{state}\n")
+                          f"orphans, {s.errors} errors, {s.warnings} warnings{took}{state}\n")
         return self._exit

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +69,26 @@ class ProbeResult:
     exit_status: int | None = None
     stderr: str | None = None
     address: str | None = None
+    elapsed: float | None = None  # seconds from this host's turn to its result
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+# Called with each host's result as soon as it is there (progress lines, streaming). It may set
+# ``result.stdout = None`` once it consumed the output: the runner then holds nothing of it.
+OnResult = Callable[[ProbeResult], None]
+
+
+class ProbesInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_probes`: the results of the hosts that had finished, and the
+    counts so far. A KeyboardInterrupt still, for callers that only want to stop."""
+
+    def __init__(self, results: dict[str, ProbeResult], stats: TransportStats) -> None:
+        super().__init__(f"interrupted after {len(results)} host(s)")
+        self.results = results
+        self.stats = stats or TransportStats()
 
 
 @dataclass
@@ -139,22 +156,35 @@ def run_probes(
     jobs: list[tuple[SshTarget, str]],
     script: str,
     concurrency: int = 10,
+    on_result: OnResult | None = None,
 ) -> tuple[dict[str, ProbeResult], TransportStats]:
     """Probe every host: one connection, one exec (``command`` with ``script`` on stdin) each.
 
     Returns results keyed by :attr:`SshTarget.host` and exact counts. Never raises for a host
-    failure; raises ValueError for a caller bug (the same host twice, concurrency < 1).
+    failure; raises ValueError for a caller bug (the same host twice, concurrency < 1), and
+    :class:`ProbesInterrupted` on Ctrl-C, holding what had finished.
     """
     import asyncio
 
-    return asyncio.run(run_probes_async(jobs, script, concurrency))
+    results: dict[str, ProbeResult] = {}
+    stats = TransportStats()
+    try:
+        asyncio.run(run_probes_async(jobs, script, concurrency, on_result, results, stats))
+    except KeyboardInterrupt:  # asyncio.run cancelled the probes and closed their connections
+        raise ProbesInterrupted(results, stats) from None
+    return results, stats
 
 
 async def run_probes_async(
     jobs: list[tuple[SshTarget, str]],
     script: str,
     concurrency: int = 10,
+    on_result: OnResult | None = None,
+    results: dict[str, ProbeResult] | None = None,
+    stats: TransportStats | None = None,
 ) -> tuple[dict[str, ProbeResult], TransportStats]:
+    """As :func:`run_probes`; ``results`` and ``stats``, when given, fill as hosts finish (so
+    a cancelled run still has them)."""
     import asyncio
 
     if concurrency < 1:
@@ -162,21 +192,30 @@ async def run_probes_async(
     hosts = [t.host for t, _ in jobs]
     if len(set(hosts)) != len(hosts):
         raise ValueError("each host may appear only once (one connection, one exec per host)")
-    runner = _Runner(script, asyncio.Semaphore(concurrency))
+    results = {} if results is None else results
+    runner = _Runner(script, asyncio.Semaphore(concurrency), stats or TransportStats())
     started = time.monotonic()
+
+    async def one(target: SshTarget, command: str) -> None:
+        result = await runner.probe(target, command)
+        results[result.host] = result
+        if on_result is not None:
+            on_result(result)
+
     try:
-        results = await asyncio.gather(*(runner.probe(t, cmd) for t, cmd in jobs))
+        await asyncio.gather(*(one(t, cmd) for t, cmd in jobs))
     finally:
         await runner.close()
-    runner.stats.elapsed = time.monotonic() - started
-    return {r.host: r for r in results}, runner.stats
+        runner.stats.elapsed = time.monotonic() - started
+    return results, runner.stats
 
 
 class _Runner:
-    def __init__(self, script: str, semaphore: asyncio.Semaphore) -> None:
+    def __init__(self, script: str, semaphore: asyncio.Semaphore,
+                 stats: TransportStats | None = None) -> None:
         self.script = script
         self.semaphore = semaphore
-        self.stats = TransportStats()
+        self.stats = stats or TransportStats()
         self._in_flight = 0
         self._known_hosts: dict[tuple[str, ...], Any] = {}
         self._jumps: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
@@ -185,10 +224,13 @@ class _Runner:
         async with self.semaphore:
             self._in_flight += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+            started = time.monotonic()
             try:
-                return await self._probe(target, command)
+                result = await self._probe(target, command)
             finally:
                 self._in_flight -= 1
+            result.elapsed = time.monotonic() - started
+            return result
 
     async def _probe(self, target: SshTarget, command: str) -> ProbeResult:
         import asyncio

@@ -18,12 +18,16 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
                for host, out in trace.probes.items()}
     jobs: list[list[tuple[Any, str]]] = []
 
-    def run_probes(asked: list[tuple[Any, str]], script: str, concurrency: int = 10) -> Any:
+    def run_probes(asked: list[tuple[Any, str]], script: str, concurrency: int = 10,
+                   on_result: Any = None) -> Any:
         jobs.append(list(asked))
         results = {t.host: transport.ProbeResult(host=t.host, stdout=outputs[t.host])
                    if t.host in outputs else transport.ProbeResult(
                        host=t.host, error=f"{t.host}: connection refused",
                        error_kind="unreachable") for t, _ in asked}
+        for result in results.values():  # as the transport does, host by host
+            if on_result is not None:
+                on_result(result)
         counts = {t.host: 1 for t, _ in asked}
         return results, transport.TransportStats(connections=counts, execs=counts)
 

@@ -3,6 +3,7 @@ stubbed (one recorded real probe output; one unreachable host). The lab tier run
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -33,21 +34,41 @@ def mocker():
         yield m
 
 
+class Seen(list):
+    """The probe runs (their jobs), and every result handed back."""
+
+    results: list[transport.ProbeResult]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results = []
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 @pytest.fixture
 def probes(monkeypatch):
     """compute-1 answers with a probe output recorded on a real host; compute-2 is down."""
-    jobs_seen: list[list[Any]] = []
+    jobs_seen = Seen()
 
-    def run_probes(jobs, script, concurrency=10):
+    def run_probes(jobs, script, concurrency=10, on_result=None):
         jobs_seen.append(jobs)
         results = {}
         for target, _ in jobs:
             if target.host == "compute-1":
-                results[target.host] = transport.ProbeResult(host=target.host, stdout=RECORDED)
+                results[target.host] = transport.ProbeResult(host=target.host, stdout=RECORDED,
+                                                             elapsed=0.3)
             else:
                 results[target.host] = transport.ProbeResult(
                     host=target.host, error=f"{target.host} (192.0.2.12:22): connection refused",
                     error_kind="unreachable")
+        for result in results.values():  # as the transport does, host by host
+            if on_result is not None:
+                on_result(result)
+        jobs_seen.results += results.values()
         stats = transport.TransportStats(connections={t.host: 1 for t, _ in jobs},
                                          execs={t.host: 1 for t, _ in jobs})
         return results, stats
@@ -146,3 +167,56 @@ def test_record_then_replay_gives_the_same_rows(mocker, probes, tmp_path):
     assert json.loads(replay.stdout.getvalue()) == json.loads(live.stdout.getvalue())
     with pytest.raises(exceptions.CommandError, match="do not go together"):
         run(FakeApp(), "--capture", str(bundle), "--record", str(tmp_path / "x.json"))
+
+
+def test_each_host_is_audited_as_it_answers_and_its_output_dropped(mocker, probes, tmp_path):
+    """Unfiltered, not recorded: the audit checks a host in the transport's callback and drops
+    its output there; the findings are those of a run that kept the output."""
+    cloud = fleet_cloud(mocker, 4)
+    streamed = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    assert run(streamed, "-f", "json") == 1
+    assert [r.host for r in probes.results] == list(HOSTS)
+    assert all(r.stdout is None for r in probes.results)  # nothing of the fleet's output kept
+    kept = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    assert run(kept, "--record", str(tmp_path / "kept.json"), "-f", "json") == 1
+    assert probes.results[2].stdout == RECORDED  # --record keeps it: the capture needs it
+    assert json.loads(streamed.stdout.getvalue()) == json.loads(kept.stdout.getvalue())
+
+
+def test_summary_has_probe_time_and_a_tty_gets_a_progress_line(mocker, probes):
+    cloud = fleet_cloud(mocker, 4)
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    app.stderr = Tty()
+    run(app)
+    err = app.stderr.getvalue()
+    assert "\rnetpath audit: 1/2 hosts probed\x1b[K" in err
+    assert "\rnetpath audit: 2/2 hosts probed, 1 not probed\x1b[K" in err
+    lines = err.split("\r\x1b[K", 1)[1].splitlines()  # the progress line is wiped first
+    assert any(ln.startswith("compute-1: ") and ln.endswith(", probe 0.3s") for ln in lines)
+    assert any(ln.startswith("compute-2: ") and ln.endswith("(not probed)") for ln in lines)
+    quiet = FakeApp(cloud.connection(), netpath={"user": "ops"})  # not a terminal: no line
+    run(quiet, "-f", "json")
+    assert "hosts probed" not in quiet.stderr.getvalue()
+
+
+def test_ctrl_c_shows_the_hosts_that_answered_and_exits_130(mocker, monkeypatch):
+    """compute-1 answers, then Ctrl-C while compute-2 is still out: compute-1's findings are
+    printed, compute-2 is host-unprobed "interrupted", the exit status is 130."""
+    cloud = fleet_cloud(mocker, 4)
+
+    def run_probes(jobs, script, concurrency=10, on_result=None):
+        done = transport.ProbeResult(host="compute-1", stdout=RECORDED, elapsed=0.1)
+        on_result(done)
+        counts = {t.host: 1 for t, _ in jobs}
+        raise transport.ProbesInterrupted({"compute-1": done},
+                                          transport.TransportStats(connections=counts))
+
+    monkeypatch.setattr(transport, "run_probes", run_probes)
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    assert run(app, "-f", "json") == 130
+    rows = json.loads(app.stdout.getvalue())
+    assert {"interface-missing", "orphan-port"} <= {r["Class"] for r in rows
+                                                     if r["Host"] == "compute-1"}
+    (on2,) = [r for r in rows if r["Host"] == "compute-2"]
+    assert on2["Class"] == "host-unprobed" and "interrupted (Ctrl-C)" in on2["Seen"]
+    assert "netpath audit: interrupted (Ctrl-C)" in app.stderr.getvalue()

@@ -30,7 +30,7 @@ def cloud():
 def probes(monkeypatch):
     calls = []
 
-    def run_probes(jobs, script, concurrency=10):
+    def run_probes(jobs, script, concurrency=10, on_result=None):
         calls.append(jobs)
         results = {}
         for target, _ in jobs:
@@ -41,6 +41,9 @@ def probes(monkeypatch):
                 results[target.host] = transport.ProbeResult(
                     host=target.host, error=f"{target.host}: connection refused",
                     error_kind="unreachable")
+        for result in results.values():  # as the transport does, host by host
+            if on_result is not None:
+                on_result(result)
         return results, transport.TransportStats(connections={t.host: 1 for t, _ in jobs},
                                                  execs={t.host: 1 for t, _ in jobs})
 

@@ -54,10 +54,13 @@ def probes(monkeypatch):
     calls: list[tuple[list[tuple[Any, str]], int]] = []
     answers: dict[str, transport.ProbeResult] = {}
 
-    def run_probes(jobs, script, concurrency=10):
+    def run_probes(jobs, script, concurrency=10, on_result=None):
         calls.append((jobs, concurrency))
         assert "#!/bin/sh" in script.splitlines()[0] or script.startswith("#")
         results = {t.host: answers[t.host] for t, _ in jobs}
+        for result in results.values():  # as the transport does, host by host
+            if on_result is not None:
+                on_result(result)
         stats = transport.TransportStats(connections={t.host: 1 for t, _ in jobs},
                                          execs={t.host: 1 for t, _ in jobs})
         return results, stats

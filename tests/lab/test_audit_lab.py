@@ -30,11 +30,19 @@ def audit(lab, cloud=None, **settings) -> set[tuple[str, str, str]]:
     fleet_trace = fleet()
     cloud = cloud or fleet_trace.cloud
     cfg = config.load(lab.netpath_settings(**settings))
-    probes, errors, stats = trace.probe_hosts(
-        cloud.hosts, cloud.host_ips, lambda h, o: run.request_for(cloud, h, **o), cfg)
+    # the live path: each host audited as its output arrives over SSH, the output dropped
+    report, kept, stats = run.probe_and_audit(None, cloud, run.Scope(), cfg)
     assert stats["ssh_execs"] == len([h for h in cloud.hosts if h in lab.hosts])
-    found = [f for fs, _ in run.audit_trace(capture.Trace(cloud, probes, errors)) for f in fs]
-    return {(f.host, f.cls, f.port) for f in found}
+    assert kept.probes == {}
+    assert [s.host for s in report.summaries] == sorted(cloud.hosts)
+    assert all(s.seconds is not None for s in report.summaries if s.host in lab.hosts)
+    # the same outputs kept and audited afterwards (a --record run) find the same
+    probes, errors, _ = trace.probe_hosts(
+        cloud.hosts, cloud.host_ips, lambda h, o: run.request_for(cloud, h, **o), cfg)
+    after = [f for fs, _ in run.audit_trace(capture.Trace(cloud, probes, errors)) for f in fs]
+    found = {(f.host, f.cls, f.port) for f in report.findings}
+    assert found == {(f.host, f.cls, f.port) for f in after}
+    return found
 
 
 @contextmanager

@@ -105,3 +105,59 @@ def test_known_hosts_files_named_in_ssh_config_are_used(tmp_path, monkeypatch) -
     assert runner._known_hosts_paths(_target(use_ssh_config=False)) == ()  # no ~/.ssh/known_hosts
     explicit = tmp_path / "explicit"
     assert runner._known_hosts_paths(_target(known_hosts=str(explicit))) == (str(explicit),)
+
+
+def test_ctrl_c_keeps_the_hosts_that_finished(tmp_path: Path) -> None:
+    """Real asyncssh, real sockets, a real SIGINT: "fast" is refused at once, "stuck" accepts
+    the TCP connection and never speaks. Ctrl-C once "fast" is in: ProbesInterrupted (still a
+    KeyboardInterrupt) holds fast's result and the counts; stuck's connection is closed."""
+    import os
+    import signal
+    import socket
+
+    (tmp_path / "kh").write_text("")
+    refused = socket.socket()
+    refused.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
+    stuck = socket.socket()
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen(4)  # the kernel completes the handshake; nobody ever sends a banner
+    kh = str(tmp_path / "kh")
+    jobs = [(_target(host="fast", address="127.0.0.1", port=refused.getsockname()[1],
+                     known_hosts=kh, use_ssh_config=False, connect_timeout=30), "sh -s"),
+            (_target(host="stuck", address="127.0.0.1", port=stuck.getsockname()[1],
+                     known_hosts=kh, use_ssh_config=False, connect_timeout=30), "sh -s")]
+    seen: list[str] = []
+
+    def on_result(result: transport.ProbeResult) -> None:
+        seen.append(result.host)
+        os.kill(os.getpid(), signal.SIGINT)  # the operator's Ctrl-C, with "stuck" still out
+
+    try:
+        with pytest.raises(transport.ProbesInterrupted) as caught:
+            run_probes(jobs, "", concurrency=2, on_result=on_result)
+        assert isinstance(caught.value, KeyboardInterrupt)
+        assert seen == ["fast"] and set(caught.value.results) == {"fast"}
+        fast = caught.value.results["fast"]
+        assert fast.error_kind == "unreachable" and fast.elapsed is not None
+        assert caught.value.stats.connections == {"fast": 1, "stuck": 1}
+        conn, _ = stuck.accept()  # the cancelled probe hung up: its socket reads EOF
+        conn.settimeout(5)
+        assert conn.recv(4096).startswith(b"SSH-2.0-")  # asyncssh sent its banner first
+        while chunk := conn.recv(4096):
+            assert chunk
+        conn.close()
+    finally:
+        refused.close()
+        stuck.close()
+
+
+def test_each_result_is_handed_over_as_it_comes(tmp_path: Path) -> None:
+    """on_result sees every host once, with its probe time; an output it drops is gone from
+    the results too (what streaming callers rely on)."""
+    (tmp_path / "kh").write_text("")
+    jobs = [(_target(host=h, known_hosts=str(tmp_path / "none")), "sh -s") for h in ("a", "b")]
+    got: list[transport.ProbeResult] = []
+    results, _ = run_probes(jobs, "", on_result=got.append)
+    assert sorted(r.host for r in got) == ["a", "b"]
+    assert all(r.elapsed is not None and r.elapsed >= 0 for r in got)
+    assert {h: r for h, r in results.items()} == {r.host: r for r in got}
