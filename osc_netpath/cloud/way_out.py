@@ -47,7 +47,8 @@ def add_way_out(conn: Connection, facts: CloudFacts) -> None:
         facts.networks.update(fetch._networks(conn, unknown, facts.notes))
     _floating_ips(conn, facts, server_ports)
     missing: list[str] = []  # ML2/OVN: no L3 agent scheduler (404), or gateway chassis
-    hosts_of = _l3_hosts(conn, facts, routers, missing)
+    chassis: dict[str, list[str]] = {}  # ML2/OVN: router -> its gateway chassis
+    hosts_of = _l3_hosts(conn, facts, routers, missing, chassis)
     distributed = any(p.device_owner == "network:router_interface_distributed"
                       for p in interfaces)
     if distributed and facts.floating_ips and facts.server.host and external:
@@ -69,11 +70,21 @@ def add_way_out(conn: Connection, facts: CloudFacts) -> None:
             # DVR: the distributed interface lives where the server runs; else: the L3 agent
             on = facts.server.host if (port.device_owner or "").endswith("_distributed") else \
                 next(iter(hosts_of.get(port.device_id or "", [])), None)
+            candidates = chassis.get(port.device_id or "", [])
+            if port.device_owner == GATEWAY and candidates:
+                # ML2/OVN misses the cr-lrp- claim when the chassis makes it in the batch that
+                # creates the binding (seen on the stack): the port stays unbound
+                on = candidates[0] if len(candidates) == 1 else None
+                where = f"traced on {on}, its only gateway chassis" if on else \
+                    f"it is active on one of its gateway chassis {', '.join(candidates)}, " \
+                    "Neutron does not say which"
+                facts.notes.append(f"router {port.device_id}: Neutron left its gateway port "
+                                   f"{port.id} unbound (no binding:host_id); {where}")
             port.binding_host_id = on
         if port.binding_host_id and port.binding_host_id not in facts.hosts:
             facts.hosts.append(port.binding_host_id)
     unplaced = sorted({p.device_id or "?" for p in interfaces + gateways
-                       if not p.binding_host_id})
+                       if not p.binding_host_id and (p.device_id or "") not in chassis})
     if unplaced:
         facts.notes.append(f"router {', '.join(unplaced)}: the host of some of its ports is not "
                            "known (binding:host_id and l3-agents are admin-only by default): "
@@ -135,8 +146,9 @@ def _segment_ids(conn: Connection, facts: CloudFacts, networks: list[str]) -> No
 
 
 def _l3_hosts(conn: Connection, facts: CloudFacts, routers: list[str],
-              missing: list[str]) -> dict[str, list[str]]:
-    """Router -> the hosts of its L3 agents, the active one first (L3-HA)."""
+              missing: list[str], chassis: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Router -> the hosts of its L3 agents, the active one first (L3-HA); ML2/OVN's gateway
+    chassis go to ``chassis`` instead."""
     out: dict[str, list[str]] = {}
     for router in routers:
         try:
@@ -152,8 +164,8 @@ def _l3_hosts(conn: Connection, facts: CloudFacts, routers: list[str],
         if any(a.get("agent_type") in OVN_AGENTS for a in raw):
             # ML2/OVN answers with the gateway chassis ("OVN Controller Gateway agent"): no
             # L3 agent, no namespace; the gateway port's own binding says where it is active
-            missing.append(f"router {router}: gateway chassis "
-                           f"{', '.join(str(a.get('host')) for a in raw)}")
+            chassis[router] = [str(a["host"]) for a in raw if a.get("host")]
+            missing.append(f"router {router}: gateway chassis {', '.join(chassis[router])}")
             continue
         raw.sort(key=lambda a: a.get("ha_state") not in (None, "active"))
         out[router] = [a["host"] for a in raw if a.get("host")]

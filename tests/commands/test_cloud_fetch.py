@@ -618,6 +618,38 @@ def test_way_out_on_ml2_ovn_traces_the_gateway_on_its_chassis(requests_mock, sch
     assert not any("l3-agents" in n or "L3 agents" in n for n in facts.notes)  # no 404 noise
 
 
+@pytest.mark.parametrize("gateways", [1, 2])
+def test_way_out_on_ml2_ovn_with_the_gateway_port_left_unbound(requests_mock, gateways):
+    """Neutron may miss the cr-lrp claim (seen on the stack: the chassis claimed it in the
+    batch that created it) and leave the gateway port without binding:host_id: it is traced
+    on the chassis the l3-agents answer names, and the note says so."""
+    cloud = fakes.scenario(requests_mock, ("ovn-geneve",), noise=False)
+    cloud.agent_schedulers = "ovn"
+    for g in range(1, gateways + 1):
+        cloud.add_agent(f"gateway-{g}", "OVN Controller Gateway agent", "ovn-controller", {})
+    router = fakes.fake_id("router", "r1")
+    ext = cloud.add_network("public", (("vlan", "physnet1", 300),))
+    cloud.add_port(cloud.networks[0], device_id=router, host=None,
+                   device_owner="network:router_interface", index=7)
+    qg = cloud.add_port(ext, device_id=router, host=None,
+                        device_owner="network:router_gateway", index=8)
+    conn = cloud.connection()
+
+    facts = fetch.gather(conn, fetch.find_server(conn, cloud.server["id"]), way_out=True)
+
+    (gw,) = [p for p in facts.ports if p.id == qg["id"]]
+    said = f"router {router}: Neutron left its gateway port {qg['id']} unbound (no " \
+        "binding:host_id); "
+    if gateways == 1:
+        assert gw.binding_host_id == "gateway-1" and "gateway-1" in facts.hosts
+        assert said + "traced on gateway-1, its only gateway chassis" in facts.notes
+    else:  # which one is active is the SB's to say, not Neutron's: unknown, not guessed
+        assert gw.binding_host_id is None and "gateway-1" not in facts.hosts
+        assert said + ("it is active on one of its gateway chassis gateway-1, gateway-2, "
+                       "Neutron does not say which") in facts.notes
+        assert not any("admin-only" in n for n in facts.notes)
+
+
 def test_way_out_for_a_member_says_where_the_router_is_is_unknown(requests_mock):
     cloud = fakes.scenario(requests_mock, ("ovs-hybrid-vxlan",), admin=False)
     qr, qg, _ = _legacy_router(cloud)
