@@ -43,7 +43,8 @@ DVR_TESTS = os.path.join(HERE, "test_netpath_dvr.py")
 # the stacks a session brings up, in this order (their tests sorted so), as
 # kind: (NPSTACK_BACKEND, NPSTACK_L3, timings prefix)
 KINDS = {"ovs": ("ovs", "legacy", ""), "ovs-dvr": ("ovs", "dvr", "dvr_"), "ovn": ("ovn", "legacy", "ovn_")}
-PHASE_OF = {DVR_TESTS: 1, OVN_TESTS: 2}
+AUDIT_TESTS = os.path.join(HERE, "test_netpath_audit.py")  # drifts the stack: its phase's last
+PHASE_OF = {AUDIT_TESTS: 0.5, DVR_TESTS: 1, OVN_TESTS: 2}
 TIMINGS: dict[str, float] = {}
 NOTES: list[str] = []
 # which stack (a key of KINDS, or None) this session has up now, and the session lock

@@ -1,0 +1,124 @@
+"""`netpath audit` on the ML2/OVS stack: the real fleet (compute1, compute2, network1) with
+its real agents, audited over SSH as an operator runs it; then drift made behind Neutron's back,
+one fault at a time, and the audit finds each one and nothing else:
+
+1. compute1: the provider bridge's table-0 flow that rewrites vm1's provider-vlan101 local VLAN
+   to VLAN 101 deleted (ovs-ofctl del-flows --strict; the agent rewrites flows only on a resync,
+   it does not notice): translation-flow-missing.
+2. compute2: its OVS agent frozen (SIGSTOP to its process group): once Neutron's
+   agent_down_time (24 s on the stack) has passed, agent-down.
+3. compute2: vm2's provider-vlan101 port removed from br-int (ovs-vsctl del-port; the frozen
+   agent cannot report it DOWN, so Neutron still expects it wired): interface-missing.
+
+Undone in reverse (the port re-added as os-vif adds it, the agent thawed, the flow re-added as
+it was dumped) and the audit is back to what it found first. This file runs last in the
+ML2/OVS phase (conftest.PHASE_OF): the DVR phase brings up a fresh stack after it.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.stack import groundtruth
+
+Finding = tuple[str, str, str]  # (host, class, port)
+
+
+def _audit(stack) -> tuple[int, set[Finding], list[dict]]:
+    out = groundtruth.CliRun(stack.openstack("netpath", "audit", "-f", "json", check=False,
+                                             timeout=180))
+    assert out.rc in (0, 1), out.stderr
+    return out.rc, {(r["Host"], r["Class"], r["Port"]) for r in out.rows}, out.rows
+
+
+def _port_on(stack, server: str, network: str) -> dict:
+    (port,) = [p for p in stack.servers[server]["ports"] if p["network"] == network]
+    return port
+
+
+def _iface(host: dict, port_id: str) -> dict:
+    """The OVS interface (and its port's tag) carrying ``port_id`` on ``host``."""
+    rows = groundtruth._ovs_table(host, "Interface")
+    (iface,) = [r for r in rows if r["external_ids"].get("iface-id") == port_id]
+    (ovs_port,) = [r for r in groundtruth._ovs_table(host, "Port") if r["name"] == iface["name"]]
+    tag = ovs_port["tag"]
+    return {"name": iface["name"], "external_ids": iface["external_ids"],
+            "tag": tag if isinstance(tag, int) else None}
+
+
+def _agent_alive(sdk, host: str) -> bool:
+    (agent,) = list(sdk.network.agents(host=host, binary="neutron-openvswitch-agent"))
+    return bool(agent.is_alive)
+
+
+@pytest.fixture(scope="module")
+def baseline(stack):
+    rc, found, rows = _audit(stack)
+    return rc, found, rows
+
+
+def test_the_real_fleet_audits_clean(stack, baseline):
+    """Every host with an agent or a bound port is probed and none has an error-class finding
+    (the agents wired what Neutron bound; the stopped server's port is DOWN by design)."""
+    rc, found, rows = baseline
+    assert rc == 0 and found == set(), rows
+
+
+def test_drift_behind_neutrons_back_is_found_one_fault_at_a_time(stack, admin_sdk, baseline):
+    _, clean, _ = baseline
+    c1, c2 = stack.hosts["compute1"], stack.hosts["compute2"]
+    vm1 = _port_on(stack, "vm1", "provider-vlan101")
+    vm2 = _port_on(stack, "vm2", "provider-vlan101")
+    bridge = "br-ex"  # physnet1's bridge on the stack's computes (bridge_mappings)
+    tag = _iface(c1, vm1["id"])["tag"]
+    flows = groundtruth.host_run(c1, ["ovs-ofctl", "--no-stats", "dump-flows", bridge,
+                                      f"table=0,dl_vlan={tag}"]).splitlines()
+    (flow,) = [f.strip() for f in flows if "mod_vlan_vid:101" in f]
+    match = ",".join(p for p in flow.split(" actions=")[0].replace(" ", "").split(",")
+                     if not p.startswith("cookie="))
+    saved = _iface(c2, vm2["id"])
+    agent_pid = int(Path(c2["dir"], "run", "ovs-agent.pid").read_text())
+    frozen = removed = deleted = False
+    try:
+        # 1. the VLAN translation flow
+        groundtruth.host_run(c1, ["ovs-ofctl", "--strict", "del-flows", bridge, match])
+        deleted = True
+        _, found, rows = _audit(stack)
+        assert found - clean == {("compute1", "translation-flow-missing", vm1["id"])}, rows
+        assert clean - found == set()
+        # 2. the agent
+        os.killpg(agent_pid, signal.SIGSTOP)
+        frozen = True
+        groundtruth.wait_until("compute2's OVS agent not alive in Neutron",
+                               lambda: not _agent_alive(admin_sdk, "compute2"), 90)
+        _, found, rows = _audit(stack)
+        assert found - clean == {("compute1", "translation-flow-missing", vm1["id"]),
+                                 ("compute2", "agent-down", "")}, rows
+        # 3. the port, with nobody left on compute2 to tell Neutron
+        groundtruth.host_run(c2, ["ovs-vsctl", "del-port", "br-int", saved["name"]])
+        removed = True
+        assert admin_sdk.network.get_port(vm2["id"]).status == "ACTIVE"
+        rc, found, rows = _audit(stack)
+        assert found - clean == {("compute1", "translation-flow-missing", vm1["id"]),
+                                 ("compute2", "agent-down", ""),
+                                 ("compute2", "interface-missing", vm2["id"])}, rows
+        assert rc == 1
+    finally:
+        if removed:
+            ids = [f"external_ids:{k}={v}" for k, v in sorted(saved["external_ids"].items())]
+            groundtruth.host_run(c2, ["ovs-vsctl", "--", "--may-exist", "add-port", "br-int",
+                                      saved["name"], "--", "set", "Interface", saved["name"],
+                                      *ids])
+        if frozen:
+            os.killpg(agent_pid, signal.SIGCONT)
+        if deleted:
+            groundtruth.host_run(c1, ["ovs-ofctl", "add-flow", bridge, flow])
+    groundtruth.wait_until("compute2's agent alive and vm2's port ACTIVE again", lambda: (
+        _agent_alive(admin_sdk, "compute2")
+        and admin_sdk.network.get_port(vm2["id"]).status == "ACTIVE"
+        and _iface(c2, vm2["id"])["tag"] not in (None, 4095)), 120)
+    _, found, rows = _audit(stack)
+    assert found == clean, rows
