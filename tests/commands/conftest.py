@@ -33,4 +33,6 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
 
     monkeypatch.setattr(transport, "run_probes", run_probes)
     demo = capture.load(capture.DEMO)
-    return SimpleNamespace(jobs=jobs, facts=[t.cloud for t in demo.traces])
+    # the servers' plain traces (the bundle also holds --to external, network, port, audit)
+    return SimpleNamespace(jobs=jobs, facts=[t.cloud for t in demo.traces if
+                                             t.cloud.subject == "server" and t.cloud.to is None])

@@ -154,14 +154,60 @@ def test_bad_capture_is_a_clear_error(tmp_path):
 
 def test_demo_capture_replays_every_server():
     bundle = capture.load(capture.DEMO)
-    assert bundle.traces, "the demo capture is empty"
-    for trace in bundle.traces:
+    servers = [t for t in bundle.traces if t.cloud.subject == "server" and t.cloud.to is None]
+    assert servers, "the demo capture has no server"
+    for trace in servers:
         app = FakeApp(None)
         rc = run(app, trace.cloud.server.name, "--capture", "demo", "-f", "json")
         rows = json.loads(app.stdout.getvalue())
         kinds = [r["Kind"] for r in rows]
         assert kinds[0] == "guest-nic" and "ovs-bridge" in kinds, kinds
         assert rc == 0
+
+
+def test_ovs_demo_replays_the_way_out_a_network_a_dhcp_port_and_the_audit():
+    """The ML2/OVS demo (recorded from the stack with its network node): vm1's way out through
+    router1's qrouter- on network1, tenant-vx with its qdhcp-/qrouter- namespaces, the DHCP
+    port in its namespace, and the fleet audit: each replays, healthy, with no cloud."""
+    from osc_netpath.commands.audit import AuditNetpath
+    from osc_netpath.commands.netpath import ShowNetpathNetwork, ShowNetpathPort
+
+    bundle = capture.load(capture.DEMO)
+    by_kind = {}
+    for trace in bundle.traces:
+        by_kind.setdefault((trace.cloud.subject, trace.cloud.to), []).append(trace)
+    assert set(by_kind) == {("server", None), ("server", "external"), ("network", None),
+                            ("port", None), ("audit", None)}
+    (out,) = by_kind[("server", "external")]
+    app = FakeApp(None)
+    assert run(app, out.cloud.server.name, "--to", "external", "--capture", "demo",
+               "-f", "json") == 0, app.stderr.getvalue()
+    rows = json.loads(app.stdout.getvalue())
+    namespaces = [r["Device"] for r in rows if r["Kind"] == "namespace"]
+    assert namespaces and all(d.startswith("qrouter-") for d in namespaces)
+    assert {"ns-device", "guest-nic"} <= {r["Kind"] for r in rows}
+    assert "warning:" not in app.stderr.getvalue()
+    (net,) = by_kind[("network", None)]
+    app = FakeApp(None)
+    assert run(app, net.cloud.server.name, "--capture", "demo", "-f", "json",
+               command=ShowNetpathNetwork, name="netpath network show") == 0
+    net_rows = json.loads(app.stdout.getvalue())
+    assert {r["Kind"] for r in net_rows} >= {"dhcp", "router_interface", "dhcp-agent",
+                                             "l3-agent", "vm-port"}
+    assert {r["Namespace"].split("-")[0] for r in net_rows if r["Namespace"]} == {
+        "qdhcp", "qrouter"}
+    (dhcp,) = by_kind[("port", None)]
+    app = FakeApp(None)
+    assert run(app, dhcp.cloud.ports[0].id, "--capture", "demo", "-f", "json",
+               command=ShowNetpathPort, name="netpath port show") == 0, app.stderr.getvalue()
+    port_rows = json.loads(app.stdout.getvalue())
+    assert port_rows[0]["Device"].startswith("qdhcp-") and port_rows[0]["Kind"] == "namespace"
+    app = FakeApp(None)
+    assert run(app, "--capture", "demo", "-f", "json", command=AuditNetpath,
+               name="netpath audit") == 0
+    assert json.loads(app.stdout.getvalue()) == []
+    audited = {h for t in by_kind[("audit", None)] for h in t.probes}
+    assert audited == {"compute1", "compute2", "network1"}
 
 
 def test_ovn_demo_replays_servers_the_way_out_and_a_network():

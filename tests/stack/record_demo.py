@@ -3,14 +3,15 @@ facts, real probes over real SSH into the compute hosts).
 
     sudo python -m tests.stack.record_demo [--out FILE] [--keep] [--to-external S ...]
                                            [--network NET ...] [--dhcp-port NET ...]
-                                           [SERVER ...]
+                                           [--audit] [SERVER ...]
 
 SERVER defaults to vm1 vm2 vm3 (hybrid and native firewall; flat, VLAN and
 VXLAN).  Each is traced with the real CLI exactly as a user would:
 ``openstack --os-cloud stack-admin netpath show SERVER --record PART``; with
 ``--to-external S`` also ``netpath show S --to external`` (recorded beside the plain
 trace), with ``--network NET`` ``netpath network show NET``, with ``--dhcp-port NET``
-``netpath port show`` of NET's DHCP port.  The parts are merged into
+``netpath port show`` of NET's DHCP port, with ``--audit`` ``netpath audit`` of the
+whole fleet (``audit --capture`` then replays that trace).  The parts are merged into
 one bundle (default: $NPSTACK_DIR/demo-capture.json; pass --out
 osc_netpath/demo/capture.json to replace the built-in demo, or
 osc_netpath/demo/capture-ovn.json from an ML2/OVN stack, NPSTACK_BACKEND=ovn).  Reuses a
@@ -50,6 +51,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--network", action="append", default=[], metavar="NET")
     ap.add_argument("--dhcp-port", action="append", default=[], metavar="NET",
                     help="also `netpath port show` the DHCP port of NET")
+    ap.add_argument("--audit", action="store_true", help="also `netpath audit` the fleet")
     ap.add_argument("servers", nargs="*", default=["vm1", "vm2", "vm3"])
     args = ap.parse_args(argv)
 
@@ -83,14 +85,18 @@ def main(argv: list[str]) -> int:
                 sys.stderr.write(f"record_demo: DHCP ports of {net}: {found or 'none'}\n")
                 return 1
             runs.append((f"DHCP port of {net}", ["netpath", "port", "show", found[0]]))
+        if args.audit:
+            runs.append(("audit", ["netpath", "audit"]))
         with tempfile.TemporaryDirectory() as tmp:
             for i, (what, command) in enumerate(runs):
                 part = os.path.join(tmp, f"{i}.json")
+                audit = command[1] == "audit"  # its exit status 1 is "findings", not failure
                 proc = subprocess.run(
                     [exe, "--os-cloud", state["clouds"]["admin"], *command,
-                     "--record", part, "-f", "value", "-c", "Device"],
+                     "--record", part, "-f", "value", "-c", "Class" if audit else "Device"],
                     env=env, capture_output=True, text=True, check=False)
-                if proc.returncode != 0 or not os.path.exists(part):
+                if proc.returncode not in ((0, 1) if audit else (0,)) \
+                        or not os.path.exists(part):
                     sys.stderr.write(f"record_demo: {what}: {proc.stderr}")
                     return 1
                 bundle.traces.extend(capture.load(part).traces)
