@@ -27,7 +27,13 @@ CLASSES = {
     "duplicate-port": WARNING, "dead-vlan": ERROR, "translation-flow-missing": ERROR,
     "bridge-mapping-missing": ERROR, "bridge-without-nic": ERROR, "tunnel-missing": ERROR,
     "mtu-drift": WARNING, "hostname-mismatch": WARNING,
+    "namespace-missing": ERROR, "namespace-leftover": WARNING,
 }
+# Tunnel overhead over IPv4 (Neutron's own figures: network MTU = underlay MTU - these)
+OVERHEAD = {"vxlan": 50, "gre": 42, "geneve": 58}
+# namespace prefix -> whose id names it (a leftover is one whose network/router is gone)
+NAMESPACE_OF = {"qdhcp-": "network", "fip-": "network", "ovnmeta-": "network",
+                "qrouter-": "router", "snat-": "router"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class HostInput:
     peer_networks: dict[str, set[str]] = field(default_factory=dict)  # host -> tunnelled nets
     # (bridge, table) whose flows the probe output holds: a table never read proves nothing
     flows_read: set[tuple[str, int]] = field(default_factory=set)
+    routers: set[str] | None = None  # every router Neutron has (None: not known)
 
 
 def expected_wired(port: PortFacts) -> bool:
@@ -310,6 +317,78 @@ def mtu_drift(hi: HostInput) -> list[Finding]:
     return out
 
 
+def underlay_mtu(hi: HostInput) -> list[Finding]:
+    """The device holding the tunnel endpoint (the agent's tunneling_ip) must carry the
+    largest tunnelled network's MTU plus the encapsulation: else big frames are dropped."""
+    ip = hi.agent.tunneling_ip if hi.agent else None
+    if hi.facts is None or not ip or _ovn(hi):
+        return []
+    link = next((x for x in hi.facts.links if not x.namespace
+                 and any(a.split("/")[0] == ip for a in x.addresses)), None)
+    if link is None or not link.mtu:
+        return []
+    need: dict[str, tuple[int, str]] = {}  # network -> (MTU it needs of the underlay, type)
+    for port in hi.ports:
+        seg, net = _segment(hi, port), hi.networks.get(port.network_id)
+        if expected_wired(port) and seg and seg[0] in OVERHEAD and net and net.mtu:
+            need[port.network_id] = (net.mtu + OVERHEAD[seg[0]], seg[0])
+    if not need:
+        return []
+    network, (mtu, kind) = max(need.items(), key=lambda kv: kv[1][0])
+    if mtu <= link.mtu:
+        return []
+    return [Finding(hi.host, "mtu-drift", f"underlay {link.name} ({ip}) MTU {link.mtu}",
+                    f"≥ {mtu}: network MTU {mtu - OVERHEAD[kind]} + {OVERHEAD[kind]} of "
+                    f"{kind}", network=network)]
+
+
+def _namespace_ref(name: str) -> tuple[str, str] | None:
+    """(what names it: network/router, its id) of a Neutron agent's namespace."""
+    for prefix, kind in NAMESPACE_OF.items():
+        if name.startswith(prefix) and len(name) == len(prefix) + 36:
+            return kind, name[len(prefix):]
+    return None
+
+
+def namespace_missing(hi: HostInput) -> list[Finding]:
+    """Each DHCP/router port bound here has the namespace its agent puts it in (a gateway's
+    may be qrouter- or, under DVR, snat-); one finding per namespace."""
+    from osc_netpath.path import namespaces
+
+    if hi.facts is None or hi.facts.unknown_why("namespaces") or _ovn(hi):
+        return []
+    have, out, said = set(hi.facts.namespaces), [], set()
+    for port in hi.ports:
+        want = namespaces.namespaces_to_read(port)
+        if not want or not expected_wired(port) or have & set(want) or want[0] in said:
+            continue
+        said.add(want[0])
+        out.append(Finding(hi.host, "namespace-missing", f"no namespace {want[0]}",
+                           f"{want[0]} ({port.device_owner} {port.id} is bound here)",
+                           port.id, port.network_id))
+    return out
+
+
+def namespace_leftover(hi: HostInput) -> list[Finding]:
+    """A qdhcp-/fip-/ovnmeta- of a network, a qrouter-/snat- of a router, Neutron no longer
+    has (decided only from complete lists: every network, every router)."""
+    if hi.facts is None or hi.facts.unknown_why("namespaces") or not hi.ports_complete:
+        return []
+    out = []
+    for name in hi.facts.namespaces:
+        ref = _namespace_ref(name)
+        if ref is None:
+            continue
+        kind, rid = ref
+        gone = rid not in hi.networks if kind == "network" else \
+            hi.routers is not None and rid not in hi.routers
+        if gone:
+            out.append(Finding(hi.host, "namespace-leftover", f"namespace {name}",
+                               f"none: Neutron has no {kind} {rid}",
+                               network=rid if kind == "network" else ""))
+    return out
+
+
 def hostname_mismatch(hi: HostInput) -> list[Finding]:
     name = hi.facts.hostname if hi.facts else None
     if not name or hi.host in (name, name.split(".")[0]) or name == hi.host.split(".")[0]:
@@ -329,7 +408,7 @@ def _net_of(hi: HostInput, pid: str) -> str:
 CHECKS: tuple[Callable[[HostInput], list[Finding]], ...] = (
     agent_down, interface_missing, interface_error, orphan_port, duplicate_port, dead_vlan,
     translation_flow_missing, bridge_mapping_missing, bridge_without_nic, tunnel_missing,
-    mtu_drift, hostname_mismatch,
+    mtu_drift, underlay_mtu, namespace_missing, namespace_leftover, hostname_mismatch,
 )
 
 

@@ -95,7 +95,7 @@ def fleet_hosts(cloud: CloudFacts, scope: Scope) -> list[str]:
 
 
 def gather(conn: Any, scope: Scope) -> CloudFacts:
-    """The API side, O(pages): ports, networks, agents, hypervisors (+ aggregates)."""
+    """The API side, O(pages): ports, networks, routers, agents, hypervisors (+ aggregates)."""
     from osc_netpath.cloud import fleet
 
     notes: list[str] = []
@@ -103,6 +103,7 @@ def gather(conn: Any, scope: Scope) -> CloudFacts:
                        notes=notes, subject=SUBJECT)
     facts.ports = fleet.ports(conn, scope.hosts or None, scope.network, scope.project)
     facts.networks = fleet.networks(conn, notes)
+    facts.routers = fleet.routers(conn, notes)
     facts.agents = fleet.agents(conn, None, notes)  # all: peers' tunneling_ip are needed
     facts.hosts = fleet_hosts(facts, scope)
     facts.host_ips = fleet.host_ips(conn, notes)
@@ -126,7 +127,8 @@ def host_inputs(cloud: CloudFacts, complete: bool) -> dict[str, checks.HostInput
     return {h: checks.HostInput(
         host=h, ports=ports, networks=cloud.networks, agent=cloud.agent_for(h),
         known_ports=known, ports_complete=complete,
-        peers={p: ip for p, ip in peers.items() if p != h}, peer_networks=tunnelled)
+        peers={p: ip for p, ip in peers.items() if p != h}, peer_networks=tunnelled,
+        routers=set(cloud.routers) if cloud.routers is not None else None)
         for h, ports in by_host.items()}
 
 

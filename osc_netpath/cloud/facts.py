@@ -124,6 +124,7 @@ class CloudFacts:
     floating_ips: dict[str, list[FloatingIP]] = field(default_factory=dict)  # by router id
     # --host when the API shows the server's host and it is another: traced alone, instead.
     host_override: str | None = None
+    routers: list[str] | None = None  # audit: the id of every router Neutron has (None: unknown)
 
     def host_of(self, port: PortFacts) -> str | None:
         """The host whose wiring ``port`` is resolved against: an overriding --host, else the

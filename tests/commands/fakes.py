@@ -438,7 +438,13 @@ class FakeCloud:
         query = parse_qs(url.query, keep_blank_values=True)
         collections = {"/v2.0/ports": ("ports", self.ports, self._port_view),
                        "/v2.0/networks": ("networks", self.networks, self._network_view),
-                       "/v2.0/agents": ("agents", self.agents, self._agent_view)}
+                       "/v2.0/agents": ("agents", self.agents, self._agent_view),
+                       # the routers: those some port names as its device (router:* owners)
+                       "/v2.0/routers": ("routers", [
+                           {"id": r} for r in sorted({p["device_id"] for p in self.ports
+                                                      if "router" in (p.get("device_owner")
+                                                                      or "")})],
+                           lambda r: r)}
         if path == "/v2.0/segments":  # one per provider segment, ids as Neutron gives them
             nets = set(query.get("network_id", []))
             return {"segments": [

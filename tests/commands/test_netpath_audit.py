@@ -104,7 +104,8 @@ def test_requests_grow_with_pages_not_ports(mocker, probes, monkeypatch, ports):
     run(app, "-f", "json")
     calls = api_calls(cloud)
     assert calls == (["GET neutron /v2.0/ports"] * math.ceil(ports / 2)
-                     + ["GET neutron /v2.0/networks", "GET neutron /v2.0/agents",
+                     + ["GET neutron /v2.0/networks", "GET neutron /v2.0/routers",
+                        "GET neutron /v2.0/agents",
                         "GET nova /v2.1/os-hypervisors/detail"])
     first = next(c for c in cloud.requests() if c.path == "/v2.0/ports")
     assert first.query["limit"] == ["2"] and "binding:host_id" in first.query["fields"]

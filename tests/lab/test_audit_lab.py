@@ -5,6 +5,7 @@ finds it and nothing else, and the hosts are put back as they were.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -125,3 +126,37 @@ def test_unreachable_host_hides_nothing(lab):
     cloud.host_ips["hv9"] = "198.19.201.99"  # nothing listens there
     hosts = {h.name: h.address for h in lab.hosts.values()} | {"hv9": "198.19.201.99"}
     assert audit(lab, cloud, hosts=hosts, connect_timeout=2) == {("hv9", "host-unprobed", "")}
+
+
+def test_leftover_and_missing_namespaces_and_a_too_small_underlay(lab):
+    """On hv1, for real: a qdhcp- of a network Neutron does not have (a leftover: an agent
+    that died before cleaning up), a DHCP port Neutron binds to hv1 whose qdhcp- is not there,
+    and the tunnel endpoint's device shrunk below the VXLAN network's MTU + 50. Each is found
+    and nothing else; all undone."""
+    hv1 = lab.hosts["hv1"]
+    cloud = fleet().cloud
+    gone = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98"  # no such network
+    vx = next(n for n in cloud.networks.values() if n.segments
+              and n.segments[0].network_type == "vxlan")
+    dhcp = PortFacts(id=NEW, network_id=vx.id, mac_address="fa:16:3e:0:0:8", status="ACTIVE",
+                     device_owner="network:dhcp", device_id=f"dhcp-{vx.id}",
+                     binding_host_id="hv1", binding_vif_type="ovs")
+    endpoint, _, _ = LAB.tunnels("hv1")[0]
+    local_ip = hv1.vsctl("get", "Interface", endpoint, "options:local_ip").strip().strip('"')
+    (underlay,) = [ln["ifname"] for ln in json.loads(hv1.run("ip", "-j", "addr", "show"))
+                   if any(a.get("local") == local_ip for a in ln.get("addr_info", []))]
+    mtu = json.loads(hv1.run("ip", "-j", "link", "show", "dev", underlay))[0]["mtu"]
+    hv1.run("ip", "netns", "add", f"qdhcp-{gone}")
+    hv1.run("ip", "link", "set", "dev", underlay, "mtu", str(vx.mtu + 49))
+    try:
+        assert audit(lab) == {("hv1", "namespace-leftover", ""), ("hv1", "mtu-drift", "")}
+        cloud.ports.append(dhcp)
+        found = audit(lab, cloud)
+        assert ("hv1", "namespace-missing", NEW) in found
+        assert found - {("hv1", "interface-missing", NEW)} == {
+            ("hv1", "namespace-leftover", ""), ("hv1", "mtu-drift", ""),
+            ("hv1", "namespace-missing", NEW)}
+    finally:
+        hv1.run("ip", "link", "set", "dev", underlay, "mtu", str(mtu))
+        hv1.run("ip", "netns", "delete", f"qdhcp-{gone}")
+    assert audit(lab) == set()

@@ -10,6 +10,7 @@ one fault at a time, and the audit finds each one and nothing else:
 3. compute2: vm2's provider-vlan101 port removed from br-int (ovs-vsctl del-port; the frozen
    agent cannot report it DOWN, so Neutron still expects it wired): interface-missing.
 
+Also a qrouter- of a router Neutron does not have, left on network1: namespace-leftover.
 Undone in reverse (the port re-added as os-vif adds it, the agent thawed, the flow re-added as
 it was dumped) and the audit is back to what it found first. This file runs last in the
 ML2/OVS phase (conftest.PHASE_OF): the DVR phase brings up a fresh stack after it.
@@ -65,6 +66,23 @@ def test_the_real_fleet_audits_clean(stack, baseline):
     (the agents wired what Neutron bound; the stopped server's port is DOWN by design)."""
     rc, found, rows = baseline
     assert rc == 0 and found == set(), rows
+
+
+def test_a_namespace_left_behind_on_the_network_node(stack, baseline):
+    """A qrouter- of a router Neutron does not have (what an L3 agent killed mid-cleanup
+    leaves), made with `ip netns add` on network1: namespace-leftover, nothing else."""
+    _, clean, _ = baseline
+    node = stack.hosts["network1"]
+    ghost = "qrouter-5d4c3b2a-1908-4f7e-8d6c-5b4a39281706"
+    groundtruth.host_run(node, ["ip", "netns", "add", ghost])
+    try:
+        _, found, rows = _audit(stack)
+        assert found - clean == {("network1", "namespace-leftover", "")}, rows
+        assert clean - found == set()
+        (row,) = [r for r in rows if r["Class"] == "namespace-leftover"]
+        assert row["Seen"] == f"namespace {ghost}"
+    finally:
+        groundtruth.host_run(node, ["ip", "netns", "delete", ghost])
 
 
 def test_drift_behind_neutrons_back_is_found_one_fault_at_a_time(stack, admin_sdk, baseline):

@@ -125,8 +125,11 @@ def test_translation_flow_missing_flat_wrong_action():
     assert classes(host_input(hb, network_type="flat", seg=None)) == ["translation-flow-missing"]
 
 
-def vxlan_host(tunnel: bool = True, flows: bool = True) -> b.HostBuilder:
+def vxlan_host(tunnel: bool = True, flows: bool = True, underlay_mtu: int = 1550
+               ) -> b.HostBuilder:
     hb = b.base_host()
+    (eth0,) = [x for x in hb.links if x.name == "eth0"]
+    eth0.mtu = underlay_mtu  # the 1500 network + 50 of VXLAN
     b.plug_hybrid(hb, tag=2)
     if flows:
         b.vxlan(hb, local=2, vni=1001, remote="192.0.2.12", port=tunnel)
@@ -198,3 +201,46 @@ def test_recorded_probe_output_of_a_real_host_audits_clean_of_missing():
                                               "interface-error")] == []
     assert (summary.expected, summary.found, summary.probed) == (len(ids), len(ids), True)
     assert set(run.flow_tables(out)) >= {("br-int", 0)}
+
+
+def test_underlay_mtu_too_small_for_the_overlay():
+    """The 1500 VXLAN network needs 1550 of the device holding the agent's tunneling_ip."""
+    assert classes(vxlan_input(vxlan_host(underlay_mtu=1550))) == []
+    (found,) = checks.audit_host(vxlan_input(vxlan_host(underlay_mtu=1500)))
+    assert (found.cls, found.severity, found.network) == ("mtu-drift", "warning", "net-1")
+    assert found.seen == "underlay eth0 (192.0.2.11) MTU 1500"
+    assert found.expected == "≥ 1550: network MTU 1500 + 50 of vxlan"
+
+
+def test_router_and_dhcp_namespaces_missing_and_left_over():
+    """A DHCP port and a router gateway bound here want qdhcp-/qrouter- (or snat-); a qdhcp-
+    of a network and a qrouter- of a router Neutron no longer has are leftovers. Unknown
+    router list: no qrouter- is called a leftover; unreadable namespaces: nothing at all."""
+    from osc_netpath.cloud.facts import PortFacts
+
+    gone_net, gone_router, router = "0" * 8 + "-0000-4000-8000-" + "0" * 12, \
+        "1" * 8 + "-1111-4111-8111-" + "1" * 12, "2" * 8 + "-2222-4222-8222-" + "2" * 12
+    hb = wired_vlan()
+    hi = host_input(hb)
+    dhcp = PortFacts(id="dhcp-1", network_id="net-1", mac_address="fa:16:3e:00:00:02",
+                     status="ACTIVE", device_owner="network:dhcp", device_id="dhcp",
+                     binding_host_id="compute1", binding_vif_type="ovs")
+    gw = PortFacts(id="gw-1", network_id="net-1", mac_address="fa:16:3e:00:00:03",
+                   status="ACTIVE", device_owner="network:router_gateway", device_id=router,
+                   binding_host_id="compute1", binding_vif_type="ovs")
+    hi.ports += [dhcp, gw]
+    hi.known_ports.update({"dhcp-1": "compute1", "gw-1": "compute1"})
+    hi.routers = {router}
+    assert hi.facts is not None
+    hi.facts.namespaces = [f"snat-{router}", f"qdhcp-{gone_net}", f"qrouter-{gone_router}"]
+    found = {(f.cls, f.seen, f.port) for f in checks.audit_host(hi)
+             if f.cls.startswith("namespace-")}  # (no OVS interface here either: not this test's)
+    assert found == {
+        ("namespace-missing", "no namespace qdhcp-net-1", "dhcp-1"),  # the gateway: in snat-
+        ("namespace-leftover", f"namespace qdhcp-{gone_net}", ""),
+        ("namespace-leftover", f"namespace qrouter-{gone_router}", "")}
+    hi.routers = None
+    assert {f.seen for f in checks.audit_host(hi) if f.cls == "namespace-leftover"} == {
+        f"namespace qdhcp-{gone_net}"}
+    hi.facts.unknown["namespaces"] = "ip netns list: permission denied"
+    assert not [f for f in checks.audit_host(hi) if f.cls.startswith("namespace-")]
