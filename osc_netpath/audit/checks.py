@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 
 from osc_netpath.cloud.facts import AgentFacts, NetworkFacts, PortFacts
 from osc_netpath.host.facts import Flow, HostFacts, OvsInterface
-from osc_netpath.path import core
+from osc_netpath.path import core, namespaces
 
 ERROR, WARNING = "error", "warning"
 DEAD_VLAN = 4095  # the OVS agent parks ports it cannot wire on VLAN 4095 (drop all)
 NOT_NIC = {"internal", "patch", "vxlan", "geneve", "gre", "stt"}
 TUNNEL_TYPES = ("vxlan", "gre", "geneve")
 TUNNEL_TABLE = {"vxlan": 4, "gre": 3, "geneve": 6}  # br-tun: tun_id -> local VLAN
+# physical bridge: LOCAL_SWITCHING rewrites the local VLAN; a DVR agent does it in table 2
+# instead (0 → 1 → 2, trace.DVR_LOCAL_VLAN_TRANSLATION)
+PROVIDER_TABLE, DVR_PROVIDER_TABLE = 0, 2
 OVN_TYPES = ("OVN Controller agent", "OVN Controller Gateway agent")
 
 # The stable class names (documented in the README; monitoring keys on them).
@@ -188,6 +191,12 @@ def _flows_unread(hi: HostInput, bridge: str, table: int) -> bool:
     return (bridge, table) not in hi.flows_read or bool(hi.facts.unknown_why(f"flows:{bridge}"))
 
 
+def provider_tables(agent: AgentFacts | None) -> list[int]:
+    """The physical bridge tables where this agent rewrites local VLANs."""
+    dvr = agent is not None and bool(agent.configurations.get("enable_distributed_routing"))
+    return [PROVIDER_TABLE, DVR_PROVIDER_TABLE] if dvr else [PROVIDER_TABLE]
+
+
 def translation_flow_missing(hi: HostInput) -> list[Finding]:
     """Every local VLAN of a bound port has its rewrite on the provider bridge (VLAN/flat) or
     its tun_id -> VLAN flow on the tunnel bridge; one finding per (network, VLAN)."""
@@ -204,30 +213,29 @@ def translation_flow_missing(hi: HostInput) -> list[Finding]:
         kind, physnet, seg_id = seg
         bridge: str | None
         if kind in ("flat", "vlan") and physnet in mappings:
-            # provider bridge, table 0: dl_vlan=<local> -> the segment's VLAN (or untagged)
-            bridge, table = mappings[physnet or ""], 0
+            # provider bridge: dl_vlan=<local> -> the segment's VLAN (or untagged)
+            bridge, tables = mappings[physnet or ""], provider_tables(hi.agent)
             want = "untagged" if kind == "flat" else str(seg_id)
-            shown = want
+            shown, match = want, tag
         elif kind in TUNNEL_TABLE:
             # tunnel bridge, tun_id -> VLAN table: some flow sets the local VLAN
-            bridge, table, want = _tunnel_bridge(hi.facts), TUNNEL_TABLE[kind], str(tag)
-            shown = f"tun_id {seg_id} → VLAN {tag}"
+            bridge, tables, want = _tunnel_bridge(hi.facts), [TUNNEL_TABLE[kind]], str(tag)
+            shown, match = f"tun_id {seg_id} → VLAN {tag}", None
         else:
             continue
-        if bridge is None or _flows_unread(hi, bridge, table):
+        if bridge is None or any(_flows_unread(hi, bridge, t) for t in tables):
             continue  # no tunnel bridge is the tunnel check's; unread flows prove nothing
-        match_vlan = table == 0
-        if not any(_rewrites(f, table, tag if match_vlan else None, want)
-                   for f in _flows(hi.facts, bridge)):
+        if not any(_rewrites(f, tables, match, want) for f in _flows(hi.facts, bridge)):
             out.append(Finding(hi.host, "translation-flow-missing",
                                f"no flow on {bridge} for local VLAN {tag}",
                                f"VLAN {tag} ⇄ {shown}", port.id, port.network_id))
     return out
 
 
-def _rewrites(flow: Flow, table: int, vlan: int | None, want: str) -> bool:
-    """Whether ``flow`` (in ``table``, matching ``vlan`` when given) sets the VLAN to ``want``."""
-    return flow.table == table and (vlan is None or core.vlan_of(flow) == vlan) \
+def _rewrites(flow: Flow, tables: list[int], vlan: int | None, want: str) -> bool:
+    """Whether ``flow`` (in one of ``tables``, matching ``vlan`` when given) sets the VLAN to
+    ``want``."""
+    return flow.table in tables and (vlan is None or core.vlan_of(flow) == vlan) \
         and core.vlan_action(flow.actions) == want
 
 
@@ -353,8 +361,6 @@ def _namespace_ref(name: str) -> tuple[str, str] | None:
 def namespace_missing(hi: HostInput) -> list[Finding]:
     """Each DHCP/router port bound here has the namespace its agent puts it in (a gateway's
     may be qrouter- or, under DVR, snat-); one finding per namespace."""
-    from osc_netpath.path import namespaces
-
     if hi.facts is None or hi.facts.unknown_why("namespaces") or _ovn(hi):
         return []
     have, out, said = set(hi.facts.namespaces), [], set()

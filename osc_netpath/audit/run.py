@@ -18,7 +18,6 @@ from osc_netpath.cloud.facts import CloudFacts, ServerFacts
 from osc_netpath.host import names, probe
 
 SUBJECT = "audit"
-FLOW_TABLE = 0  # LOCAL_SWITCHING on br-int and the physical bridges
 TUNNEL_TABLES = sorted(set(checks.TUNNEL_TABLE.values()))  # only tun_id -> VLAN, not flood
 
 
@@ -70,16 +69,17 @@ Progress = Callable[[int, int, int], None]
 
 
 def request_for(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any) -> probe.ProbeRequest:
-    """The audit's lean probe: OVS and links always; flows of table 0 of br-int and the mapped
-    provider bridges, and only the tun_id -> VLAN tables of the tunnel bridge."""
+    """The audit's lean probe: OVS and links always; of the flows, only what the checks read:
+    the VLAN rewrite tables of the mapped provider bridges and the tun_id -> VLAN tables of
+    the tunnel bridge (br-int's are not needed)."""
     agent = cloud.agent_for(host)
     ovn_chassis = agent is not None and agent.agent_type in checks.OVN_TYPES
-    bridges = {(agent.integration_bridge if agent else None) or "br-int"}
-    bridges |= set(agent.bridge_mappings.values()) if agent else set()
+    bridges = sorted(set(agent.bridge_mappings.values())) if agent and not ovn_chassis else []
+    tables = checks.provider_tables(agent)
     tunnels = agent is not None and bool(agent.tunnel_types) and not ovn_chassis
     return probe.ProbeRequest(
         ovn=ovn_chassis, sudo=sudo,
-        flows=[(b, FLOW_TABLE) for b in sorted(bridges) if names.BRIDGE_RE.match(b)],
+        flows=[(b, t) for b in bridges if names.BRIDGE_RE.match(b) for t in tables],
         tunnel_tables=TUNNEL_TABLES if tunnels else [], **extra)
 
 

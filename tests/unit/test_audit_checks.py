@@ -244,3 +244,25 @@ def test_router_and_dhcp_namespaces_missing_and_left_over():
         f"namespace qdhcp-{gone_net}"}
     hi.facts.unknown["namespaces"] = "ip netns list: permission denied"
     assert not [f for f in checks.audit_host(hi) if f.cls.startswith("namespace-")]
+
+
+def test_a_dvr_agent_rewrites_provider_vlans_in_table_2():
+    """Under DVR the physical bridge rewrites the local VLAN in table 2 (0 → 1 → 2): found
+    there, it is no finding; with table 2 not read, nothing is called missing; a rewrite in
+    neither read table is one."""
+    hb = b.base_host()
+    b.plug_hybrid(hb, tag=3)
+    hb.flow("br-ex", 2, {"in_port": '"phy-br-ex"', "dl_vlan": "3"}, ["mod_vlan_vid:101", "NORMAL"])
+    hi = host_input(hb)
+    hi.flows_read.add(("br-ex", 2))
+    assert hi.agent is not None
+    assert classes(hi) == ["translation-flow-missing"]  # a non-DVR agent: table 0 only
+    hi.agent = dataclasses.replace(hi.agent, configurations={"enable_distributed_routing": True})
+    assert checks.provider_tables(hi.agent) == [0, 2]
+    assert classes(hi) == []  # table 2 read (FLOWS_ALL + 2 below) and the rewrite is there
+    hi.flows_read.discard(("br-ex", 2))
+    assert classes(hi) == []  # table 2 never read: unknown, not missing
+    hi.flows_read.add(("br-ex", 2))
+    assert hi.facts is not None
+    hi.facts.flows = [f for f in hi.facts.flows if not (f.bridge == "br-ex" and f.table == 2)]
+    assert classes(hi) == ["translation-flow-missing"]
