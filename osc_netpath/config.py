@@ -261,14 +261,9 @@ def load(cloud_config: Any) -> NetpathConfig:
     values: dict[str, Any] = {}
     seen: dict[str, str] = {}
     for key, value in raw.items():
-        norm = str(key).strip().lower().replace("-", "_")
-        if norm == ZONE_MAP_KEY:
+        if _norm(key) == ZONE_MAP_KEY:
             continue  # zone_map_settings() reads it
-        name = _KEYS.get(norm)
-        where = f"clouds.yaml netpath: {key}"
-        if name is None:
-            raise CommandError(f"clouds.yaml netpath: unknown setting {key!r}; known: "
-                               f"{', '.join(sorted(_KEYS))}")
+        name, where = _known(key, _KEYS, "clouds.yaml netpath")
         if name in seen:
             raise CommandError(f"clouds.yaml netpath: {key!r} and {seen[name]!r} set the same "
                                "thing; keep one")
@@ -440,6 +435,19 @@ def _filters(where: str, value: Any) -> str:
     return _str(where, value)
 
 
+def _norm(key: Any) -> str:
+    return str(key).strip().lower().replace("-", "_")
+
+
+def _known(key: Any, known: dict[str, str], section: str) -> tuple[str, str]:
+    """(setting name, where it is for messages) of a clouds.yaml key; unknown: one line."""
+    name = known.get(_norm(key))
+    if name is None:
+        raise CommandError(f"{section}: unknown setting {key!r}; known: "
+                           f"{', '.join(sorted(known))}")
+    return name, f"{section}: {key}"
+
+
 def zone_map_settings(cloud_config: Any) -> ZoneMapSettings:
     """``netpath: zone_map:`` of the cloud profile (defaults when absent)."""
     cloud_config = settings_mapping(cloud_config)
@@ -456,12 +464,7 @@ def zone_map_settings(cloud_config: Any) -> ZoneMapSettings:
                            f"options, got {type(raw).__name__} {raw!r}")
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        norm = str(key).strip().lower().replace("-", "_")
-        name = _ZONE_MAP_KEYS.get(norm)
-        where = f"clouds.yaml netpath: zone_map: {key}"
-        if name is None:
-            raise CommandError(f"clouds.yaml netpath: zone_map: unknown setting {key!r}; known: "
-                               f"{', '.join(sorted(_ZONE_MAP_KEYS))}")
+        name, where = _known(key, _ZONE_MAP_KEYS, "clouds.yaml netpath: zone_map")
         if value is None:
             continue
         if name == "filters":

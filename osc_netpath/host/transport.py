@@ -193,7 +193,7 @@ async def run_probes_async(
     if len(set(hosts)) != len(hosts):
         raise ValueError("each host may appear only once (one connection, one exec per host)")
     results = {} if results is None else results
-    runner = _Runner(script, asyncio.Semaphore(concurrency), stats or TransportStats())
+    runner = _Runner(script, asyncio.Semaphore(concurrency), stats)
     started = time.monotonic()
 
     async def one(target: SshTarget, command: str) -> None:
