@@ -112,6 +112,7 @@ def test_ctrl_c_keeps_the_hosts_that_finished(tmp_path: Path) -> None:
     the TCP connection and never speaks. Ctrl-C once "fast" is in: ProbesInterrupted (still a
     KeyboardInterrupt) holds fast's result and the counts; stuck's connection is closed."""
     import os
+    import select
     import signal
     import socket
 
@@ -121,6 +122,7 @@ def test_ctrl_c_keeps_the_hosts_that_finished(tmp_path: Path) -> None:
     stuck = socket.socket()
     stuck.bind(("127.0.0.1", 0))
     stuck.listen(4)  # the kernel completes the handshake; nobody ever sends a banner
+    stuck.settimeout(10)  # a failing test fails, it never hangs
     kh = str(tmp_path / "kh")
     jobs = [(_target(host="fast", address="127.0.0.1", port=refused.getsockname()[1],
                      known_hosts=kh, use_ssh_config=False, connect_timeout=30), "sh -s"),
@@ -130,8 +132,18 @@ def test_ctrl_c_keeps_the_hosts_that_finished(tmp_path: Path) -> None:
 
     def on_result(result: transport.ProbeResult) -> None:
         seen.append(result.host)
-        os.kill(os.getpid(), signal.SIGINT)  # the operator's Ctrl-C, with "stuck" still out
+        loop = asyncio.get_running_loop()
 
+        def ctrl_c_once_stuck_is_connected() -> None:  # the operator's Ctrl-C, "stuck" out
+            if select.select([stuck], [], [], 0)[0]:  # its connection waits in the backlog
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                loop.call_later(0.01, ctrl_c_once_stuck_is_connected)
+
+        ctrl_c_once_stuck_is_connected()
+
+    # whatever the parent did with SIGINT (a background job ignores it), Ctrl-C interrupts
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(transport.ProbesInterrupted) as caught:
             run_probes(jobs, "", concurrency=2, on_result=on_result)
@@ -147,6 +159,7 @@ def test_ctrl_c_keeps_the_hosts_that_finished(tmp_path: Path) -> None:
             assert chunk
         conn.close()
     finally:
+        signal.signal(signal.SIGINT, previous)
         refused.close()
         stuck.close()
 
