@@ -247,6 +247,9 @@ def agent_ports(lab) -> Iterator[object]:
     finally:
         host.run("ovs-vsctl", "--timeout=10", "--if-exists", "del-port", qr, "--",
                  "--if-exists", "del-port", tap, check=False)
+        # the veth pair now: a deleted netns takes its end away only later (the kernel's
+        # cleanup_net workqueue), and the next test would find tap… still there
+        host.run("ip", "link", "del", tap, check=False)
         for ns in (qrouter, qdhcp):
             host.run("ip", "netns", "del", ns, check=False)
 
