@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from osc_netpath.cloud.facts import AgentFacts, NetworkFacts, PortFacts
-from osc_netpath.host.facts import Flow, HostFacts, OvsInterface
-from osc_netpath.path import core, namespaces
+from osc_netpath.host.facts import Flow, HostFacts, Link, OvsInterface
+from osc_netpath.path import core, namespaces, ovn
 
 ERROR, WARNING = "error", "warning"
 DEAD_VLAN = 4095  # the OVS agent parks ports it cannot wire on VLAN 4095 (drop all)
@@ -22,6 +22,7 @@ TUNNEL_TABLE = {"vxlan": 4, "gre": 3, "geneve": 6}  # br-tun: tun_id -> local VL
 # instead (0 → 1 → 2, trace.DVR_LOCAL_VLAN_TRANSLATION)
 PROVIDER_TABLE, DVR_PROVIDER_TABLE = 0, 2
 OVN_TYPES = ("OVN Controller agent", "OVN Controller Gateway agent")
+OVN_METADATA_AGENT = "OVN Metadata agent"
 
 # The stable class names (documented in the README; monitoring keys on them).
 CLASSES = {
@@ -29,6 +30,7 @@ CLASSES = {
     "interface-missing": ERROR, "interface-error": ERROR, "orphan-port": WARNING,
     "duplicate-port": WARNING, "dead-vlan": ERROR, "translation-flow-missing": ERROR,
     "bridge-mapping-missing": ERROR, "bridge-without-nic": ERROR, "tunnel-missing": ERROR,
+    "tunnel-endpoint-missing": ERROR, "interface-not-installed": ERROR,
     "mtu-drift": WARNING, "hostname-mismatch": WARNING,
     "namespace-missing": ERROR, "namespace-leftover": WARNING,
 }
@@ -66,16 +68,30 @@ class HostInput:
     known_ports: dict[str, str | None] = field(default_factory=dict)  # id -> host, all known
     ports_complete: bool = True  # known_ports holds every port Neutron has (orphans decidable)
     peers: dict[str, str] = field(default_factory=dict)  # other host -> its tunneling_ip
-    peer_networks: dict[str, set[str]] = field(default_factory=dict)  # host -> tunnelled nets
+    peer_chassis: dict[str, str] = field(default_factory=dict)  # other host -> OVN chassis name
+    # host -> tunnelled networks it has a port on, or routes (a router's gateway host)
+    peer_networks: dict[str, set[str]] = field(default_factory=dict)
+    routed_networks: set[str] = field(default_factory=set)  # tunnelled nets routed here
     # (bridge, table) whose flows the probe output holds: a table never read proves nothing
     flows_read: set[tuple[str, int]] = field(default_factory=set)
     routers: set[str] | None = None  # every router Neutron has (None: not known)
+    metadata_networks: set[str] = field(default_factory=set)  # networks with an OVN metadata port
+    metadata_agent: bool = False  # an OVN metadata agent runs here (its ovnmeta- are due)
 
 
 def expected_wired(port: PortFacts) -> bool:
     """An OVS-bound port Neutron wants up (DOWN by admin, or unbound, is not expected)."""
     return port.admin_state_up and port.status != "DOWN" \
         and port.binding_vif_type in ("ovs", "vhostuser")
+
+
+def expects_interface(hi: HostInput, port: PortFacts) -> bool:
+    """An OVS interface with the port's iface-id is due on the host: every wired port under
+    the OVS agent (qr-/qg- too); under OVN not the router ports, which live in the logical
+    router (a gateway is bound to its chassis with no interface), nor the metadata port."""
+    owner = port.device_owner or ""
+    return expected_wired(port) and not (
+        _ovn(hi) and owner.startswith("network:") and owner != "network:dhcp")
 
 
 def iface_ids(facts: HostFacts) -> dict[str, list[OvsInterface]]:
@@ -114,6 +130,10 @@ def agent_down(hi: HostInput) -> list[Finding]:
     if not hi.agent.alive:
         return [Finding(hi.host, "agent-down", f"{hi.agent.agent_type} not alive",
                         "alive")]
+    status = (hi.facts.ovn_controller or "").strip() if hi.facts and _ovn(hi) else ""
+    if status and status.lower() != "connected":  # alive in the API lags the chassis
+        return [Finding(hi.host, "agent-down", f"ovn-controller {status} to the Southbound DB",
+                        "connected")]
     return []
 
 
@@ -121,7 +141,7 @@ def interface_missing(hi: HostInput) -> list[Finding]:
     ids = iface_ids(hi.facts) if hi.facts else {}
     return [Finding(hi.host, "interface-missing", "no OVS interface with this iface-id",
                     f"an interface (status {p.status})", p.id, p.network_id)
-            for p in hi.ports if expected_wired(p) and p.id not in ids]
+            for p in hi.ports if expects_interface(hi, p) and p.id not in ids]
 
 
 def interface_error(hi: HostInput) -> list[Finding]:
@@ -132,6 +152,22 @@ def interface_error(hi: HostInput) -> list[Finding]:
                 seen = f"{iface.name}: {iface.error or 'ofport -1'}"
                 out.append(Finding(hi.host, "interface-error", seen, "a valid ofport", pid,
                                    _net_of(hi, pid)))
+    return out
+
+
+def interface_not_installed(hi: HostInput) -> list[Finding]:
+    """OVN: ovn-controller marks a VIF it claimed and programmed ``ovn-installed=true``; a
+    bound port's interface without it gets no traffic (no logical port, wrong chassis…)."""
+    if hi.facts is None or not _ovn(hi):
+        return []
+    ids, out = iface_ids(hi.facts), []
+    for port in hi.ports:
+        for iface in ids.get(port.id, []) if expects_interface(hi, port) else []:
+            if iface.external_ids.get("ovn-installed") != "true" and not iface.error:
+                out.append(Finding(hi.host, "interface-not-installed",
+                                   f"{iface.name}: no external_ids:ovn-installed",
+                                   "ovn-installed=true (claimed and programmed by "
+                                   "ovn-controller)", port.id, port.network_id))
     return out
 
 
@@ -167,7 +203,7 @@ def _local_vlans(hi: HostInput) -> dict[str, tuple[PortFacts, int | None]]:
     ids = iface_ids(hi.facts)
     for port in hi.ports:
         ifaces = ids.get(port.id)
-        if not expected_wired(port) or not ifaces:
+        if not expects_interface(hi, port) or not ifaces:
             continue
         ovs_port = hi.facts.ovs.ports.get(ifaces[0].name)
         out[port.id] = (port, ovs_port.tag if ovs_port else None)
@@ -250,10 +286,18 @@ def _tunnel_bridge(facts: HostFacts) -> str | None:
     return None
 
 
+def _mappings(hi: HostInput) -> dict[str, str]:
+    """physnet -> bridge: an OVN chassis' own ``ovn-bridge-mappings`` (the API only echoes
+    them), else the L2 agent's."""
+    if _ovn(hi) and hi.facts and hi.facts.ovs is not None:
+        return ovn.bridge_mappings(hi.facts.ovs)
+    return hi.agent.bridge_mappings if hi.agent else {}
+
+
 def bridge_mapping_missing(hi: HostInput) -> list[Finding]:
     if hi.agent is None:
         return []
-    mappings = hi.agent.bridge_mappings
+    mappings = _mappings(hi)
     out, seen = [], set()
     for port in hi.ports:
         seg = _segment(hi, port)
@@ -281,7 +325,7 @@ def bridge_without_nic(hi: HostInput) -> list[Finding]:
     physnets = {s[1] for p in hi.ports if expected_wired(p) and (s := _segment(hi, p))
                 and s[0] in ("flat", "vlan")}
     out = []
-    for physnet, bridge in sorted(hi.agent.bridge_mappings.items()):
+    for physnet, bridge in sorted(_mappings(hi).items()):
         if physnet not in physnets or bridge not in ovs.bridges:
             continue
         nics = [i for p in ovs.bridges[bridge].ports for i in ovs.ports[p].interfaces
@@ -293,22 +337,69 @@ def bridge_without_nic(hi: HostInput) -> list[Finding]:
     return out
 
 
+def _tunnelled_here(hi: HostInput) -> set[str]:
+    """Tunnelled networks this host must reach others on: its wired ports', and those routed
+    through a router gateway here."""
+    return {p.network_id for p in hi.ports if expected_wired(p)
+            and (s := _segment(hi, p)) and s[0] in TUNNEL_TYPES} | hi.routed_networks
+
+
 def tunnel_missing(hi: HostInput) -> list[Finding]:
-    """A tunnel to every other host that carries one of this host's tunnelled networks."""
+    """A tunnel to every other host that carries one of this host's tunnelled networks: by the
+    peer's tunneling_ip (OVS agent), by its chassis name (OVN: ``ovn-chassis-id``)."""
     ovs = hi.facts.ovs if hi.facts else None
-    if ovs is None or _ovn(hi):
+    if ovs is None:
         return []
-    mine = {p.network_id for p in hi.ports if expected_wired(p)
-            and (s := _segment(hi, p)) and s[0] in TUNNEL_TYPES}
+    mine, out = _tunnelled_here(hi), []
+    if _ovn(hi):
+        have = ovn.tunnel_chassis(ovs)
+        for peer, chassis in sorted(hi.peer_chassis.items()):
+            shared = mine & hi.peer_networks.get(peer, set())
+            if peer != hi.host and shared and chassis not in have:
+                out.append(Finding(hi.host, "tunnel-missing", f"no tunnel to chassis {chassis}",
+                                   f"a tunnel to {peer} (chassis {chassis})",
+                                   network=min(shared)))
+        return out
     remotes = {i.options.get("remote_ip") for i in ovs.interfaces.values()
                if i.type in TUNNEL_TYPES}
-    out = []
     for peer, ip in sorted(hi.peers.items()):
         shared = mine & hi.peer_networks.get(peer, set())
         if peer != hi.host and shared and ip not in remotes:
             out.append(Finding(hi.host, "tunnel-missing", f"no tunnel to {ip}",
                                f"a tunnel to {peer} ({ip})", network=min(shared)))
     return out
+
+
+def _endpoints(hi: HostInput) -> tuple[list[str], str]:
+    """This host's tunnel endpoint IPs and who says so: an OVN chassis' ``ovn-encap-ip``; the
+    local_ip the OVS agent's tunnel ports use (the host's word), else the one it reported."""
+    ovs = hi.facts.ovs if hi.facts else None
+    if _ovn(hi):
+        return ovn.encap_ips(ovs), "ovn-encap-ip"
+    used = sorted({ip for i in (ovs.interfaces.values() if ovs else [])
+                   if i.type in TUNNEL_TYPES and (ip := i.options.get("local_ip"))})
+    if used:
+        return used, "the tunnels' local_ip"
+    ip = hi.agent.tunneling_ip if hi.agent else None
+    return ([ip] if ip else []), "the agent's local_ip"
+
+
+def _carrier(facts: HostFacts, ip: str) -> Link | None:
+    return next((x for x in facts.links if not x.namespace
+                 and any(a.split("/")[0] == ip for a in x.addresses)), None)
+
+
+def tunnel_endpoint_missing(hi: HostInput) -> list[Finding]:
+    """A host with tunnelled networks whose tunnel endpoint no device carries: every tunnel
+    to and from it is dead (an address lost on a bond or bridge, a renamed NIC)."""
+    if hi.facts is None or hi.facts.unknown_why("links") or not _tunnelled_here(hi):
+        return []
+    ips, who = _endpoints(hi)
+    if not ips and _ovn(hi) and hi.facts.ovs is not None:
+        return [Finding(hi.host, "tunnel-endpoint-missing", "ovn-encap-ip not set",
+                        "this chassis' tunnel endpoint (ovn-encap-ip)")]
+    return [Finding(hi.host, "tunnel-endpoint-missing", f"no device carries {ip}",
+                    f"{ip} on an interface ({who})") for ip in ips if _carrier(hi.facts, ip) is None]
 
 
 def mtu_drift(hi: HostInput) -> list[Finding]:
@@ -326,15 +417,18 @@ def mtu_drift(hi: HostInput) -> list[Finding]:
 
 
 def underlay_mtu(hi: HostInput) -> list[Finding]:
-    """The device holding the tunnel endpoint (the agent's tunneling_ip) must carry the
-    largest tunnelled network's MTU plus the encapsulation: else big frames are dropped."""
-    ip = hi.agent.tunneling_ip if hi.agent else None
-    if hi.facts is None or not ip or _ovn(hi):
+    """The device holding the tunnel endpoint (the agent's tunneling_ip, the chassis'
+    ovn-encap-ip) must carry the largest tunnelled network's MTU plus the encapsulation:
+    else big frames are dropped."""
+    ips = _endpoints(hi)[0]
+    if hi.facts is None or not ips:
         return []
-    link = next((x for x in hi.facts.links if not x.namespace
-                 and any(a.split("/")[0] == ip for a in x.addresses)), None)
-    if link is None or not link.mtu:
-        return []
+    carriers = [link for ip in ips if (link := _carrier(hi.facts, ip)) and link.mtu]
+    if not carriers:
+        return []  # no endpoint device: tunnel_endpoint_missing says so
+    link = min(carriers, key=lambda x: x.mtu or 0)
+    assert link.mtu is not None
+    ip = next(a.split("/")[0] for a in link.addresses if a.split("/")[0] in ips)
     need: dict[str, tuple[int, str]] = {}  # network -> (MTU it needs of the underlay, type)
     for port in hi.ports:
         seg, net = _segment(hi, port), hi.networks.get(port.network_id)
@@ -361,11 +455,11 @@ def _namespace_ref(name: str) -> tuple[str, str] | None:
 def namespace_missing(hi: HostInput) -> list[Finding]:
     """Each DHCP/router port bound here has the namespace its agent puts it in (a gateway's
     may be qrouter- or, under DVR, snat-); one finding per namespace."""
-    if hi.facts is None or hi.facts.unknown_why("namespaces") or _ovn(hi):
+    if hi.facts is None or hi.facts.unknown_why("namespaces"):
         return []
     have, out, said = set(hi.facts.namespaces), [], set()
     for port in hi.ports:
-        want = namespaces.namespaces_to_read(port)
+        want = _ovn_namespaces(hi, port) if _ovn(hi) else namespaces.namespaces_to_read(port)
         if not want or not expected_wired(port) or have & set(want) or want[0] in said:
             continue
         said.add(want[0])
@@ -373,6 +467,15 @@ def namespace_missing(hi: HostInput) -> list[Finding]:
                            f"{want[0]} ({port.device_owner} {port.id} is bound here)",
                            port.id, port.network_id))
     return out
+
+
+def _ovn_namespaces(hi: HostInput, port: PortFacts) -> list[str]:
+    """The OVN metadata agent gives each network with a metadata port and a VM port on this
+    chassis an ``ovnmeta-`` namespace."""
+    if hi.metadata_agent and port.network_id in hi.metadata_networks \
+            and (port.device_owner or "").startswith("compute:"):
+        return [ovn.metadata_namespace(port.network_id)]
+    return []
 
 
 def namespace_leftover(hi: HostInput) -> list[Finding]:
@@ -403,8 +506,12 @@ def hostname_mismatch(hi: HostInput) -> list[Finding]:
                     f"{hi.host} (as the API names it)")]
 
 
+def ovn_agent(agent: AgentFacts | None) -> bool:
+    return agent is not None and agent.agent_type in OVN_TYPES
+
+
 def _ovn(hi: HostInput) -> bool:
-    return hi.agent is not None and hi.agent.agent_type in OVN_TYPES
+    return ovn_agent(hi.agent)
 
 
 def _net_of(hi: HostInput, pid: str) -> str:
@@ -412,9 +519,10 @@ def _net_of(hi: HostInput, pid: str) -> str:
 
 
 CHECKS: tuple[Callable[[HostInput], list[Finding]], ...] = (
-    agent_down, interface_missing, interface_error, orphan_port, duplicate_port, dead_vlan,
-    translation_flow_missing, bridge_mapping_missing, bridge_without_nic, tunnel_missing,
-    mtu_drift, underlay_mtu, namespace_missing, namespace_leftover, hostname_mismatch,
+    agent_down, interface_missing, interface_error, interface_not_installed, orphan_port,
+    duplicate_port, dead_vlan, translation_flow_missing, bridge_mapping_missing,
+    bridge_without_nic, tunnel_missing, tunnel_endpoint_missing, mtu_drift, underlay_mtu,
+    namespace_missing, namespace_leftover, hostname_mismatch,
 )
 
 

@@ -18,7 +18,10 @@ from osc_netpath.cloud.facts import CloudFacts, ServerFacts
 from osc_netpath.host import names, probe
 
 SUBJECT = "audit"
+METADATA_OWNER = "network:distributed"  # the OVN metadata port of a network
 TUNNEL_TABLES = sorted(set(checks.TUNNEL_TABLE.values()))  # only tun_id -> VLAN, not flood
+ROUTER_INTERFACES = ("network:router_interface", "network:router_interface_distributed",
+                     "network:ha_router_replicated_interface")
 
 
 @dataclass
@@ -105,6 +108,11 @@ def gather(conn: Any, scope: Scope) -> CloudFacts:
     facts.networks = fleet.networks(conn, notes)
     facts.routers = fleet.routers(conn, notes)
     facts.agents = fleet.agents(conn, None, notes)  # all: peers' tunneling_ip are needed
+    facts.metadata_networks = sorted({p.network_id for p in facts.ports
+                                      if p.device_owner == METADATA_OWNER})
+    if (scope.hosts or scope.project) and any(checks.ovn_agent(a) for a in facts.agents):
+        # the metadata ports are bound nowhere: a host-filtered list never has them
+        facts.metadata_networks = fleet.metadata_networks(conn, notes)
     facts.hosts = fleet_hosts(facts, scope)
     facts.host_ips = fleet.host_ips(conn, notes)
     return facts
@@ -123,13 +131,39 @@ def host_inputs(cloud: CloudFacts, complete: bool) -> dict[str, checks.HostInput
         if port.binding_host_id and net and net.segments \
                 and net.segments[0].network_type in checks.TUNNEL_TYPES:
             tunnelled.setdefault(port.binding_host_id, set()).add(port.network_id)
+    routed = routed_networks(cloud)
+    for host, nets in routed.items():
+        tunnelled.setdefault(host, set()).update(nets)
     peers = {a.host: a.tunneling_ip for a in cloud.agents if a.tunneling_ip}
+    chassis = {a.host: str(a.configurations["chassis_name"]) for a in cloud.agents
+               if a.agent_type in checks.OVN_TYPES and a.configurations.get("chassis_name")}
+    metadata = set(cloud.metadata_networks)
     return {h: checks.HostInput(
         host=h, ports=ports, networks=cloud.networks, agent=cloud.agent_for(h),
         known_ports=known, ports_complete=complete,
-        peers={p: ip for p, ip in peers.items() if p != h}, peer_networks=tunnelled,
-        routers=set(cloud.routers) if cloud.routers is not None else None)
+        peers={p: ip for p, ip in peers.items() if p != h},
+        peer_chassis={p: c for p, c in chassis.items() if p != h}, peer_networks=tunnelled,
+        routed_networks=routed.get(h, set()),
+        routers=set(cloud.routers) if cloud.routers is not None else None,
+        metadata_networks=metadata,
+        metadata_agent=cloud.has_agent(h, checks.OVN_METADATA_AGENT))
         for h, ports in by_host.items()}
+
+
+def routed_networks(cloud: CloudFacts) -> dict[str, set[str]]:
+    """Gateway host -> the tunnelled networks its routers route (their interfaces' networks):
+    an OVN router's interfaces are bound nowhere, yet every chassis with a VM on them needs a
+    tunnel to the gateway chassis."""
+    gateway = {p.device_id: p.binding_host_id for p in cloud.ports
+               if p.device_owner == "network:router_gateway" and p.binding_host_id}
+    out: dict[str, set[str]] = {}
+    for port in cloud.ports:
+        host = gateway.get(port.device_id or "")
+        net = cloud.networks.get(port.network_id)
+        if host and port.device_owner in ROUTER_INTERFACES and net and net.segments \
+                and net.segments[0].network_type in checks.TUNNEL_TYPES:
+            out.setdefault(host, set()).add(port.network_id)
+    return out
 
 
 def audit_one(hi: checks.HostInput, out: str | None, error: str | None
@@ -141,8 +175,8 @@ def audit_one(hi: checks.HostInput, out: str | None, error: str | None
     found = checks.audit_host(hi)
     ids = checks.iface_ids(hi.facts) if hi.facts else {}
     summary = HostSummary(
-        host=hi.host, expected=sum(1 for p in hi.ports if checks.expected_wired(p)),
-        found=sum(1 for p in hi.ports if p.id in ids),
+        host=hi.host, expected=sum(1 for p in hi.ports if checks.expects_interface(hi, p)),
+        found=sum(1 for p in hi.ports if p.id in ids and checks.expects_interface(hi, p)),
         orphans=sum(1 for f in found if f.cls == "orphan-port"),
         errors=sum(1 for f in found if f.severity == checks.ERROR),
         warnings=sum(1 for f in found if f.severity == checks.WARNING),
@@ -210,6 +244,8 @@ def merged(bundle: capture.Bundle) -> capture.Trace:
         cloud.networks.update(trace.cloud.networks)
         cloud.agents += [a for a in trace.cloud.agents if a not in cloud.agents]
         cloud.host_ips.update(trace.cloud.host_ips)
+        cloud.metadata_networks += [n for n in trace.cloud.metadata_networks
+                                    if n not in cloud.metadata_networks]
         out.probes.update(trace.probes)
         out.errors.update(trace.errors)
     cloud.hosts = sorted(set(out.probes) | set(out.errors))

@@ -91,6 +91,18 @@ def routers(conn: Connection, notes: list[str]) -> list[str] | None:
         return None
 
 
+def metadata_networks(conn: Connection, notes: list[str]) -> list[str]:
+    """Networks with an OVN metadata port (``network:distributed``, paged)."""
+    params = {"device_owner": "network:distributed", "fields": ["network_id"]}
+    try:
+        return sorted({str(p["network_id"]) for p in paged(conn.network, "/ports", "ports",
+                                                           params)})
+    except sdk_exc.HttpException as exc:
+        notes.append(f"OVN metadata ports unknown (no ovnmeta- namespace checked): "
+                     f"{answer_of(conn.network, exc)}")
+        return []
+
+
 def agents(conn: Connection, hosts: list[str] | None, notes: list[str]) -> list[AgentFacts]:
     params: dict[str, Any] = {"fields": list(fetch.AGENT_FIELDS)}
     if hosts:

@@ -339,7 +339,7 @@ def _tunnel_hops(ctx: core.Walk, kind: str) -> None:
     tunnels = {i.name: i for i in ovs.interfaces.values()
                if i.type in OVN_TUNNEL_TYPES and i.name in ovs.ports
                and ovs.ports[i.name].bridge == ctx.int_br}
-    by_chassis = {_chassis_of(ovs, i): i for i in tunnels.values()}
+    by_chassis = {chassis_of(ovs, i): i for i in tunnels.values()}
     peers = ctx.peers  # other hosts with a port on this network -> their chassis name
     if not peers:
         ctx.hops[-1].detail = "; ".join(
@@ -359,10 +359,9 @@ def _tunnel_hops(ctx: core.Walk, kind: str) -> None:
                 source=m.SRC_OVSDB, peer=remote, vlan=f"VNI {key}" if key is not None else None,
                 detail=f"{tun.type} to {host} (chassis {chassis}); VNI = the datapath's "
                        "tunnel_key, not the segmentation id")
-    encap = ovs.external_ids.get("ovn-encap-ip")
-    if not encap or not any(h.kind == m.TUNNEL for h in ctx.hops):
+    if not any(h.kind == m.TUNNEL for h in ctx.hops):
         return
-    for ip in (e.strip() for e in encap.split(",") if e.strip()):
+    for ip in encap_ips(ovs):
         before = len(ctx.hops)
         core.underlay_hop(ctx, ip)
         underlay = ctx.hops[before] if len(ctx.hops) > before else None
@@ -374,7 +373,21 @@ def _tunnel_hops(ctx: core.Walk, kind: str) -> None:
                 f"adds {GENEVE_OVERHEAD} bytes): large packets are dropped")
 
 
-def _chassis_of(ovs: Ovs, iface: OvsInterface) -> str | None:
+def encap_ips(ovs: Ovs | None) -> list[str]:
+    """The chassis' own tunnel endpoints (``ovn-encap-ip``: one, or a comma list since 23.09)."""
+    raw = (ovs.external_ids if ovs else {}).get("ovn-encap-ip", "")
+    return [ip.strip() for ip in raw.split(",") if ip.strip()]
+
+
+def tunnel_chassis(ovs: Ovs) -> dict[str, OvsInterface]:
+    """Remote chassis name -> its tunnel interface on the integration bridge."""
+    int_br = ovs.external_ids.get("ovn-bridge") or "br-int"
+    return {name: i for i in ovs.interfaces.values()
+            if i.type in OVN_TUNNEL_TYPES and i.name in ovs.ports
+            and ovs.ports[i.name].bridge == int_br and (name := chassis_of(ovs, i))}
+
+
+def chassis_of(ovs: Ovs, iface: OvsInterface) -> str | None:
     """The remote chassis of a tunnel port: ``ovn-chassis-id`` is "NAME@ENCAP_IP" (23.03) or
     the bare name (older)."""
     port = ovs.ports.get(iface.name)

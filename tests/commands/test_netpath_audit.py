@@ -13,6 +13,7 @@ import pytest
 import requests_mock
 from osc_lib import exceptions
 
+from osc_netpath.audit import run as run_mod
 from osc_netpath.cloud import fleet
 from osc_netpath.commands.audit import AuditNetpath
 from osc_netpath.host import transport
@@ -221,3 +222,57 @@ def test_ctrl_c_shows_the_hosts_that_answered_and_exits_130(mocker, monkeypatch)
     (on2,) = [r for r in rows if r["Host"] == "compute-2"]
     assert on2["Class"] == "host-unprobed" and "interrupted (Ctrl-C)" in on2["Seen"]
     assert "netpath audit: interrupted (Ctrl-C)" in app.stderr.getvalue()
+
+
+def ovn_fleet(mocker: Any) -> fakes.FakeCloud:
+    """Two OVN chassis with a VM each on a Geneve network and its metadata port (bound
+    nowhere), as Neutron's OVN driver lists them."""
+    cloud = fakes.FakeCloud(mocker)
+    net = cloud.add_network("geneve-net", (("geneve", None, 7),))
+    for i, host in enumerate(HOSTS):
+        conf = {"chassis_name": fakes.fake_id("chassis", host), "bridge-mappings": ""}
+        cloud.add_agent(host, "OVN Controller agent", "ovn-controller", conf)
+        cloud.add_agent(host, "OVN Metadata agent", "neutron-ovn-metadata-agent", conf)
+        cloud.add_hypervisor(host, f"192.0.2.1{i + 1}")
+        cloud.add_port(net, device_id=fakes.fake_id("vm", i), host=host, index=i,
+                       vif_details={"bridge_name": "br-int"})
+    cloud.add_port(net, device_id=f"ovnmeta-{net['id']}", host=None,
+                   device_owner="network:distributed", index=9)
+    return cloud
+
+
+@pytest.fixture
+def audited(monkeypatch) -> list[Any]:
+    """Every HostInput the audit checked (what the API side gave each host)."""
+    seen: list[Any] = []
+    real = run_mod.audit_one
+    monkeypatch.setattr(run_mod, "audit_one", lambda hi, out, err: seen.append(hi) or
+                        real(hi, out, err))
+    return seen
+
+
+def test_ovn_fleet_metadata_and_chassis_from_one_port_list(mocker, probes, audited):
+    """Unfiltered, the port list holds the metadata ports: nothing more is asked."""
+    cloud = ovn_fleet(mocker)
+    net = cloud.networks[0]["id"]
+    run(FakeApp(cloud.connection(), netpath={"user": "ops"}), "-f", "json")
+    ports = [c for c in cloud.requests() if c.path == "/v2.0/ports"]
+    assert len(ports) == 1 and "device_owner" not in ports[0].query
+    assert {hi.host: (hi.metadata_networks, hi.metadata_agent) for hi in audited} == {
+        h: ({net}, True) for h in HOSTS}
+    assert {hi.host: hi.peer_chassis for hi in audited} == {
+        "compute-1": {"compute-2": fakes.fake_id("chassis", "compute-2")},
+        "compute-2": {"compute-1": fakes.fake_id("chassis", "compute-1")}}
+
+
+def test_ovn_host_filter_asks_for_the_metadata_ports_once(mocker, probes, audited):
+    """A host-filtered port list never holds the metadata ports (bound nowhere): one paged
+    query by device_owner finds the networks whose ovnmeta- is due."""
+    cloud = ovn_fleet(mocker)
+    net = cloud.networks[0]["id"]
+    run(FakeApp(cloud.connection(), netpath={"user": "ops"}), "--host", "compute-1")
+    ports = [c for c in cloud.requests() if c.path == "/v2.0/ports"]
+    # the host's ports, the metadata ports, then the recorded host's unlisted iface-ids
+    assert [p.query.get("device_owner") for p in ports] == [None, ["network:distributed"], None]
+    assert ports[1].query["fields"] == ["network_id"]
+    assert [(hi.host, hi.metadata_networks) for hi in audited] == [("compute-1", {net})]

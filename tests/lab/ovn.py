@@ -36,6 +36,7 @@ command line, never a reused PID), deletes the namespaces and links, removes the
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import os
@@ -769,11 +770,34 @@ def cloud_facts(topo: OvnTopology, server_ref: str) -> Any:
     return serial.from_data(CloudFacts, data)
 
 
+def fleet_facts(topo: OvnTopology) -> Any:
+    """What ``netpath audit`` gathers for the OVN lab: every port Neutron would list (the VM
+    ports and each network's metadata port, bound nowhere), every network, both chassis."""
+    from osc_netpath.audit import run
+
+    facts = [cloud_facts(topo, s.name) for s in topo.servers]
+    fleet = facts[0]
+    fleet.subject = run.SUBJECT  # the list is complete: orphans are decidable
+    for other in facts[1:]:
+        fleet.ports += [p for p in other.ports if p.id not in {q.id for q in fleet.ports}]
+        fleet.networks.update(other.networks)
+    seen = {p.id for p in fleet.ports}
+    for net in topo.networks:
+        md = topo.metadata_port(net.id)
+        if md is not None and md.id not in seen:
+            fleet.ports.append(dataclasses.replace(
+                fleet.ports[0], id=md.id, network_id=net.id, mac_address=md.mac,
+                fixed_ips=[], binding_host_id="", binding_vif_type="unbound",
+                binding_vif_details={}, device_owner="network:distributed",
+                device_id=f"ovnmeta-{net.id}"))
+    fleet.metadata_networks = sorted({n for f in facts for n in f.metadata_networks})
+    fleet.hosts = [h.name for h in topo.hosts]
+    return fleet
+
+
 def probe_request(lab: OvnLab, name: str) -> Any:
     """The ProbeRequest ``netpath show`` makes on this chassis for its servers (one request per
     host: the union of what each server's trace asks there)."""
-    import dataclasses
-
     from osc_netpath import trace
 
     requests = [trace.probe_request(cloud_facts(lab.ovn, s.id), name)

@@ -160,3 +160,25 @@ def test_leftover_and_missing_namespaces_and_a_too_small_underlay(lab):
         hv1.run("ip", "link", "set", "dev", underlay, "mtu", str(mtu))
         hv1.run("ip", "netns", "delete", f"qdhcp-{gone}")
     assert audit(lab) == set()
+
+
+def test_tunnel_endpoint_address_lost(lab):
+    """hv1's VXLAN tunnel sources from an address no device has any more (a bond or bridge
+    that lost it; in the lab the underlay is the management network, so the tunnel is first
+    moved to an address of its own, which is then deleted): every tunnel of hv1 is dead. The
+    audit says so on hv1, and nothing else."""
+    hv1 = lab.hosts["hv1"]
+    endpoint, local_ip, _ = LAB.tunnels("hv1")[0]
+    lost = "198.19.209.11"
+    hv1.run("ip", "link", "add", "npul0", "type", "veth", "peer", "name", "npul1")
+    hv1.run("ip", "addr", "add", f"{lost}/32", "dev", "npul0")
+    try:
+        hv1.vsctl("set", "Interface", endpoint, f"options:local_ip={lost}")
+        assert audit(lab) == set()  # the tunnel's own address is there: clean
+        hv1.run("ip", "link", "delete", "npul0")
+        found = audit(lab)
+        assert found == {("hv1", "tunnel-endpoint-missing", "")}
+    finally:
+        hv1.run("ip", "link", "delete", "npul0", check=False)
+        hv1.vsctl("set", "Interface", endpoint, f"options:local_ip={local_ip}")
+    assert audit(lab) == set()

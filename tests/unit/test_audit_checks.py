@@ -266,3 +266,147 @@ def test_a_dvr_agent_rewrites_provider_vlans_in_table_2():
     assert hi.facts is not None
     hi.facts.flows = [f for f in hi.facts.flows if not (f.bridge == "br-ex" and f.table == 2)]
     assert classes(hi) == ["translation-flow-missing"]
+
+
+# --- OVN chassis: ovn-controller's layout (builders.ovn_host), the API's OVN agents ---
+
+def ovn_input(hb: b.HostBuilder, network_type: str = "geneve", seg: int | None = 7,
+              **kw) -> checks.HostInput:
+    cloud = b.ovn_cloud(network_type, seg)
+    cloud.ports[0].device_owner = "compute:nova"
+    agent = next(a for a in cloud.agents if a.host == "compute1")
+    hi = checks.HostInput(
+        host="compute1", ports=cloud.ports, networks=cloud.networks, agent=agent,
+        facts=hb.facts(), known_ports={p.id: p.binding_host_id for p in cloud.ports},
+        peer_chassis={"compute2": b.CHASSIS["compute2"]},
+        peer_networks={"compute2": {"net-1"}}, **kw)
+    assert hi.facts is not None
+    hi.facts.ovn_controller = "connected"
+    return hi
+
+
+def chassis(tunnel: bool = True, installed: bool = True) -> b.HostBuilder:
+    hb = b.ovn_host()
+    b.plug_ovn(hb, installed=installed)
+    next(x for x in hb.links if x.name == f"tap{b.SID}").mtu = 1442  # os-vif: the net's MTU
+    if tunnel:
+        b.ovn_tunnel(hb, "compute2", "192.0.2.12")
+    return hb
+
+
+def test_ovn_chassis_clean_then_its_tunnel_to_a_peer_chassis_missing():
+    assert classes(ovn_input(chassis())) == []
+    (found,) = checks.audit_host(ovn_input(chassis(tunnel=False)))
+    assert (found.cls, found.network) == ("tunnel-missing", "net-1")
+    assert found.seen == f"no tunnel to chassis {b.CHASSIS['compute2']}"
+    hi = ovn_input(chassis(tunnel=False))
+    hi.peer_networks["compute2"] = {"net-other"}  # no network shared: no tunnel due
+    assert classes(hi) == []
+
+
+def test_ovn_tunnel_due_to_the_gateway_chassis_of_a_router():
+    """A router's interface on the Geneve network is bound nowhere; its gateway port is
+    bound to compute2: a chassis with a VM on that network needs a tunnel to compute2."""
+    cloud = b.ovn_cloud()
+    cloud.ports[0].device_owner = "compute:nova"
+    router = "2" * 8 + "-2222-4222-8222-" + "2" * 12
+    cloud.networks["ext"] = dataclasses.replace(cloud.networks["net-1"], id="ext",
+                                                segments=[b.Segment("flat", "physnet1", None)])
+    cloud.ports += [
+        PortFacts(id="ri-1", network_id="net-1", mac_address="fa:16:3e:00:00:05",
+                  status="ACTIVE", device_owner="network:router_interface", device_id=router),
+        PortFacts(id="gw-1", network_id="ext", mac_address="fa:16:3e:00:00:06",
+                  status="ACTIVE", device_owner="network:router_gateway", device_id=router,
+                  binding_host_id="compute2", binding_vif_type="ovs")]
+    cloud.hosts = ["compute1", "compute2"]
+    inputs = run.host_inputs(cloud, complete=True)
+    assert run.routed_networks(cloud) == {"compute2": {"net-1"}}
+    hi = inputs["compute1"]
+    hi.facts = chassis(tunnel=False).facts()
+    assert [f.seen for f in checks.audit_host(hi) if f.cls == "tunnel-missing"] == [
+        f"no tunnel to chassis {b.CHASSIS['compute2']}"]
+    gateway = inputs["compute2"]  # no VM on net-1 there, but it routes it: the same rule
+    gateway.facts = b.ovn_host("compute2", "192.0.2.12").facts()
+    assert [(f.cls, f.seen) for f in checks.audit_host(gateway)] == [
+        ("tunnel-missing", f"no tunnel to chassis {b.CHASSIS['compute1']}")]  # no interface
+    # is due for the gateway port: it lives in the logical router
+
+
+def test_ovn_interface_not_installed_and_router_ports_want_no_interface():
+    (found,) = checks.audit_host(ovn_input(chassis(installed=False)))
+    assert (found.cls, found.severity, found.port) == ("interface-not-installed", "error",
+                                                       b.PORT_ID)
+    hi = ovn_input(chassis())
+    hi.ports.append(PortFacts(id="gw-1", network_id="net-1", mac_address="fa:16:3e:00:00:03",
+                              status="ACTIVE", device_owner="network:router_gateway",
+                              binding_host_id="compute1", binding_vif_type="ovs"))
+    assert classes(hi) == []
+    hi.ports[0].device_owner = "network:dhcp"  # a DHCP agent's tap is plugged even on OVN
+    hi.ports[0].id = "dhcp-1"
+    assert "interface-missing" in classes(hi)
+
+
+def test_ovn_controller_not_connected_is_agent_down_unknown_is_not():
+    hi = ovn_input(chassis())
+    hi.facts.ovn_controller = "not connected"
+    assert [(f.cls, f.seen) for f in checks.audit_host(hi)] == [
+        ("agent-down", "ovn-controller not connected to the Southbound DB")]
+    hi.facts.ovn_controller = None
+    hi.facts.unknown["ovn-controller"] = "ovn-appctl: cannot connect to ovn-controller"
+    assert classes(hi) == []
+
+
+def test_tunnel_endpoint_carried_by_no_device():
+    """OVN: the chassis' ovn-encap-ip on no interface (or not set); OVS agent: its local_ip."""
+    hb = chassis()
+    hb.links = [x for x in hb.links if x.name != "eth0"]
+    (found,) = checks.audit_host(ovn_input(hb))
+    assert (found.cls, found.seen) == ("tunnel-endpoint-missing", "no device carries 192.0.2.11")
+    assert found.expected == "192.0.2.11 on an interface (ovn-encap-ip)"
+    hb = chassis()
+    del hb.ovs.external_ids["ovn-encap-ip"]
+    assert [f.seen for f in checks.audit_host(ovn_input(hb))] == ["ovn-encap-ip not set"]
+    hb = vxlan_host()
+    hb.links = [x for x in hb.links if "192.0.2.11/24" not in x.addresses]
+    assert [(f.cls, f.expected) for f in checks.audit_host(vxlan_input(hb))] == [
+        ("tunnel-endpoint-missing", "192.0.2.11 on an interface (the tunnels' local_ip)")]
+    hb = vxlan_host(tunnel=False)  # no tunnel port to ask: the agent's reported local_ip
+    hb.links = [x for x in hb.links if "192.0.2.11/24" not in x.addresses]
+    assert {(f.cls, f.expected) for f in checks.audit_host(vxlan_input(hb))} >= {
+        ("tunnel-endpoint-missing", "192.0.2.11 on an interface (the agent's local_ip)")}
+    hi = ovn_input(chassis())
+    hi.facts.unknown["links"] = "ip -j link: not found"  # unknown is not absent
+    hi.facts.links = []
+    assert classes(hi) == []
+
+
+def test_ovn_underlay_mtu_against_geneve():
+    """A 1442 Geneve network needs 1500 of the device with ovn-encap-ip."""
+    hb = chassis()
+    next(x for x in hb.links if x.name == "eth0").mtu = 1500
+    assert classes(ovn_input(hb)) == []
+    next(x for x in hb.links if x.name == "eth0").mtu = 1450
+    (found,) = checks.audit_host(ovn_input(hb))
+    assert (found.cls, found.expected) == ("mtu-drift", "≥ 1500: network MTU 1442 + 58 of geneve")
+
+
+def test_ovn_metadata_namespace_where_the_metadata_agent_serves_a_vm():
+    hi = ovn_input(chassis(), metadata_networks={"net-1"}, metadata_agent=True)
+    (found,) = checks.audit_host(hi)
+    assert (found.cls, found.seen, found.port) == ("namespace-missing",
+                                                   "no namespace ovnmeta-net-1", b.PORT_ID)
+    hi.facts.namespaces = ["ovnmeta-net-1"]
+    assert classes(hi) == []
+    hi = ovn_input(chassis(), metadata_networks={"net-1"}, metadata_agent=False)
+    assert classes(hi) == []  # no metadata agent here: nobody makes it
+
+
+def test_ovn_bridge_mappings_are_the_chassis_own():
+    """The API echoes the chassis' mappings; the chassis' ovn-bridge-mappings are the truth."""
+    hb = b.ovn_host()
+    b.plug_ovn(hb)
+    hi = ovn_input(hb, network_type="vlan", seg=101)  # (tap MTU 1500 = the network's)
+    assert classes(hi) == []
+    hb.ovs.external_ids["ovn-bridge-mappings"] = "physnet2:br-ex"
+    assert [f.seen for f in checks.audit_host(ovn_input(hb, "vlan", 101))] == [
+        "no bridge_mappings entry for physnet1"]
