@@ -5,7 +5,8 @@ the hosts (ovs-vsctl, ip, virsh inside the host's namespaces) and from OVN's Sou
 (ovn-sbctl: chassis, encap IPs, localnet ports and their tags, datapath tunnel keys):
 tests/stack/groundtruth.py ``read_ovn_server``.  Then faults made on purpose on a real chassis
 (ovn-controller stopped, a VIF's ovn-installed removed, the Southbound out of reach) and what
-netpath says about them."""
+netpath says about them. `netpath audit` of the real OVN fleet is clean, and finds the Geneve
+mesh cut by a transport zone given to one chassis (ovn-controller removes the tunnels)."""
 
 from __future__ import annotations
 
@@ -136,6 +137,51 @@ def test_no_host_findings_on_a_healthy_stack(shown):
     """Both chassis connected, named as their Nova host, with an encap IP: nothing to say."""
     for label, out in shown.items():
         assert out.host_notes() == [], label
+
+
+# ------------------------------------------------------------------ netpath audit on OVN
+
+def _audit(stack) -> tuple[int, set[tuple[str, str, str]], list[dict]]:
+    out = groundtruth.CliRun(stack.openstack("netpath", "audit", "-f", "json", check=False,
+                                             timeout=180))
+    assert out.rc in (0, 1), out.stderr
+    return out.rc, {(r["Host"], r["Class"], r["Port"]) for r in out.rows}, out.rows
+
+
+def _geneve(host: dict) -> list[str]:
+    return [r["name"] for r in groundtruth._ovs_table(host, "Interface")
+            if r["type"] == "geneve"]
+
+
+def test_audit_of_the_real_ovn_fleet_is_clean(ovn_stack):
+    """Every chassis probed; the VIFs claimed (ovn-installed), the Geneve mesh whole (also to
+    the gateway chassis of router1), ovnmeta- where the metadata agent serves a VM, and the
+    router gateway port (bound to its chassis, no interface) not called missing."""
+    rc, found, rows = _audit(ovn_stack)
+    assert rc == 0 and found == set(), rows
+
+
+def test_audit_finds_a_chassis_cut_off_by_a_transport_zone(ovn_stack):
+    """compute2 alone given an ovn-transport-zones (a chassis in a zone only meets chassis of
+    that zone): both ovn-controllers drop their Geneve tunnel to the other, behind Neutron's
+    back. Both chassis are told, on a network they share; undone, the audit is clean."""
+    c1, c2 = ovn_stack.hosts["compute1"], ovn_stack.hosts["compute2"]
+    groundtruth.host_run(c2, ["ovs-vsctl", "set", "Open_vSwitch", ".",
+                              "external_ids:ovn-transport-zones=tz-np"])
+    try:
+        _wait("the Geneve tunnels between compute1 and compute2 to go",
+              lambda: not _geneve(c1) and not _geneve(c2))
+        rc, found, rows = _audit(ovn_stack)
+        assert rc == 1 and found == {("compute1", "tunnel-missing", ""),
+                                     ("compute2", "tunnel-missing", "")}, rows
+        names = {n.id: n.name for n in ovn_stack.connection().network.networks()}
+        assert {names.get(r["Network"]) for r in rows} <= {"tenant-gnv", "member-gnv"}, rows
+    finally:
+        groundtruth.host_run(c2, ["ovs-vsctl", "remove", "Open_vSwitch", ".", "external_ids",
+                                  "ovn-transport-zones"])
+        _wait("the Geneve tunnels to come back", lambda: _geneve(c1) and _geneve(c2))
+    rc, found, rows = _audit(ovn_stack)
+    assert rc == 0 and found == set(), rows
 
 
 def test_diagram_says_ovn(ovn_stack, truths):
