@@ -7,15 +7,16 @@
    holds every output) and a live run (run.live: outputs handed over host by host, audited and
    dropped; only SSH and the API stood in for), and the time per host.
 
-3. with ``lab`` (as root; builds the lab, takes its lock): wall time of the audit's probes of
-   1, 10 and 50 hosts, each name an alias of the lab's two hypervisors (hv1, hv2: real sshd and
-   OVS in their namespaces) -- the lab has two, not fifty, namespaces: the figure measures the
-   client's concurrency and SSH cost, the hosts' side is shared.
+3. with ``lab`` (as root; takes the lab lock, replaces the lab): a lab of 50 hypervisors
+   (tests.lab.topology.fleet: each its own namespace with OVS and sshd, a VXLAN mesh), and the
+   wall time of auditing 1, 10 and 50 of them, with the CPU each host costs the client and the
+   hosts' side (sshd and the probe's tools): on one machine the hosts share its cores.
 
 Run from the repository root: ``python benchmarks/bench_audit.py [lab]``
 """
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -136,31 +137,53 @@ def rss_streamed_child() -> None:
           f"{len(report.findings)} findings, {elapsed / HOSTS * 1000:.1f} ms per host")
 
 
+def machine_cpu() -> float:
+    """CPU seconds this machine has spent (all processes, /proc/stat), to split a probe's cost
+    into the client's and the hosts' (sshd and the probe's tools)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # not idle/iowait
+
+
 def lab_wall_times() -> None:
-    from osc_netpath import capture, config, trace
+    """The audit of 1, 10 and 50 real lab hosts (each its own namespace with OVS and sshd),
+    probes and checks, as ``netpath audit`` runs them (streamed)."""
+    from osc_netpath import config
     from osc_netpath.audit import run
     from tests.lab.lab import Lab
-    from tests.lab.topology import LAB
+    from tests.lab.topology import fleet
 
-    lab = Lab().up()
+    topology = fleet(50)
+    started = time.perf_counter()
+    lab = Lab(topology).up()
+    print(f"  (50 hosts built in {time.perf_counter() - started:.0f} s)")
     try:
-        bundle = capture.Bundle(traces=[capture.Trace(cloud=LAB.cloud_facts(s.name))
-                                        for s in LAB.servers])
-        cloud = run.merged(bundle).cloud
-        real = sorted(lab.hosts)
-        for count, concurrency in ((1, 10), (10, 10), (50, 10), (50, 50)):
-            names = {f"{real[i % 2]}-{i}": real[i % 2] for i in range(count)}
-            cfg = config.load(lab.netpath_settings(
-                hosts={a: lab.hosts[h].address for a, h in names.items()},
-                concurrency=concurrency))
+        names = [h.name for h in topology.hosts]
+        for count, concurrency in ((1, 10), (1, 10), (10, 10), (50, 10), (50, 50)):
+            facts = run.merged(capture_of(topology)).cloud
+            facts.subject = run.SUBJECT
+            facts.hosts = names[:count]
+            cfg = config.load(lab.netpath_settings(concurrency=concurrency))
+            own, cpu = resource.getrusage(resource.RUSAGE_SELF), machine_cpu()
             started = time.perf_counter()
-            _, errors, stats = trace.probe_hosts(
-                list(names), {}, lambda a, o, n=names: run.request_for(cloud, n[a], **o), cfg)
+            report, _, stats = run.probe_and_audit(None, facts, run.Scope(), cfg)
             wall = time.perf_counter() - started
-            print(f"  {count:>3} hosts: {wall:.2f} s wall, {stats['ssh_connections']} "
-                  f"connections, {len(errors)} failed (concurrency {cfg.concurrency})")
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            client = after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime
+            total = machine_cpu() - cpu
+            print(f"  {count:>3} hosts: {wall:.2f} s wall (concurrency {concurrency}), "
+                  f"{stats['ssh_connections']} connections, {len(report.findings)} findings; "
+                  f"CPU per host: client {client / count * 1000:.0f} ms, hosts' side "
+                  f"{(total - client) / count * 1000:.0f} ms")
     finally:
         lab.down()
+
+
+def capture_of(topology: Any) -> Any:
+    from osc_netpath import capture
+
+    return capture.Bundle(traces=[capture.Trace(cloud=topology.cloud_facts(s.name))
+                                  for s in topology.servers])
 
 
 def main() -> None:
@@ -170,7 +193,7 @@ def main() -> None:
         (rss_child if sys.argv[1] == "rss" else rss_streamed_child)()
         return
     if sys.argv[1:] == ["lab"]:
-        print("lab probe wall time (aliases of hv1/hv2):")
+        print(f"lab: netpath audit of real lab hosts, on {os.cpu_count()} cores:")
         lab_wall_times()
         return
     print("API requests (page size 1000) vs ports:")

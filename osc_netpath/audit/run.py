@@ -19,7 +19,6 @@ from osc_netpath.host import names, probe
 
 SUBJECT = "audit"
 METADATA_OWNER = "network:distributed"  # the OVN metadata port of a network
-TUNNEL_TABLES = sorted(set(checks.TUNNEL_TABLE.values()))  # only tun_id -> VLAN, not flood
 ROUTER_INTERFACES = ("network:router_interface", "network:router_interface_distributed",
                      "network:ha_router_replicated_interface")
 
@@ -73,17 +72,22 @@ Progress = Callable[[int, int, int], None]
 
 def request_for(cloud: CloudFacts, host: str, sudo: bool = False, **extra: Any) -> probe.ProbeRequest:
     """The audit's lean probe: OVS and links always; of the flows, only what the checks read:
-    the VLAN rewrite tables of the mapped provider bridges and the tun_id -> VLAN tables of
-    the tunnel bridge (br-int's are not needed)."""
+    the VLAN rewrite tables of the mapped provider bridges and the tun_id -> VLAN table of
+    the agent's tunnel types, on the bridges that may be its tunnel bridge (the host names it;
+    the agent's integration and mapped bridges are not). Each table dumped is an ovs-ofctl
+    run on the host: most of the probe's cost."""
     agent = cloud.agent_for(host)
-    ovn_chassis = agent is not None and agent.agent_type in checks.OVN_TYPES
+    ovn_chassis = checks.ovn_agent(agent)
     bridges = sorted(set(agent.bridge_mappings.values())) if agent and not ovn_chassis else []
     tables = checks.provider_tables(agent)
-    tunnels = agent is not None and bool(agent.tunnel_types) and not ovn_chassis
+    tunnels = sorted({checks.TUNNEL_TABLE[t] for t in agent.tunnel_types
+                      if t in checks.TUNNEL_TABLE}) if agent and not ovn_chassis else []
+    skip = [b for b in [agent.integration_bridge if agent else None, *bridges]
+            if b and names.BRIDGE_RE.match(b)]
     return probe.ProbeRequest(
         ovn=ovn_chassis, sudo=sudo,
         flows=[(b, t) for b in bridges if names.BRIDGE_RE.match(b) for t in tables],
-        tunnel_tables=TUNNEL_TABLES if tunnels else [], **extra)
+        tunnel_tables=tunnels, not_tunnel=skip, **extra)
 
 
 def fleet_hosts(cloud: CloudFacts, scope: Scope) -> list[str]:

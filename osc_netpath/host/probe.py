@@ -43,6 +43,7 @@ class ProbeRequest:
     domains: list[str] = field(default_factory=list)  # libvirt names: instance-0000000a
     flows: list[tuple[str, int]] = field(default_factory=list)  # (bridge, table)
     tunnel_tables: list[int] = field(default_factory=list)  # these tables of every bridge
+    not_tunnel: list[str] = field(default_factory=list)  # …but these (no tunnels there)
     namespaces: list[str] = field(default_factory=list)  # ip link/addr inside these netns too
     neutron_namespaces: bool = False  # …and inside every qdhcp-/qrouter-/snat-/fip-/ovnmeta-
     nat: list[str] = field(default_factory=list)  # iptables-save -t nat in these (routers)
@@ -92,6 +93,8 @@ def probe_args(req: ProbeRequest) -> list[str]:
         args += ["--nat", _check(NETNS_RE, ns, "network namespace")]
     for table in dict.fromkeys(req.tunnel_tables):
         args += ["--tunnel-flows", str(_table(table))]
+    for bridge in dict.fromkeys(req.not_tunnel) if req.tunnel_tables else []:
+        args += ["--not-tunnel", _check(BRIDGE_RE, bridge, "bridge name")]
     for bridge, table in dict.fromkeys(req.flows):
         args += ["--flows", f"{_check(BRIDGE_RE, bridge, 'bridge name')}:{_table(table)}"]
     for domain in dict.fromkeys(req.domains):

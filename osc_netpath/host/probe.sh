@@ -18,6 +18,8 @@
 #   --netns NAME           ip link/addr in a namespace  --neutron-netns    all qdhcp-/qrouter-/…
 #   --tunnel-flows TABLE   that table of every bridge but trunk bridges (the tunnel bridge's
 #                          name is the host's: [ovs] tunnel_bridge is not in the API)
+#   --not-tunnel BRIDGE    …but this one (the agent's own word: its integration or a mapped
+#                          provider bridge never holds its tunnels)
 #   --runtime auto|host|docker|podman                   --ovs-container NAME  --libvirt-container NAME
 #   --ovn                  ovn-controller's connection status (host or ovn_controller container)
 #   --nat NAME             iptables-save -t nat inside that namespace (a router's floating IPs;
@@ -27,7 +29,7 @@
 LC_ALL=C
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 export LC_ALL PATH
-tok=0 tmo_s=10 domains='' flows='' tun_tables='' netns='' nat='' neutron_netns='' ovn=''
+tok=0 tmo_s=10 domains='' flows='' tun_tables='' not_tun='' netns='' nat='' neutron_netns='' ovn=''
 runtime=auto
 ovs_ct='' virt_ct='' bad=
 nl='
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
                 flows="$flows $_v"
             else _ok=; fi ;;
         --tunnel-flows) if ok_num "$_v" 0 254; then tun_tables="$tun_tables $_v"; else _ok=; fi ;;
+        --not-tunnel) if ok_bridge "$_v"; then not_tun="$not_tun $_v"; else _ok=; fi ;;
         --netns) if ok_name "$_v"; then netns="$netns $_v"; else _ok=; fi ;;
         --nat) if ok_name "$_v"; then nat="$nat $_v"; else _ok=; fi ;;
         --runtime) case $_v in auto | host | docker | podman) runtime=$_v ;; *) _ok= ;; esac ;;
@@ -296,6 +299,7 @@ if [ -n "$tun_tables" ] && [ "$ovs_at" != none ]; then
     for _b in $_out; do
         ok_bridge "$_b" || continue
         case $_b in tbr-*) continue ;; esac
+        case " $not_tun " in *" $_b "*) continue ;; esac
         for _t in $tun_tables; do
             case " $flows " in *" $_b:$_t "*) ;; *) flows="$flows $_b:$_t" ;; esac
         done

@@ -148,9 +148,10 @@ def test_zone_is_the_aggregates_hosts(mocker, probes):
         run(FakeApp(cloud.connection()), "--zone", "nowhere")
 
 
-def test_demo_capture_audits_with_no_cloud():
+@pytest.mark.parametrize("demo", ["demo", "demo-ovn"])
+def test_demo_capture_audits_with_no_cloud(demo):
     app = FakeApp()
-    assert run(app, "--capture", "demo", "-f", "json") == 0
+    assert run(app, "--capture", demo, "-f", "json") == 0
     assert json.loads(app.stdout.getvalue()) == []
 
 

@@ -59,6 +59,19 @@ def test_clean_lab_has_no_findings(lab):
     assert audit(lab) == set()
 
 
+def test_the_probe_reads_only_the_tables_the_checks_need(lab):
+    """Real sh, real OVS: of the flows, hv1 dumps its provider bridge's table 0 and the VXLAN
+    tun_id -> VLAN table (4) of the one bridge that can be its tunnel bridge; hv2 (no
+    mappings) the latter only. Nothing of br-int, no GRE/Geneve tables."""
+    cloud = fleet().cloud
+    probes, errors, _ = trace.probe_hosts(
+        cloud.hosts, cloud.host_ips, lambda h, o: run.request_for(cloud, h, **o),
+        config.load(lab.netpath_settings()))
+    assert errors == {}
+    assert {h: set(run.flow_tables(out)) for h, out in probes.items()} == {
+        "hv1": {("br-ex", 0), ("br-tun", 4)}, "hv2": {("br-tun", 4)}}
+
+
 def test_orphan_and_error_interface(lab):
     hv1 = lab.hosts["hv1"]
     cloud = fleet().cloud

@@ -388,3 +388,21 @@ KOLLA = Topology(
     ports=(PORT_KOLLA_VLAN, PORT_KOLLA_FLAT),
     hosts=(KOLLA1,),
 )
+
+
+def fleet(count: int) -> Topology:
+    """``count`` hypervisors ``hvf01``… for the audit benchmark, each as the lab builds a host
+    (its namespace, OVS, sshd): native plug, one server with one port on the VXLAN network,
+    and (the agents' full mesh) a VXLAN tunnel to every other host."""
+    assert 1 <= count <= 50  # the benchmarking addresses .101-.150 and the network's /26
+    hosts, servers, ports = [], [], []
+    for i in range(1, count + 1):
+        host = Host(f"hvf{i:02d}", f"198.19.201.{100 + i}", "openvswitch")
+        server = Server(f"{i:08x}-5e4f-4a3b-9c2d-{i:012x}", f"fleet-vm-{i:02d}",
+                        f"instance-{0x100 + i:08x}", host.name)
+        hosts.append(host)
+        servers.append(server)
+        ports.append(Port(f"{i:08x}-7a6b-4c5d-8e9f-{i:012x}", NET_VXLAN.id, server.id,
+                          f"fa:16:3e:00:01:{i:02x}", f"203.0.113.{10 + i}", local_vlan=1))
+    return Topology(networks=(NET_VXLAN,), servers=tuple(servers), ports=tuple(ports),
+                    hosts=tuple(hosts))

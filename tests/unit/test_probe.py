@@ -45,6 +45,17 @@ def test_command_line_with_everything_and_sudo():
     ]
 
 
+def test_not_tunnel_bridges_go_with_tunnel_tables_only():
+    req = probe.ProbeRequest(tunnel_tables=[4], not_tunnel=["br-int", "br-ex", "br-int"],
+                             token=TOKEN)
+    assert probe.command_line(req).endswith(
+        "--tunnel-flows 4 --not-tunnel br-int --not-tunnel br-ex")
+    assert "--not-tunnel" not in probe.command_line(
+        probe.ProbeRequest(not_tunnel=["br-int"], token=TOKEN))
+    with pytest.raises(ValueError, match="invalid bridge name"):
+        probe.command_line(probe.ProbeRequest(tunnel_tables=[4], not_tunnel=["br;ex"]))
+
+
 def test_default_token_is_random_hex():
     a, b = probe.ProbeRequest(), probe.ProbeRequest()
     assert a.token != b.token and probe.TOKEN_RE.match(a.token)
