@@ -76,6 +76,10 @@ class HostInput:
     flows_read: set[tuple[str, int]] = field(default_factory=set)
     routers: set[str] | None = None  # every router Neutron has (None: not known)
     metadata_networks: set[str] = field(default_factory=set)  # networks with an OVN metadata port
+    # the agent namespaces this host's bound ports account for (None: the port list is not
+    # the whole fleet's, so a namespace not accounted for proves nothing)
+    hosted: set[str] | None = None
+    hosting: set[str] = field(default_factory=set)  # routers with any port at all
     metadata_agent: bool = False  # an OVN metadata agent runs here (its ovnmeta- are due)
 
 
@@ -460,7 +464,8 @@ def namespace_missing(hi: HostInput) -> list[Finding]:
     have, out, said = set(hi.facts.namespaces), [], set()
     for port in hi.ports:
         want = _ovn_namespaces(hi, port) if _ovn(hi) else namespaces.namespaces_to_read(port)
-        if not want or not expected_wired(port) or have & set(want) or want[0] in said:
+        if not want or not expected_wired(port) or have & set(want) or want[0] in said \
+                or port.device_id == RESERVED_DHCP:
             continue
         said.add(want[0])
         out.append(Finding(hi.host, "namespace-missing", f"no namespace {want[0]}",
@@ -480,7 +485,9 @@ def _ovn_namespaces(hi: HostInput, port: PortFacts) -> list[str]:
 
 def namespace_leftover(hi: HostInput) -> list[Finding]:
     """A qdhcp-/fip-/ovnmeta- of a network, a qrouter-/snat- of a router, Neutron no longer
-    has (decided only from complete lists: every network, every router)."""
+    has (decided only from complete lists: every network, every router); or one Neutron still
+    has but no longer hosts here (rescheduled, DHCP disabled, the last VM gone): decided only
+    from the fleet's whole port list, and for a router only when it has ports at all."""
     if hi.facts is None or hi.facts.unknown_why("namespaces") or not hi.ports_complete:
         return []
     out = []
@@ -489,13 +496,53 @@ def namespace_leftover(hi: HostInput) -> list[Finding]:
         if ref is None:
             continue
         kind, rid = ref
+        network = rid if kind == "network" else ""
         gone = rid not in hi.networks if kind == "network" else \
             hi.routers is not None and rid not in hi.routers
         if gone:
             out.append(Finding(hi.host, "namespace-leftover", f"namespace {name}",
-                               f"none: Neutron has no {kind} {rid}",
-                               network=rid if kind == "network" else ""))
+                               f"none: Neutron has no {kind} {rid}", network=network))
+        elif hi.hosted is not None and name not in hi.hosted \
+                and (kind == "network" or rid in hi.hosting):
+            out.append(Finding(hi.host, "namespace-leftover", f"namespace {name}",
+                               f"none: no port of {kind} {rid} bound to {hi.host} puts it here",
+                               network=network))
     return out
+
+
+# ports whose host gets a DVR router's qrouter- (Neutron's "DVR serviced" owners)
+DVR_SERVICED = ("compute:", "network:dhcp", "neutron:LOADBALANCER")
+# the device_id Neutron gives a DHCP port its agent let go of (kept for the next agent)
+RESERVED_DHCP = "reserved_dhcp_port"
+
+
+def hosted_namespaces(ports: Iterable[PortFacts]) -> dict[str, set[str]]:
+    """Host -> the agent namespaces its bound ports account for: an agent-owned port its
+    namespace (a gateway's snat- too: DVR binds it to the SNAT node, which holds both), any
+    port bound there its network's ovnmeta-, and a DVR-serviced port the qrouter- of every
+    distributed router on its network (their interfaces are bound nowhere)."""
+    ports = list(ports)
+    dvr_on: dict[str, set[str]] = {}  # network -> distributed routers with an interface on it
+    for port in ports:
+        if port.device_owner == "network:router_interface_distributed" and port.device_id:
+            dvr_on.setdefault(port.network_id, set()).add(port.device_id)
+    out: dict[str, set[str]] = {}
+    for port in ports:
+        if not port.binding_host_id:
+            continue
+        mine = out.setdefault(port.binding_host_id, set())
+        mine.add(ovn.metadata_namespace(port.network_id))
+        if port.device_id != RESERVED_DHCP:
+            mine.update(namespaces.namespaces_to_read(port))
+        if (port.device_owner or "").startswith(DVR_SERVICED):
+            mine.update(f"qrouter-{r}" for r in dvr_on.get(port.network_id, ()))
+    return out
+
+
+def routers_with_ports(ports: Iterable[PortFacts]) -> set[str]:
+    """Routers with any port (one without is scheduled or not: its namespace proves nothing)."""
+    return {p.device_id for p in ports if p.device_id
+            and namespaces.OWNERS.get(p.device_owner or "", ("", ""))[1] == "router"}
 
 
 def hostname_mismatch(hi: HostInput) -> list[Finding]:

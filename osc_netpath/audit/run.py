@@ -118,6 +118,7 @@ def gather(conn: Any, scope: Scope) -> CloudFacts:
         # the metadata ports are bound nowhere: a host-filtered list never has them
         facts.metadata_networks = fleet.metadata_networks(conn, notes)
     facts.hosts = fleet_hosts(facts, scope)
+    facts.ports_unfiltered = not scope.filtered
     facts.host_ips = fleet.host_ips(conn, notes)
     return facts
 
@@ -142,6 +143,9 @@ def host_inputs(cloud: CloudFacts, complete: bool) -> dict[str, checks.HostInput
     chassis = {a.host: str(a.configurations["chassis_name"]) for a in cloud.agents
                if a.agent_type in checks.OVN_TYPES and a.configurations.get("chassis_name")}
     metadata = set(cloud.metadata_networks)
+    whole = cloud.ports_unfiltered and complete
+    hosted = checks.hosted_namespaces(cloud.ports) if whole else {}
+    hosting = checks.routers_with_ports(cloud.ports) if whole else set()
     return {h: checks.HostInput(
         host=h, ports=ports, networks=cloud.networks, agent=cloud.agent_for(h),
         known_ports=known, ports_complete=complete,
@@ -150,7 +154,8 @@ def host_inputs(cloud: CloudFacts, complete: bool) -> dict[str, checks.HostInput
         routed_networks=routed.get(h, set()),
         routers=set(cloud.routers) if cloud.routers is not None else None,
         metadata_networks=metadata,
-        metadata_agent=cloud.has_agent(h, checks.OVN_METADATA_AGENT))
+        metadata_agent=cloud.has_agent(h, checks.OVN_METADATA_AGENT),
+        hosted=hosted.get(h, set()) if whole else None, hosting=hosting)
         for h, ports in by_host.items()}
 
 

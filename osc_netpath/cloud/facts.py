@@ -125,6 +125,9 @@ class CloudFacts:
     # --host when the API shows the server's host and it is another: traced alone, instead.
     host_override: str | None = None
     routers: list[str] | None = None  # audit: the id of every router Neutron has (None: unknown)
+    # audit: `ports` is every port Neutron has, none filtered out (--host/--network/--project
+    # lists lack the ports bound nowhere: router interfaces, metadata ports)
+    ports_unfiltered: bool = False
 
     def host_of(self, port: PortFacts) -> str | None:
         """The host whose wiring ``port`` is resolved against: an overriding --host, else the

@@ -155,6 +155,25 @@ def test_demo_capture_audits_with_no_cloud(demo):
     assert json.loads(app.stdout.getvalue()) == []
 
 
+def test_demo_network_node_namespaces_are_each_accounted_for_by_a_port():
+    """The demo's audit was recorded unfiltered: the leftover rule for namespaces Neutron
+    still has runs on it, and network1's qdhcp-/qrouter- are each due to a port bound there."""
+    from osc_netpath import capture
+    from osc_netpath.audit import run as audit_run
+
+    trace = audit_run.merged(capture.load("demo"))
+    assert trace.cloud.ports_unfiltered
+    network1 = audit_run.host_inputs(trace.cloud, complete=True)["network1"]
+    found = {n for n in capture_namespaces(trace, "network1") if n[:6] in ("qdhcp-", "qroute")}
+    assert found and network1.hosted is not None and found <= network1.hosted
+
+
+def capture_namespaces(trace, host: str) -> list[str]:
+    from osc_netpath.host import probe
+
+    return probe.parse_output(host, trace.probes[host]).namespaces
+
+
 def test_bad_capture_is_one_line():
     with pytest.raises(exceptions.CommandError, match="^cannot read capture /nonexistent"):
         run(FakeApp(), "--capture", "/nonexistent")

@@ -23,6 +23,7 @@ def fleet() -> capture.Trace:
                                     for s in LAB.servers])
     merged = run.merged(bundle)
     merged.cloud.subject = run.SUBJECT  # the lab's port list is complete: orphans decidable
+    merged.cloud.ports_unfiltered = True  # ...and unfiltered: stale namespaces decidable
     merged.cloud.hosts = [h.name for h in LAB.hosts]
     return merged
 
@@ -172,6 +173,32 @@ def test_leftover_and_missing_namespaces_and_a_too_small_underlay(lab):
     finally:
         hv1.run("ip", "link", "set", "dev", underlay, "mtu", str(mtu))
         hv1.run("ip", "netns", "delete", f"qdhcp-{gone}")
+    assert audit(lab) == set()
+
+
+def test_a_namespace_neutron_hosts_elsewhere_is_left_over(lab):
+    """hv2 keeps a qdhcp- of the VXLAN network, which Neutron still has, while the network's
+    DHCP port is bound to hv1 (the agent was rescheduled; hv2's died before cleaning up): a
+    leftover on hv2; hv1's own qdhcp- of that network, with its port, is not."""
+    hv1, hv2 = lab.hosts["hv1"], lab.hosts["hv2"]
+    cloud = fleet().cloud
+    vx = next(n for n in cloud.networks.values() if n.segments
+              and n.segments[0].network_type == "vxlan")
+    cloud.ports.append(PortFacts(
+        id=NEW, network_id=vx.id, mac_address="fa:16:3e:0:0:8", status="ACTIVE",
+        device_owner="network:dhcp", device_id=f"dhcp-{vx.id}", binding_host_id="hv1",
+        binding_vif_type="ovs"))
+    ns = f"qdhcp-{vx.id}"
+    hv1.run("ip", "netns", "add", ns)
+    hv2.run("ip", "netns", "add", ns)
+    try:
+        found = audit(lab, cloud) - {("hv1", "interface-missing", NEW)}  # no tap in it
+        assert found == {("hv2", "namespace-leftover", "")}
+        filtered = dataclasses.replace(cloud, ports_unfiltered=False)  # a --network list
+        assert audit(lab, filtered) - {("hv1", "interface-missing", NEW)} == set()
+    finally:
+        hv1.run("ip", "netns", "delete", ns)
+        hv2.run("ip", "netns", "delete", ns)
     assert audit(lab) == set()
 
 

@@ -246,6 +246,86 @@ def test_router_and_dhcp_namespaces_missing_and_left_over():
     assert not [f for f in checks.audit_host(hi) if f.cls.startswith("namespace-")]
 
 
+def uid(c: str) -> str:
+    return c * 8 + f"-{c * 4}-4{c * 3}-8{c * 3}-" + c * 12
+
+
+def agent_port(pid: str, owner: str, device: str, host: str, net: str) -> PortFacts:
+    return PortFacts(id=pid, network_id=net, mac_address="fa:16:3e:00:00:09", status="ACTIVE",
+                     device_owner=owner, device_id=device, binding_host_id=host,
+                     binding_vif_type="ovs" if host else "unbound")
+
+
+def test_the_namespaces_each_hosts_ports_account_for():
+    """Neutron's placement of agent namespaces: a legacy router where its ports are bound,
+    an HA router on every host with its HA port, a DVR router on each host with a
+    DVR-serviced port (VM, DHCP) on its networks and on the SNAT node (gateway: qrouter- and
+    snat-), fip- where its gateway port is; a reserved DHCP port (released by its agent)
+    accounts for nothing; ovnmeta- of every network with a port bound to the host."""
+    dvr, legacy, ha, ext, ha_net = uid("1"), uid("2"), uid("3"), uid("4"), uid("5")
+    ports = [
+        agent_port("vm", "compute:nova", "server-1", "compute1", "net-1"),
+        agent_port("dvr-if", "network:router_interface_distributed", dvr, "", "net-1"),
+        agent_port("dvr-gw", "network:router_gateway", dvr, "network1", ext),
+        agent_port("dvr-sg", "network:router_centralized_snat", dvr, "network1", "net-1"),
+        agent_port("fg", "network:floatingip_agent_gateway", "agent-c1", "compute1", ext),
+        agent_port("leg-if", "network:router_interface", legacy, "network1", "net-2"),
+        agent_port("vm2", "compute:nova", "server-2", "compute2", "net-2"),
+        agent_port("ha-a", "network:router_ha_interface", ha, "network1", ha_net),
+        agent_port("ha-b", "network:router_ha_interface", ha, "network2", ha_net),
+        agent_port("ha-if", "network:ha_router_replicated_interface", ha, "network1", "net-3"),
+        agent_port("dhcp", "network:dhcp", "dhcp-a", "network2", "net-1"),
+        agent_port("dhcp-old", "network:dhcp", checks.RESERVED_DHCP, "compute2", "net-3"),
+    ]
+
+    def meta(*nets: str) -> set[str]:
+        return {f"ovnmeta-{n}" for n in nets}
+
+    assert checks.hosted_namespaces(ports) == {
+        "compute1": {f"qrouter-{dvr}", f"fip-{ext}"} | meta("net-1", ext),
+        "compute2": meta("net-2", "net-3"),  # legacy router: no qrouter- beside its VM
+        "network1": {f"qrouter-{dvr}", f"snat-{dvr}", f"qrouter-{legacy}", f"qrouter-{ha}"}
+        | meta(ext, "net-1", "net-2", ha_net, "net-3"),
+        "network2": {f"qrouter-{ha}", "qdhcp-net-1", f"qrouter-{dvr}"} | meta(ha_net, "net-1")}
+    assert checks.routers_with_ports(ports) == {dvr, legacy, ha}
+
+
+def test_a_namespace_neutron_still_has_but_hosts_elsewhere_is_left_over():
+    """A qdhcp- whose DHCP port went to another agent, a qrouter- of a router rescheduled:
+    leftovers, said from the fleet's whole port list only. A router with no port at all may
+    be scheduled here or not: its namespace proves nothing. A --host/--network/--project
+    list lacks the ports bound nowhere: no such finding then."""
+    moved_net, here_net, moved, bare = uid("6"), uid("7"), uid("8"), uid("9")
+    cloud = b.cloud()
+    for net in (moved_net, here_net):
+        cloud.networks[net] = dataclasses.replace(cloud.networks["net-1"], id=net)
+    cloud.ports += [
+        agent_port("dhcp-a", "network:dhcp", "dhcp-a", "network2", moved_net),
+        agent_port("dhcp-b", "network:dhcp", "dhcp-b", "compute1", here_net),
+        agent_port("ri", "network:router_interface", moved, "network2", here_net),
+        # released by its agent, still bound here: accounts for no qdhcp-, wants none
+        agent_port("dhcp-r", "network:dhcp", checks.RESERVED_DHCP, "compute1", moved_net)]
+    cloud.routers = [moved, bare]
+    cloud.hosts = ["compute1", "network2"]
+    cloud.ports_unfiltered = True
+    namespaces = [f"qdhcp-{moved_net}", f"qdhcp-{here_net}", f"qrouter-{moved}",
+                  f"qrouter-{bare}"]
+
+    def leftovers(cloud) -> list[tuple[str, str]]:
+        hi = run.host_inputs(cloud, complete=True)["compute1"]
+        hi.facts = wired_vlan().facts()
+        hi.facts.namespaces = list(namespaces)
+        assert checks.namespace_missing(hi) == []
+        return [(f.seen, f.expected) for f in checks.namespace_leftover(hi)]
+
+    assert leftovers(cloud) == [
+        (f"namespace qdhcp-{moved_net}",
+         f"none: no port of network {moved_net} bound to compute1 puts it here"),
+        (f"namespace qrouter-{moved}",
+         f"none: no port of router {moved} bound to compute1 puts it here")]
+    assert leftovers(dataclasses.replace(cloud, ports_unfiltered=False)) == []
+
+
 def test_a_dvr_agent_rewrites_provider_vlans_in_table_2():
     """Under DVR the physical bridge rewrites the local VLAN in table 2 (0 → 1 → 2): found
     there, it is no finding; with table 2 not read, nothing is called missing; a rewrite in
