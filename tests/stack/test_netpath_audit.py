@@ -10,7 +10,8 @@ one fault at a time, and the audit finds each one and nothing else:
 3. compute2: vm2's provider-vlan101 port removed from br-int (ovs-vsctl del-port; the frozen
    agent cannot report it DOWN, so Neutron still expects it wired): interface-missing.
 
-Also a qrouter- of a router Neutron does not have, left on network1: namespace-leftover.
+Also a qrouter- of a router Neutron does not have, left on network1, and a qdhcp- of a network
+Neutron serves from network1, left on compute1: namespace-leftover each.
 Undone in reverse (the port re-added as os-vif adds it, the agent thawed, the flow re-added as
 it was dumped) and the audit is back to what it found first. This file runs last in the
 ML2/OVS phase (conftest.PHASE_OF): the DVR phase brings up a fresh stack after it.
@@ -71,18 +72,35 @@ def test_the_real_fleet_audits_clean(stack, baseline):
 def test_a_namespace_left_behind_on_the_network_node(stack, baseline):
     """A qrouter- of a router Neutron does not have (what an L3 agent killed mid-cleanup
     leaves), made with `ip netns add` on network1: namespace-leftover, nothing else."""
-    _, clean, _ = baseline
-    node = stack.hosts["network1"]
     ghost = "qrouter-5d4c3b2a-1908-4f7e-8d6c-5b4a39281706"
-    groundtruth.host_run(node, ["ip", "netns", "add", ghost])
+    row = _leftover_found(stack, baseline, "network1", ghost)
+    assert row["Expected"] == "none: Neutron has no router 5d4c3b2a-1908-4f7e-8d6c-5b4a39281706"
+
+
+def _leftover_found(stack, baseline, host: str, namespace: str) -> dict:
+    """``namespace`` made on ``host`` (and removed): one namespace-leftover, nothing else."""
+    _, clean, _ = baseline
+    node = stack.hosts[host]
+    groundtruth.host_run(node, ["ip", "netns", "add", namespace])
     try:
         _, found, rows = _audit(stack)
-        assert found - clean == {("network1", "namespace-leftover", "")}, rows
-        assert clean - found == set()
-        (row,) = [r for r in rows if r["Class"] == "namespace-leftover"]
-        assert row["Seen"] == f"namespace {ghost}"
     finally:
-        groundtruth.host_run(node, ["ip", "netns", "delete", ghost])
+        groundtruth.host_run(node, ["ip", "netns", "delete", namespace])
+    assert found - clean == {(host, "namespace-leftover", "")}, rows
+    assert clean - found == set()
+    (row,) = [r for r in rows if r["Class"] == "namespace-leftover"]
+    assert row["Seen"] == f"namespace {namespace}"
+    return row
+
+
+def test_a_dhcp_namespace_left_where_neutron_no_longer_hosts_it(stack, admin_sdk, baseline):
+    """A qdhcp- of tenant-vx, which Neutron has and serves from network1's DHCP agent, on
+    compute1 (what a DHCP agent there leaves when the network is rescheduled away while it is
+    down): namespace-leftover on compute1, because no port bound there accounts for it; the
+    real qdhcp-/qrouter- on network1 (their ports bound there) stay unflagged."""
+    net = admin_sdk.network.find_network("tenant-vx", ignore_missing=False)
+    row = _leftover_found(stack, baseline, "compute1", f"qdhcp-{net.id}")
+    assert row["Expected"] == f"none: no port of network {net.id} bound to compute1 puts it here"
 
 
 def test_drift_behind_neutrons_back_is_found_one_fault_at_a_time(stack, admin_sdk, baseline):
