@@ -128,3 +128,28 @@ def test_fip_veth_deleted(dvr_stack, dvr):
         groundtruth.wait_until(
             f"{rfp} back in qrouter-{rid}",
             lambda: rfp in groundtruth.namespace_devices(host, f"qrouter-{rid}"), 120)
+
+
+def _audit(dvr_stack) -> list[dict]:
+    out = Out(dvr_stack.openstack("netpath", "audit", "-f", "json", check=False, timeout=180))
+    assert out.rc in (0, 1), out.stderr
+    return out.rows
+
+
+def test_audit_of_the_dvr_fleet_then_a_snat_namespace_left_behind(dvr_stack, dvr):
+    """The real DVR fleet audits clean: each compute's qrouter- is due to its VM on tenant-vx
+    (router1's interfaces are bound nowhere), fip- to the host's fg- port, network1's
+    qrouter-/snat- to the gateway and SNAT ports. Then a snat- of router1 on compute1, where
+    neither is bound (what a former SNAT node keeps when router1's SNAT moved away while its
+    agent was down): a namespace-leftover there, nothing else."""
+    assert _audit(dvr_stack) == []
+    rid, host = dvr["router"].id, dvr_stack.hosts[COMPUTE]
+    assert (dvr["sg"]["host"], dvr["qg"]["host"]) == (NODE, NODE)
+    groundtruth.host_run(host, ["ip", "netns", "add", f"snat-{rid}"])
+    try:
+        rows = _audit(dvr_stack)
+    finally:
+        groundtruth.host_run(host, ["ip", "netns", "delete", f"snat-{rid}"])
+    assert [(r["Host"], r["Class"], r["Seen"], r["Expected"]) for r in rows] == [
+        (COMPUTE, "namespace-leftover", f"namespace snat-{rid}",
+         f"none: no port of router {rid} bound to {COMPUTE} puts it here")]
