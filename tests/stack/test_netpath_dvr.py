@@ -6,7 +6,8 @@ port there (vm1's compute1 among them), joined by the veth ``rfp-`` ⇄ ``fpr-``
 ``fip-<external>`` where ``fg-`` leaves for vm1's floating IP (whose NAT the compute's L3 agent
 writes in its ``qrouter-``); the SNAT port ``sg-`` and the gateway ``qg-`` are in ``snat-`` on
 network1. Every hop is compared with what the hosts have (groundtruth.read_agent_port on the
-host named), the veth and the NAT rules read inside the namespaces."""
+host named), the veth and the NAT rules read inside the namespaces. ``netpath audit`` of the
+DVR fleet: clean, then a snat- left on a compute is its one finding."""
 
 from __future__ import annotations
 
