@@ -110,23 +110,50 @@ class TransportStats:
         return sum(self.execs.values())
 
 
-def _ssh_config_known_hosts(target: SshTarget) -> list[str] | None:
-    """UserKnownHostsFile/GlobalKnownHostsFile that ~/.ssh/config sets for this host (None: not
-    set). ``none`` yields an empty list: nothing is trusted, never everything."""
+def _ssh_config(target: SshTarget) -> Any:
+    """What ~/.ssh/config says for this host (asyncssh's parse of it), None: no file, or it
+    does not parse (connect() reports a broken config itself)."""
     path = os.path.expanduser("~/.ssh/config")
-    if not os.path.isfile(path):
+    if not target.use_ssh_config or not os.path.isfile(path):
         return None
     from asyncssh.config import ConfigParseError, SSHClientConfig
 
     try:
-        cfg = SSHClientConfig.load(None, [path], False, False, False, "", target.username or "",
-                                   target.address, target.port or 22)
-    except (ConfigParseError, OSError):  # connect() reports a broken config itself
+        return SSHClientConfig.load(None, [path], False, False, False, "", target.username or "",
+                                    target.address, target.port or 22)
+    except (ConfigParseError, OSError):
         return None
-    values: list[Any] = [cfg.get(o) for o in ("UserKnownHostsFile", "GlobalKnownHostsFile")]
+
+
+def _ssh_config_known_hosts(config: Any) -> list[str] | None:
+    """UserKnownHostsFile/GlobalKnownHostsFile the config sets for this host (None: not
+    set). ``none`` yields an empty list: nothing is trusted, never everything."""
+    if config is None:
+        return None
+    values: list[Any] = [config.get(o) for o in ("UserKnownHostsFile", "GlobalKnownHostsFile")]
     if all(v is None for v in values):
         return None
     return [str(p) for v in values if v for p in v]
+
+
+# AES-GCM first: asyncssh seals a packet with one AEAD call where chacha20-poly1305 takes
+# several (about 1.2 ms less client CPU per connection, 6 -> 5 ms: a fleet audit's main cost),
+# and it is not the mode the Terrapin prefix truncation targets. asyncssh's other defaults
+# follow, so a server without GCM still negotiates; a ``Ciphers`` in ~/.ssh/config wins.
+PREFERRED_CIPHERS = ("aes256-gcm@openssh.com", "aes128-gcm@openssh.com")
+
+
+def _encryption_algs(config: Any) -> list[str] | None:
+    """The ciphers to offer, in order (None: leave it to the config / asyncssh)."""
+    if config is not None and config.get("Ciphers") is not None:
+        return None
+    try:
+        from asyncssh.encryption import get_default_encryption_algs
+    except ImportError:  # a future asyncssh without it: its own order, still secure
+        return None
+    default = [a.decode() for a in get_default_encryption_algs()]
+    return [a for a in PREFERRED_CIPHERS if a in default] + \
+        [a for a in default if a not in PREFERRED_CIPHERS]
 
 
 def _one_line(text: object, limit: int = 300) -> str:
@@ -315,8 +342,9 @@ class _Runner:
     def _options(self, target: SshTarget) -> dict[str, Any]:
         """asyncssh.connect keyword arguments. Only set what is configured, so ~/.ssh/config
         (User, Port, IdentityFile, ProxyJump…) still applies to the rest."""
+        config = _ssh_config(target)
         opts: dict[str, Any] = {
-            "known_hosts": self._load_known_hosts(target),  # always verified: never None
+            "known_hosts": self._load_known_hosts(target, config),  # always verified: never None
             "connect_timeout": target.connect_timeout,
             "login_timeout": target.connect_timeout,
             "config": () if target.use_ssh_config else [],
@@ -342,20 +370,23 @@ class _Runner:
             opts["client_keys"] = keys
         if not target.agent:
             opts["agent_path"] = None
+        if (ciphers := _encryption_algs(config)) is not None:
+            opts["encryption_algs"] = ciphers
         return opts
 
-    def _known_hosts_paths(self, target: SshTarget) -> tuple[str, ...]:
+    def _known_hosts_paths(self, target: SshTarget, config: Any = None) -> tuple[str, ...]:
+        """``config``: the host's ~/.ssh/config already parsed (else parsed here)."""
         if target.known_hosts:
             return (os.path.expanduser(target.known_hosts),)
-        listed = _ssh_config_known_hosts(target) if target.use_ssh_config else None
+        listed = _ssh_config_known_hosts(config or _ssh_config(target))
         candidates = DEFAULT_KNOWN_HOSTS if listed is None else listed
         found = (os.path.expanduser(p) for p in candidates)
         return tuple(p for p in found if os.path.isfile(p))
 
-    def _load_known_hosts(self, target: SshTarget) -> Any:
+    def _load_known_hosts(self, target: SshTarget, config: Any = None) -> Any:
         import asyncssh
 
-        paths = self._known_hosts_paths(target)
+        paths = self._known_hosts_paths(target, config)
         if paths not in self._known_hosts:
             if target.known_hosts and not os.path.isfile(paths[0]):
                 raise _SetupError(

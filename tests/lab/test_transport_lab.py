@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from osc_netpath.host.transport import run_probes
-from tests.lab.lab import Lab
+from tests.lab.lab import SSHD, Lab
 
 pytestmark = pytest.mark.lab
 
@@ -274,3 +274,61 @@ def test_runaway_host_is_cut_and_stops(lab: Lab) -> None:
     while "npflood" in lab.hosts["hv1"].run("ps", "-eo", "args") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "npflood" not in lab.hosts["hv1"].run("ps", "-eo", "args")
+
+
+@pytest.fixture
+def debug_sshd(lab: Lab, tmp_path: Path) -> Iterator[Callable[..., tuple[int, Path, Path]]]:
+    """``start(port, extra_config)``: a second sshd on hv1 (its host key, LogLevel DEBUG1, so
+    its log names the cipher each connection negotiated) and a known_hosts for that port."""
+    hv1, started = lab.hosts["hv1"], []
+
+    def start(port: int, extra: str = "") -> tuple[int, Path, Path]:
+        conf, log = tmp_path / f"sshd_{port}.conf", tmp_path / f"sshd_{port}.log"
+        pid = tmp_path / f"sshd_{port}.pid"
+        mine = {"ListenAddress": f"{hv1.address}:{port}", "PidFile": str(pid),
+                "LogLevel": "DEBUG1"}
+        lines = [ln for ln in (hv1.dir / "sshd_config").read_text().splitlines()
+                 if ln.split(" ")[0] not in mine]
+        conf.write_text("\n".join(lines + [f"{k} {v}" for k, v in mine.items()]) + "\n" + extra)
+        hv1.run(SSHD, "-f", str(conf), "-E", str(log))
+        started.append(pid)
+        kh = tmp_path / f"known_hosts_{port}"
+        kh.write_text(f"[{hv1.address}]:{port} {hv1.host_key_pub.read_text()}")
+        return port, kh, log
+
+    yield start
+    for pid in started:
+        subprocess.run(["kill", pid.read_text().strip()], check=False)
+
+
+def _negotiated(log: Path) -> list[str]:
+    return [ln.split("cipher: ")[1].split()[0] for ln in log.read_text().splitlines()
+            if "kex: client->server cipher:" in ln]
+
+
+def test_gcm_is_negotiated_chacha_still_works_and_ssh_config_ciphers_win(
+        lab: Lab, tmp_path: Path, debug_sshd, monkeypatch) -> None:
+    """Against real OpenSSH: AES-GCM is what an sshd with its default ciphers agrees to; an
+    sshd that allows only chacha20-poly1305 still gets a probe through; a ``Ciphers`` in
+    ~/.ssh/config for the host is what is offered."""
+    port, kh, log = debug_sshd(2201)
+    ok = run_probes([(lab.ssh_target("hv1", port=port, known_hosts=str(kh)), "sh -s")],
+                    "echo hi\n")[0]["hv1"]
+    assert (ok.error, ok.stdout) == (None, "hi\n")
+    assert _negotiated(log) == ["aes256-gcm@openssh.com"]
+
+    port, kh, log = debug_sshd(2202, "Ciphers chacha20-poly1305@openssh.com\n")
+    ok = run_probes([(lab.ssh_target("hv1", port=port, known_hosts=str(kh)), "sh -s")],
+                    "echo hi\n")[0]["hv1"]
+    assert (ok.error, ok.stdout) == (None, "hi\n")
+    assert _negotiated(log) == ["chacha20-poly1305@openssh.com"]
+
+    port, kh, log = debug_sshd(2203)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text(
+        f"Host {lab.hosts['hv1'].address}\n  Ciphers aes128-ctr\n")
+    ok = run_probes([(lab.ssh_target("hv1", port=port, known_hosts=str(kh),
+                                     use_ssh_config=True), "sh -s")], "echo hi\n")[0]["hv1"]
+    assert (ok.error, ok.stdout) == (None, "hi\n")
+    assert _negotiated(log) == ["aes128-ctr"]

@@ -107,6 +107,26 @@ def test_known_hosts_files_named_in_ssh_config_are_used(tmp_path, monkeypatch) -
     assert runner._known_hosts_paths(_target(known_hosts=str(explicit))) == (str(explicit),)
 
 
+def test_aes_gcm_is_offered_first_unless_ssh_config_names_the_ciphers(tmp_path, monkeypatch
+                                                                     ) -> None:
+    """GCM first, then the rest of asyncssh's defaults (chacha20-poly1305 still offered);
+    a ``Ciphers`` that ~/.ssh/config sets for the host is left in charge."""
+    import asyncio
+
+    from osc_netpath.host import transport
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    runner = transport._Runner("", asyncio.Semaphore(1))
+    offered = runner._options(_target())["encryption_algs"]
+    assert offered[:2] == ["aes256-gcm@openssh.com", "aes128-gcm@openssh.com"]
+    assert "chacha20-poly1305@openssh.com" in offered and len(set(offered)) == len(offered)
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text("Host 192.0.2.*\n  Ciphers aes128-ctr\n")
+    assert "encryption_algs" not in runner._options(_target())  # the config's, by asyncssh
+    assert runner._options(_target(address="198.51.100.7"))["encryption_algs"] == offered
+    assert runner._options(_target(use_ssh_config=False))["encryption_algs"] == offered
+
+
 def test_ctrl_c_keeps_the_hosts_that_finished(tmp_path: Path) -> None:
     """Real asyncssh, real sockets, a real SIGINT: "fast" is refused at once, "stuck" accepts
     the TCP connection and never speaks. Ctrl-C once "fast" is in: ProbesInterrupted (still a
