@@ -511,32 +511,71 @@ def namespace_leftover(hi: HostInput) -> list[Finding]:
 
 
 # ports whose host gets a DVR router's qrouter- (Neutron's "DVR serviced" owners)
-DVR_SERVICED = ("compute:", "network:dhcp", "neutron:LOADBALANCER")
+DVR_SERVICED = ("compute:", "network:dhcp", "neutron:LOADBALANCER", "trunk:subport")
+DVR_INTERFACE = "network:router_interface_distributed"
 # the device_id Neutron gives a DHCP port its agent let go of (kept for the next agent)
 RESERVED_DHCP = "reserved_dhcp_port"
+L3_AGENT = "L3 agent"
+OVN_GATEWAY_AGENT = "OVN Controller Gateway agent"
 
 
-def hosted_namespaces(ports: Iterable[PortFacts]) -> dict[str, set[str]]:
-    """Host -> the agent namespaces its bound ports account for: an agent-owned port its
-    namespace (a gateway's snat- too: DVR binds it to the SNAT node, which holds both), any
-    port bound there its network's ovnmeta-, and a DVR-serviced port the qrouter- of every
-    distributed router on its network (their interfaces are bound nowhere)."""
+def hosted_namespaces(ports: Iterable[PortFacts], snat_hosts: set[str] | None = None,
+                      gateway_hosts: set[str] | None = None) -> dict[str, set[str]]:
+    """Host -> the agent namespaces its bound ports account for (a superset: what is not in
+    it is a leftover). An agent-owned port its namespace (a gateway's snat- too: DVR binds it
+    to the SNAT node, which holds both; an HA port both, its keepalived lives in snat- under
+    DVR-HA); any port there its network's ovnmeta-; a DVR-serviced port the qrouter- of
+    every distributed router on its network and of those joined to them by a network. A
+    dvr_snat host may hold any distributed router (one without a gateway is scheduled there
+    too); an OVN gateway chassis the ovnmeta- of a network with SR-IOV or baremetal ports
+    (external ports, claimed by the gateway). A port in live migration counts on both."""
     ports = list(ports)
-    dvr_on: dict[str, set[str]] = {}  # network -> distributed routers with an interface on it
+    dvr_on = _distributed_routers_by_network(ports)
+    every_dvr = set().union(*dvr_on.values()) if dvr_on else set()
+    out: dict[str, set[str]] = {h: {f"qrouter-{r}" for r in every_dvr}
+                                for h in snat_hosts or ()}
     for port in ports:
-        if port.device_owner == "network:router_interface_distributed" and port.device_id:
-            dvr_on.setdefault(port.network_id, set()).add(port.device_id)
-    out: dict[str, set[str]] = {}
-    for port in ports:
-        if not port.binding_host_id:
-            continue
-        mine = out.setdefault(port.binding_host_id, set())
-        mine.add(ovn.metadata_namespace(port.network_id))
-        if port.device_id != RESERVED_DHCP:
-            mine.update(namespaces.namespaces_to_read(port))
-        if (port.device_owner or "").startswith(DVR_SERVICED):
-            mine.update(f"qrouter-{r}" for r in dvr_on.get(port.network_id, ()))
+        dest = (port.binding_profile or {}).get("migrating_to")
+        for host in {h for h in (port.binding_host_id, dest) if isinstance(h, str) and h}:
+            mine = out.setdefault(host, set())
+            mine.add(ovn.metadata_namespace(port.network_id))
+            if port.device_id != RESERVED_DHCP:
+                mine.update(namespaces.namespaces_to_read(port))
+            if port.device_owner == "network:router_ha_interface" and port.device_id:
+                mine.add(f"snat-{port.device_id}")
+            if (port.device_owner or "").startswith(DVR_SERVICED):
+                mine.update(f"qrouter-{r}" for r in dvr_on.get(port.network_id, ()))
+        if port.binding_vnic_type not in (None, "", "normal"):
+            for host in gateway_hosts or ():
+                out.setdefault(host, set()).add(ovn.metadata_namespace(port.network_id))
     return out
+
+
+def _distributed_routers_by_network(ports: list[PortFacts]) -> dict[str, set[str]]:
+    """Network -> the distributed routers with an interface on it, and every router joined
+    to those through a shared network (Neutron brings a router to a host that has one it
+    shares a network with; the whole chain is taken: more, never fewer)."""
+    nets_of: dict[str, set[str]] = {}
+    for port in ports:
+        if port.device_owner == DVR_INTERFACE and port.device_id:
+            nets_of.setdefault(port.device_id, set()).add(port.network_id)
+    on: dict[str, set[str]] = {}
+    for router, nets in nets_of.items():
+        for net in nets:
+            on.setdefault(net, set()).add(router)
+    group: dict[str, set[str]] = {}
+    for router in nets_of:
+        if router in group:
+            continue
+        chain, todo = set(), [router]
+        while todo:
+            r = todo.pop()
+            if r not in chain:
+                chain.add(r)
+                todo += [o for n in nets_of[r] for o in on[n]]
+        for r in chain:
+            group[r] = chain
+    return {net: set().union(*(group[r] for r in routers)) for net, routers in on.items()}
 
 
 def routers_with_ports(ports: Iterable[PortFacts]) -> set[str]:

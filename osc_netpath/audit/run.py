@@ -111,7 +111,11 @@ def gather(conn: Any, scope: Scope) -> CloudFacts:
     facts.ports = fleet.ports(conn, scope.hosts or None, scope.network, scope.project)
     facts.networks = fleet.networks(conn, notes)
     facts.routers = fleet.routers(conn, notes)
-    facts.agents = fleet.agents(conn, None, notes)  # all: peers' tunneling_ip are needed
+    # all hosts: peers' tunneling_ip are needed; the L3 agents only for their dvr_snat hosts
+    agents = fleet.agents(conn, None, notes, also=frozenset({checks.L3_AGENT}))
+    facts.agents = [a for a in agents if a.agent_type != checks.L3_AGENT]
+    facts.snat_hosts = sorted({a.host for a in agents if a.agent_type == checks.L3_AGENT
+                               and a.configurations.get("agent_mode") == "dvr_snat"})
     facts.metadata_networks = sorted({p.network_id for p in facts.ports
                                       if p.device_owner == METADATA_OWNER})
     if (scope.hosts or scope.project) and any(checks.ovn_agent(a) for a in facts.agents):
@@ -144,7 +148,9 @@ def host_inputs(cloud: CloudFacts, complete: bool) -> dict[str, checks.HostInput
                if a.agent_type in checks.OVN_TYPES and a.configurations.get("chassis_name")}
     metadata = set(cloud.metadata_networks)
     whole = cloud.ports_unfiltered and complete
-    hosted = checks.hosted_namespaces(cloud.ports) if whole else {}
+    gateways = {a.host for a in cloud.agents if a.agent_type == checks.OVN_GATEWAY_AGENT}
+    hosted = checks.hosted_namespaces(cloud.ports, set(cloud.snat_hosts), gateways) \
+        if whole else {}
     hosting = checks.routers_with_ports(cloud.ports) if whole else set()
     return {h: checks.HostInput(
         host=h, ports=ports, networks=cloud.networks, agent=cloud.agent_for(h),

@@ -128,6 +128,7 @@ class CloudFacts:
     # audit: `ports` is every port Neutron has, none filtered out (--host/--network/--project
     # lists lack the ports bound nowhere: router interfaces, metadata ports)
     ports_unfiltered: bool = False
+    snat_hosts: list[str] = field(default_factory=list)  # audit: hosts of dvr_snat L3 agents
 
     def host_of(self, port: PortFacts) -> str | None:
         """The host whose wiring ``port`` is resolved against: an overriding --host, else the

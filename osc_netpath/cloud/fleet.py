@@ -103,7 +103,9 @@ def metadata_networks(conn: Connection, notes: list[str]) -> list[str]:
         return []
 
 
-def agents(conn: Connection, hosts: list[str] | None, notes: list[str]) -> list[AgentFacts]:
+def agents(conn: Connection, hosts: list[str] | None, notes: list[str],
+           also: frozenset[str] = frozenset()) -> list[AgentFacts]:
+    """The L2 agents (and those of the ``also`` types) on ``hosts`` (None: all), paged."""
     params: dict[str, Any] = {"fields": list(fetch.AGENT_FIELDS)}
     if hosts:
         params["host"] = sorted(hosts)
@@ -112,7 +114,8 @@ def agents(conn: Connection, hosts: list[str] | None, notes: list[str]) -> list[
     except sdk_exc.HttpException as exc:
         notes.append(f"L2 agents unknown: {answer_of(conn.network, exc)}")
         return []
-    return [fetch._agent_facts(a) for a in raw if a.get("agent_type") in fetch.L2_AGENT_TYPES]
+    keep = fetch.L2_AGENT_TYPES | also
+    return [fetch._agent_facts(a) for a in raw if a.get("agent_type") in keep]
 
 
 def host_ips(conn: Connection, notes: list[str]) -> dict[str, str]:

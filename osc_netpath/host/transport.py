@@ -8,6 +8,7 @@ Importing this module is cheap: asyncio and asyncssh are imported only when prob
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -428,6 +429,12 @@ class _Runner:
             if m["port"]:
                 opts["port"] = int(m["port"])
             addr = m["ip6"] or m["host"]
+            # the jump host's own ~/.ssh/config block decides its ciphers, not the target's
+            jump = dataclasses.replace(target, address=addr, port=opts.get("port"),
+                                       username=opts.get("username"))
+            opts.pop("encryption_algs", None)
+            if (ciphers := _encryption_algs(_ssh_config(jump))) is not None:
+                opts["encryption_algs"] = ciphers
             self.stats.jump_connections += 1
             self._jumps[key] = asyncio.ensure_future(asyncio.wait_for(
                 asyncssh.connect(addr, **opts), target.connect_timeout + 1))

@@ -296,3 +296,24 @@ def test_ovn_host_filter_asks_for_the_metadata_ports_once(mocker, probes, audite
     assert [p.query.get("device_owner") for p in ports] == [None, ["network:distributed"], None]
     assert ports[1].query["fields"] == ["network_id"]
     assert [(hi.host, hi.metadata_networks) for hi in audited] == [("compute-1", {net})]
+
+
+def test_l3_agents_name_the_dvr_snat_hosts_and_are_never_a_hosts_l2_agent(
+        mocker, probes, audited, monkeypatch):
+    """The one paged agent list also gives the L3 agents: a dvr_snat one marks its host (any
+    distributed router's qrouter- may be there); no L3 agent stands in for the L2 agent, and
+    a host with only an L3 agent is not audited for it."""
+    cloud = fleet_cloud(mocker, 4)
+    cloud.add_agent("compute-1", "L3 agent", "neutron-l3-agent", {"agent_mode": "dvr_snat"})
+    cloud.add_agent("compute-2", "L3 agent", "neutron-l3-agent", {"agent_mode": "dvr"})
+    cloud.add_agent("l3-only", "L3 agent", "neutron-l3-agent", {"agent_mode": "dvr_snat"})
+    gathered = []
+    real = run_mod.gather
+    monkeypatch.setattr(run_mod, "gather", lambda conn, scope: gathered.append(
+        real(conn, scope)) or gathered[-1])
+    run(FakeApp(cloud.connection(), netpath={"user": "ops"}), "-f", "json")
+    assert len([c for c in cloud.requests() if c.path == "/v2.0/agents"]) == 1
+    assert gathered[0].snat_hosts == ["compute-1", "l3-only"]
+    assert sorted(hi.host for hi in audited) == list(HOSTS)
+    assert {hi.host: hi.agent.agent_type for hi in audited} == {
+        h: "Open vSwitch agent" for h in HOSTS}

@@ -284,10 +284,41 @@ def test_the_namespaces_each_hosts_ports_account_for():
     assert checks.hosted_namespaces(ports) == {
         "compute1": {f"qrouter-{dvr}", f"fip-{ext}"} | meta("net-1", ext),
         "compute2": meta("net-2", "net-3"),  # legacy router: no qrouter- beside its VM
-        "network1": {f"qrouter-{dvr}", f"snat-{dvr}", f"qrouter-{legacy}", f"qrouter-{ha}"}
+        "network1": {f"qrouter-{dvr}", f"snat-{dvr}", f"qrouter-{legacy}", f"qrouter-{ha}",
+                     f"snat-{ha}"}  # (an HA router under DVR keeps keepalived in snat-)
         | meta(ext, "net-1", "net-2", ha_net, "net-3"),
-        "network2": {f"qrouter-{ha}", "qdhcp-net-1", f"qrouter-{dvr}"} | meta(ha_net, "net-1")}
+        "network2": {f"qrouter-{ha}", f"snat-{ha}", "qdhcp-net-1", f"qrouter-{dvr}"}
+        | meta(ha_net, "net-1")}
     assert checks.routers_with_ports(ports) == {dvr, legacy, ha}
+
+
+def test_what_else_neutron_places_namespaces_for():
+    """A trunk subport is DVR-serviced; a distributed router comes along with one it shares
+    a network with (and so on down the chain); a dvr_snat host may hold any distributed
+    router (one without a gateway is scheduled there too); an OVN gateway chassis claims the
+    external (SR-IOV, baremetal) ports, so their network's ovnmeta- is due there; a port in
+    live migration accounts on its destination too."""
+    r1, r2, r3, lone = uid("a"), uid("b"), uid("c"), uid("d")
+    sub = agent_port("sub", "trunk:subport", "trunk-1", "compute1", "net-1")
+    sriov = dataclasses.replace(agent_port("vf", "compute:nova", "server-3", "compute2",
+                                           "net-4"), binding_vnic_type="direct")
+    moving = dataclasses.replace(agent_port("mv", "compute:nova", "server-4", "compute2",
+                                            "net-5"), binding_profile={"migrating_to": "compute3"})
+    ports = [sub, sriov, moving,
+             agent_port("i1", checks.DVR_INTERFACE, r1, "", "net-1"),
+             agent_port("i2a", checks.DVR_INTERFACE, r2, "", "net-2"),
+             agent_port("i2b", checks.DVR_INTERFACE, r2, "", "net-1"),  # r2 shares net-1
+             agent_port("i3", checks.DVR_INTERFACE, r3, "", "net-2"),  # r3 shares r2's net-2
+             agent_port("i4", checks.DVR_INTERFACE, lone, "", "net-5")]
+    chain = {f"qrouter-{r}" for r in (r1, r2, r3)}
+    got = checks.hosted_namespaces(ports, snat_hosts={"network1"}, gateway_hosts={"gw1"})
+    assert got["compute1"] == chain | {"ovnmeta-net-1"}
+    assert got["network1"] == chain | {f"qrouter-{lone}"}  # no port there: dvr_snat
+    assert got["gw1"] == {"ovnmeta-net-4"}
+    assert got["compute3"] == got["compute2"] - {"ovnmeta-net-4"} == {
+        f"qrouter-{lone}", "ovnmeta-net-5"}
+    assert checks.hosted_namespaces([dataclasses.replace(sub, device_owner="compute:nova",
+                                                         binding_host_id="")] + ports[3:]) == {}
 
 
 def test_a_namespace_neutron_still_has_but_hosts_elsewhere_is_left_over():

@@ -127,6 +127,38 @@ def test_aes_gcm_is_offered_first_unless_ssh_config_names_the_ciphers(tmp_path, 
     assert runner._options(_target(use_ssh_config=False))["encryption_algs"] == offered
 
 
+def test_a_jump_hosts_ciphers_come_from_its_own_ssh_config_block(tmp_path, monkeypatch
+                                                                ) -> None:
+    import asyncio
+
+    import asyncssh
+
+    from osc_netpath.host import transport
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text(
+        "Host bastion\n  Ciphers aes128-ctr\nHost 192.0.2.*\n  Ciphers aes256-ctr\n")
+    asked: list[tuple[str, dict]] = []
+
+    async def connect(address: str, **kw: object) -> str:
+        asked.append((address, kw))
+        return "tunnel"
+
+    monkeypatch.setattr(asyncssh, "connect", connect)
+
+    async def jumps() -> None:
+        runner = transport._Runner("", asyncio.Semaphore(1))
+        await runner._jump(_target(jump_host="ops@bastion:2222"))
+        await runner._jump(_target(jump_host="other-bastion"))
+
+    asyncio.run(jumps())
+    (bastion, kw), (other, kw2) = asked
+    assert (bastion, kw["username"], kw["port"]) == ("bastion", "ops", 2222)
+    assert "encryption_algs" not in kw  # its block's aes128-ctr, applied by asyncssh
+    assert (other, kw2["encryption_algs"][0]) == ("other-bastion", "aes256-gcm@openssh.com")
+
+
 def test_ctrl_c_keeps_the_hosts_that_finished(tmp_path: Path) -> None:
     """Real asyncssh, real sockets, a real SIGINT: "fast" is refused at once, "stuck" accepts
     the TCP connection and never speaks. Ctrl-C once "fast" is in: ProbesInterrupted (still a
