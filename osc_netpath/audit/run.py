@@ -59,6 +59,26 @@ class Report:
         self.findings += found
         self.summaries.append(summary)
 
+    def withdraw(self, keys: set[str]) -> None:
+        """Drop the findings of ``keys`` (audit.settle), their counts with them."""
+        from osc_netpath.audit import settle
+
+        gone = [f for f in self.findings if settle.key(f) in keys]
+        if not gone:
+            return
+        self.findings = [f for f in self.findings if settle.key(f) not in keys]
+        by_host = {s.host: s for s in self.summaries}
+        for f in gone:
+            if (s := by_host.get(f.host)) is not None:
+                s.orphans -= f.cls == "orphan-port"
+                s.errors -= f.severity == checks.ERROR
+                s.warnings -= f.severity == checks.WARNING
+        note = (f"{len(gone)} finding(s) withdrawn: Neutron's ports, networks or routers they "
+                f"rest on changed while the hosts were probed "
+                f"({', '.join(sorted({f.cls for f in gone}))})")
+        if note not in self.notes:  # a replay has it from the recording
+            self.notes.append(note)
+
     def sort(self) -> None:
         """Streamed hosts come in as they answer: order by host for a stable report."""
         self.summaries.sort(key=lambda s: s.host)
@@ -242,6 +262,7 @@ def report_of(trace: capture.Trace) -> Report:
     report = Report(notes=list(trace.cloud.notes))
     for found, summary in audit_trace(trace):
         report.add(found, summary)
+    report.withdraw(set(trace.cloud.withdrawn))
     return report
 
 
@@ -310,6 +331,12 @@ def probe_and_audit(conn: Any, cloud: CloudFacts, scope: Scope, cfg: Any,
     # not streamed: every host when outputs are kept; else those never asked or interrupted
     for found, summary in audit_trace(trace, set(pending) if stream else None):
         report.add(found, summary)
+    if conn is not None:  # a live run: what Neutron says now, for what the findings claim
+        from osc_netpath.audit import settle
+
+        cloud.withdrawn = sorted(settle.stale(conn, cloud, report.findings,
+                                              fresh_orphans=scope.filtered))
+    report.withdraw(set(cloud.withdrawn))
     for summary in report.summaries:
         summary.seconds = seconds.get(summary.host)
     report.sort()

@@ -129,6 +129,9 @@ class CloudFacts:
     # lists lack the ports bound nowhere: router interfaces, metadata ports)
     ports_unfiltered: bool = False
     snat_hosts: list[str] = field(default_factory=list)  # audit: hosts of dvr_snat L3 agents
+    # audit: findings Neutron no longer backed when asked again after the probes (their keys,
+    # audit.settle): a replay withdraws the same
+    withdrawn: list[str] = field(default_factory=list)
 
     def host_of(self, port: PortFacts) -> str | None:
         """The host whose wiring ``port`` is resolved against: an overriding --host, else the

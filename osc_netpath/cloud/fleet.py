@@ -4,7 +4,8 @@ to the ``fields=`` the checks read, so requests grow with pages, never with port
 ports (binding:host_id / network_id / project_id filters), networks, L2 agents and hypervisors
 (host_ip), plus aggregates for --zone / --aggregate. Iface-ids a host has that the filtered
 port list did not name are looked up afterwards in chunks (``ports_by_id``): an orphan is only
-called an orphan once Neutron said it has no such port.
+called an orphan once Neutron said it has no such port. After the probes, what findings
+claim of Neutron is asked again the same way (``audit.settle``).
 """
 from __future__ import annotations
 
@@ -67,6 +68,21 @@ def ports_by_id(conn: Connection, ids: list[str], notes: list[str]) -> list[Port
                                                                 params)["ports"]]
         except sdk_exc.HttpException as exc:
             notes.append(f"unlisted iface-ids not checked: {answer_of(conn.network, exc)}")
+            return None
+    return found
+
+
+def existing_ids(conn: Connection, path: str, ids: list[str], notes: list[str]
+                 ) -> set[str] | None:
+    """Which of ``ids`` Neutron has under ``path`` (``/networks``, ``/routers``), in chunks;
+    None when it could not be asked."""
+    key, found = path.strip("/"), set()
+    for start in range(0, len(ids), ID_CHUNK):
+        params = {"id": ids[start:start + ID_CHUNK], "fields": ["id"]}
+        try:
+            found |= {str(r["id"]) for r in fetch._get(conn.network, path, params)[key]}
+        except sdk_exc.HttpException as exc:
+            notes.append(f"{key} not asked again: {answer_of(conn.network, exc)}")
             return None
     return found
 

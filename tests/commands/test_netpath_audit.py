@@ -107,7 +107,15 @@ def test_requests_grow_with_pages_not_ports(mocker, probes, monkeypatch, ports):
     assert calls == (["GET neutron /v2.0/ports"] * math.ceil(ports / 2)
                      + ["GET neutron /v2.0/networks", "GET neutron /v2.0/routers",
                         "GET neutron /v2.0/agents",
-                        "GET nova /v2.1/os-hypervisors/detail"])
+                        "GET nova /v2.1/os-hypervisors/detail"]
+                     # after the probes, what the recorded host's findings claim, asked again
+                     # in chunks of ids: their ports, the networks and the router its
+                     # leftover namespaces name
+                     + ["GET neutron /v2.0/ports", "GET neutron /v2.0/networks",
+                        "GET neutron /v2.0/routers"])
+    again = cloud.requests()[-3:]
+    assert all("id" in r.query for r in again) and again[1].query["fields"] == ["id"]
+    assert [len(r.query["id"]) for r in again[1:]] == [1, 1]
     first = next(c for c in cloud.requests() if c.path == "/v2.0/ports")
     assert first.query["limit"] == ["2"] and "binding:host_id" in first.query["fields"]
     assert [len(j) for j in probes] == [2]  # one probe per host, all in one concurrent batch
@@ -133,7 +141,9 @@ def test_host_filter_asks_neutron_about_unlisted_iface_ids_once(mocker, probes):
     run(app, "--host", "compute-1", "-f", "value", "-c", "Class")
     ports = [c for c in cloud.requests() if c.path == "/v2.0/ports"]
     assert ports[0].query["binding:host_id"] == ["compute-1"]
-    assert len(ports) == 2 and len(ports[1].query["id"]) == 6  # the recorded host's iface-ids
+    assert len(ports[1].query["id"]) == 6  # the recorded host's iface-ids
+    # then, the missing interfaces' ports asked again (the orphans were, just now: not twice)
+    assert len(ports) == 3 and not set(ports[2].query["id"]) & set(ports[1].query["id"])
     assert [len(j) for j in probes] == [1]
     assert "orphan-port" in app.stdout.getvalue().split()
 
@@ -276,7 +286,7 @@ def test_ovn_fleet_metadata_and_chassis_from_one_port_list(mocker, probes, audit
     cloud = ovn_fleet(mocker)
     net = cloud.networks[0]["id"]
     run(FakeApp(cloud.connection(), netpath={"user": "ops"}), "-f", "json")
-    ports = [c for c in cloud.requests() if c.path == "/v2.0/ports"]
+    ports = [c for c in cloud.requests() if c.path == "/v2.0/ports" and "id" not in c.query]
     assert len(ports) == 1 and "device_owner" not in ports[0].query
     assert {hi.host: (hi.metadata_networks, hi.metadata_agent) for hi in audited} == {
         h: ({net}, True) for h in HOSTS}
@@ -292,8 +302,10 @@ def test_ovn_host_filter_asks_for_the_metadata_ports_once(mocker, probes, audite
     net = cloud.networks[0]["id"]
     run(FakeApp(cloud.connection(), netpath={"user": "ops"}), "--host", "compute-1")
     ports = [c for c in cloud.requests() if c.path == "/v2.0/ports"]
-    # the host's ports, the metadata ports, then the recorded host's unlisted iface-ids
-    assert [p.query.get("device_owner") for p in ports] == [None, ["network:distributed"], None]
+    # the host's ports, the metadata ports, the recorded host's unlisted iface-ids, then
+    # what the findings claim of ports, asked again
+    assert [p.query.get("device_owner") for p in ports] == [
+        None, ["network:distributed"], None, None]
     assert ports[1].query["fields"] == ["network_id"]
     assert [(hi.host, hi.metadata_networks) for hi in audited] == [("compute-1", {net})]
 
@@ -317,3 +329,45 @@ def test_l3_agents_name_the_dvr_snat_hosts_and_are_never_a_hosts_l2_agent(
     assert sorted(hi.host for hi in audited) == list(HOSTS)
     assert {hi.host: hi.agent.agent_type for hi in audited} == {
         h: "Open vSwitch agent" for h in HOSTS}
+
+
+def test_what_changed_in_neutron_while_the_hosts_were_probed_is_withdrawn(
+        mocker, probes, monkeypatch, tmp_path):
+    """While the hosts answer, a VM is deleted (its port gone), one boots on compute-1 (a
+    port Neutron now has for an iface-id the host shows) and a router is created (the one a
+    qrouter- on the host names): the findings resting on the old word (interface-missing,
+    orphan-port, namespace-leftover) are withdrawn, the rest stand, a note says so, and a
+    replay of the recorded run withdraws the same."""
+    from osc_netpath.audit import checks
+    from osc_netpath.host import probe
+
+    cloud = fleet_cloud(mocker, 4)
+    host = probe.parse_output("compute-1", RECORDED)
+    booted = min(checks.iface_ids(host))
+    (router,) = [n.removeprefix("qrouter-") for n in host.namespaces if n.startswith("qrouter-")]
+    deleted = next(p for p in cloud.ports if p["binding:host_id"] == "compute-1")
+    real = transport.run_probes
+
+    def meanwhile(*args, **kw):
+        cloud.ports.remove(deleted)
+        new = cloud.add_port(cloud.networks[1], device_id="vm-new", host="compute-1", index=77)
+        new["id"] = booted
+        cloud.add_port(cloud.networks[1], device_id=router, host=None, index=78,
+                       device_owner="network:router_interface")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(transport, "run_probes", meanwhile)
+    bundle = tmp_path / "fleet.json"
+    live = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    run(live, "--record", str(bundle), "-f", "json")
+    rows = {(r["Class"], r["Port"], r["Seen"]) for r in json.loads(live.stdout.getvalue())}
+    assert not {r for r in rows if r[1] in (deleted["id"], booted)}
+    assert not {r for r in rows if r[2] == f"namespace qrouter-{router}"}
+    assert {c for c, _, _ in rows} >= {"interface-missing", "orphan-port", "host-unprobed"}
+    assert ("4 finding(s) withdrawn: Neutron's ports, networks or routers they rest on changed "
+            "while the hosts were probed (bridge-mapping-missing, interface-missing, "
+            "namespace-leftover, orphan-port)") in live.stderr.getvalue()
+    replay = FakeApp()
+    run(replay, "--capture", str(bundle), "-f", "json")
+    assert json.loads(replay.stdout.getvalue()) == json.loads(live.stdout.getvalue())
+    assert replay.stderr.getvalue().count("withdrawn") == 1

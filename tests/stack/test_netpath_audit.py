@@ -11,7 +11,8 @@ one fault at a time, and the audit finds each one and nothing else:
    agent cannot report it DOWN, so Neutron still expects it wired): interface-missing.
 
 Also a qrouter- of a router Neutron does not have, left on network1, and a qdhcp- of a network
-Neutron serves from network1, left on compute1: namespace-leftover each.
+Neutron serves from network1, left on compute1: namespace-leftover each; and the same qdhcp-
+with a DHCP port bound there after the port list was read: withdrawn when asked again.
 Undone in reverse (the port re-added as os-vif adds it, the agent thawed, the flow re-added as
 it was dumped) and the audit is back to what it found first. This file runs last in the
 ML2/OVS phase (conftest.PHASE_OF): the DVR phase brings up a fresh stack after it.
@@ -101,6 +102,35 @@ def test_a_dhcp_namespace_left_where_neutron_no_longer_hosts_it(stack, admin_sdk
     net = admin_sdk.network.find_network("tenant-vx", ignore_missing=False)
     row = _leftover_found(stack, baseline, "compute1", f"qdhcp-{net.id}")
     assert row["Expected"] == f"none: no port of network {net.id} bound to compute1 puts it here"
+
+
+def test_a_port_created_while_the_hosts_are_probed_withdraws_its_finding(stack, admin_sdk):
+    """The race a fleet audit runs into, made real and in order: the port list is read, then
+    (before the probe) a qdhcp- of tenant-vx appears on compute1 together with a DHCP port
+    Neutron binds there (as when a DHCP agent takes the network over mid-audit). The host
+    shows a namespace the first list accounts nowhere; asked again after the probes, Neutron
+    does: the finding is withdrawn and a note says so."""
+    from osc_netpath import config
+    from osc_netpath.audit import run
+
+    conn = stack.connection(stack.admin_cloud)
+    cfg = config.load(conn.config.config)
+    net = admin_sdk.network.find_network("tenant-vx", ignore_missing=False)
+    cloud = run.gather(conn, run.Scope())
+    node, stale = stack.hosts["compute1"], f"qdhcp-{net.id}"
+    port = admin_sdk.network.create_port(
+        network_id=net.id, device_owner="network:dhcp", device_id="dhcp-mid-audit",
+        binding_host_id="compute1")
+    groundtruth.host_run(node, ["ip", "netns", "add", stale])
+    try:
+        report, _, _ = run.probe_and_audit(conn, cloud, run.Scope(), cfg)
+    finally:
+        groundtruth.host_run(node, ["ip", "netns", "delete", stale])
+        admin_sdk.network.delete_port(port.id)
+    assert report.findings == [], report.findings
+    assert any(n.startswith("1 finding(s) withdrawn") and "namespace-leftover" in n
+               for n in report.notes), report.notes
+    assert cloud.withdrawn == [f"compute1|namespace-leftover||namespace {stale}"]
 
 
 def test_drift_behind_neutrons_back_is_found_one_fault_at_a_time(stack, admin_sdk, baseline):
