@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from osc_lib.exceptions import CommandError
+
 from osc_netpath import capture
 from osc_netpath.audit import checks
 from osc_netpath.cloud.facts import CloudFacts, ServerFacts
@@ -123,13 +125,19 @@ def fleet_hosts(cloud: CloudFacts, scope: Scope) -> list[str]:
 
 def gather(conn: Any, scope: Scope) -> CloudFacts:
     """The API side, O(pages): ports, networks, routers, agents, hypervisors (+ aggregates)."""
-    from osc_netpath.cloud import fleet
+    from osc_netpath.cloud import fleet, projects
 
     notes: list[str] = []
     facts = CloudFacts(server=ServerFacts(id="fleet", name="fleet", status="ACTIVE"),
                        notes=notes, subject=SUBJECT)
-    facts.ports = fleet.ports(conn, scope.hosts or None, scope.network, scope.project)
     facts.networks = fleet.networks(conn, notes)
+    # names as every OSC command takes them; an ID filter matching nothing would read as clean
+    network = fleet.network_id(facts.networks, scope.network) if scope.network else None
+    try:
+        project = projects.resolve(conn, scope.project) if scope.project else None
+    except projects.ProjectError as exc:
+        raise CommandError(f"--project: {exc}") from None
+    facts.ports = fleet.ports(conn, scope.hosts or None, network, project)
     facts.routers = fleet.routers(conn, notes)
     # all hosts: peers' tunneling_ip are needed; the L3 agents only for their dvr_snat hosts
     agents = fleet.agents(conn, None, notes, also=frozenset({checks.L3_AGENT}))
@@ -142,6 +150,10 @@ def gather(conn: Any, scope: Scope) -> CloudFacts:
         # the metadata ports are bound nowhere: a host-filtered list never has them
         facts.metadata_networks = fleet.metadata_networks(conn, notes)
     facts.hosts = fleet_hosts(facts, scope)
+    if (network or project) and not facts.hosts:
+        what = " and ".join(w for w in (network and f"network {scope.network}",
+                                        project and f"project {scope.project}") if w)
+        notes.append(f"no port of {what} is bound to a host: nothing to audit")
     facts.ports_unfiltered = not scope.filtered
     facts.host_ips = fleet.host_ips(conn, notes)
     return facts

@@ -95,6 +95,20 @@ def networks(conn: Connection, notes: list[str]) -> dict[str, NetworkFacts]:
         raise api_error("listing the networks", conn.network, exc) from None
 
 
+def network_id(networks: dict[str, NetworkFacts], name_or_id: str) -> str:
+    """The ID of the network called or identified by ``name_or_id``, from the listed networks
+    (so ``--network NAME`` costs no request of its own)."""
+    if name_or_id in networks:
+        return name_or_id
+    named = sorted(n.id for n in networks.values() if n.name == name_or_id)
+    if not named:
+        raise CommandError(f"No network with a name or ID of '{name_or_id}' exists.")
+    if len(named) > 1:
+        raise CommandError(f"{len(named)} networks are named '{name_or_id}': "
+                           f"{', '.join(named)}. Pass the network ID.")
+    return named[0]
+
+
 def routers(conn: Connection, notes: list[str]) -> list[str] | None:
     """Every router's id (paged), or None when Neutron would not list them (then no router
     namespace is called a leftover)."""

@@ -15,7 +15,6 @@ told as the service answered it (``cloud.errors.answered``).
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from osc_netpath.cloud.errors import answer_of, answered, proxy_profile, service_name, unreachable
@@ -25,7 +24,6 @@ from osc_netpath.scheduling.placement import TraitGroup
 WANTED_MICROVERSION = "2.61"  # flavors list their extra_specs inline
 HYPERVISOR_MICROVERSION = "2.53"  # hypervisor id is the compute node (= root provider) UUID
 PLACEMENT_MICROVERSION = "1.18"  # ?required= on GET /resource_providers (root uuid since 1.14)
-_PROJECT_ID = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 
 # The APIs Nova's default policy keeps for admins (a 403 there means: use an admin profile).
 _ADMIN_ONLY = ("/os-aggregates", "/os-services", "/os-hypervisors")
@@ -173,25 +171,13 @@ def fetch_extra_specs(conn: Any, flavor: Flavor) -> Flavor:
 
 
 def resolve_project(conn: Any, name_or_id: str) -> str:
-    """A project ID: IDs are used as they are, names cost one ``GET /v3/projects?name=``."""
-    if _PROJECT_ID.match(name_or_id):
-        return name_or_id
-    from keystoneauth1 import exceptions as ksa_exc
-    from openstack import exceptions as sdk_exc
+    """A project ID (``cloud.projects``), its failure as zone-map's."""
+    from osc_netpath.cloud import projects
 
     try:
-        found = list(conn.identity.projects(name=name_or_id))
-    except (sdk_exc.HttpException, ksa_exc.ClientException) as exc:
-        advice = "; pass the project ID" if isinstance(exc, sdk_exc.ForbiddenException) else ""
-        raise ZonesError(f"cannot look up project {name_or_id!r} by name: "
-                         f"{answer_of(conn.identity, exc)}{advice}") from None
-    if not found:
-        raise ZonesError(f"no project named {name_or_id!r}: pass the project ID")
-    if len(found) > 1:
-        which = ", ".join(f"{p.id} (domain {p.domain_id})" for p in found)
-        raise ZonesError(f"more than one project is named {name_or_id!r}: {which}; pass the ID")
-    project_id: str = found[0].id
-    return project_id
+        return projects.resolve(conn, name_or_id)
+    except projects.ProjectError as exc:
+        raise ZonesError(str(exc)) from None
 
 
 def fetch_trait_checks(

@@ -26,9 +26,11 @@ class AuditNetpath(command.Lister):
         scope.add_argument("--zone", metavar="<zone>", help="The hosts of an availability zone")
         scope.add_argument("--aggregate", metavar="<aggregate>",
                            help="The hosts of a host aggregate (name or ID)")
-        parser.add_argument("--network", metavar="<network-id>",
-                            help="Only this network's ports (and the hosts they are bound to)")
-        parser.add_argument("--project", metavar="<project-id>", help="Only this project's ports")
+        parser.add_argument("--network", metavar="<network>",
+                            help="Only this network's ports (name or ID), on the hosts they "
+                                 "are bound to")
+        parser.add_argument("--project", metavar="<project>",
+                            help="Only this project's ports (name or ID)")
         parser.add_argument("--strict", action="store_true",
                             help="Warnings (orphans, MTU drift…) fail the run too")
         parser.add_argument("--capture", metavar="<file>",

@@ -206,6 +206,11 @@ class FakeCloud:
         base = re.escape(COMPUTE_URL.rsplit("/", 1)[0])
         mocker.get(re.compile(f"^{base}/"), json=self._nova, headers=JSON)
         mocker.get(re.compile(f"^{re.escape(NETWORK_URL)}/"), json=self._neutron, headers=JSON)
+        # Keystone's project list, by name (the --project NAME lookup)
+        self.projects = [{"id": PROJECT_ID, "name": "demo", "domain_id": "default"},
+                         {"id": OTHER_PROJECT_ID, "name": "other", "domain_id": "default"}]
+        mocker.get(re.compile(f"^{re.escape(AUTH_URL)}/projects"), json=self._projects,
+                   headers=JSON)
 
     # -- client side --
 
@@ -373,6 +378,14 @@ class FakeCloud:
             "roles": [{"id": fake_id("role", r), "name": r} for r in roles],
             "catalog": catalog,
         }}
+
+    def _projects(self, request: Any, context: Any) -> dict[str, Any]:
+        names = parse_qs(urlsplit(request.url).query).get("name")
+        return {"links": {"self": f"{AUTH_URL}/projects", "previous": None, "next": None},
+                "projects": [{"is_domain": False, "description": "", "enabled": True,
+                              "parent_id": p["domain_id"], "tags": [], **p,
+                              "links": {"self": f"{AUTH_URL}/projects/{p['id']}"}}
+                             for p in self.projects if not names or p["name"] in names]}
 
     # -- Nova --
 

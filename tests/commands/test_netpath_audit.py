@@ -104,8 +104,9 @@ def test_requests_grow_with_pages_not_ports(mocker, probes, monkeypatch, ports):
     app = FakeApp(cloud.connection(), netpath={"user": "ops"})
     run(app, "-f", "json")
     calls = api_calls(cloud)
-    assert calls == (["GET neutron /v2.0/ports"] * math.ceil(ports / 2)
-                     + ["GET neutron /v2.0/networks", "GET neutron /v2.0/routers",
+    assert calls == (["GET neutron /v2.0/networks"]
+                     + ["GET neutron /v2.0/ports"] * math.ceil(ports / 2)
+                     + ["GET neutron /v2.0/routers",
                         "GET neutron /v2.0/agents",
                         "GET nova /v2.1/os-hypervisors/detail"]
                      # after the probes, what the recorded host's findings claim, asked again
@@ -146,6 +147,55 @@ def test_host_filter_asks_neutron_about_unlisted_iface_ids_once(mocker, probes):
     assert len(ports) == 3 and not set(ports[2].query["id"]) & set(ports[1].query["id"])
     assert [len(j) for j in probes] == [1]
     assert "orphan-port" in app.stdout.getvalue().split()
+
+
+def test_network_and_project_by_name_or_id_as_every_osc_command(mocker, probes):
+    cloud = fleet_cloud(mocker, 4)
+    vx = next(n for n in cloud.networks if n["name"] == "vx-net")
+    for ref in ("vx-net", vx["id"]):  # the name costs no request: the networks are listed
+        app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+        run(app, "--network", ref, "-f", "json")
+        first = next(c for c in cloud.requests() if c.path == "/v2.0/ports")
+        assert first.query["network_id"] == [vx["id"]]
+        assert {r["Host"] for r in json.loads(app.stdout.getvalue())} == {"compute-2"}
+        cloud.mocker.reset_mock()
+    for ref, calls in (("demo", ["GET keystone /v3/projects"]), (fakes.PROJECT_ID, [])):
+        run(FakeApp(cloud.connection(), netpath={"user": "ops"}), "--project", ref)
+        assert [c for c in cloud.calls() if "/projects" in c] == calls
+        first = next(c for c in cloud.requests() if c.path == "/v2.0/ports")
+        assert first.query["project_id"] == [fakes.PROJECT_ID]
+        cloud.mocker.reset_mock()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--network", "no-such-net"], "No network with a name or ID of 'no-such-net' exists."),
+    (["--project", "nobody"], "--project: no project named 'nobody': pass the project ID"),
+])
+def test_a_network_or_project_that_is_not_there_is_an_error_not_a_clean_fleet(
+        mocker, probes, argv, message):
+    cloud = fleet_cloud(mocker, 4)
+    with pytest.raises(exceptions.CommandError) as err:
+        run(FakeApp(cloud.connection(), netpath={"user": "ops"}), *argv)
+    assert str(err.value) == message
+    assert "GET neutron /v2.0/ports" not in cloud.calls() and not probes
+
+
+def test_two_networks_of_one_name_want_the_id(mocker, probes):
+    cloud = fleet_cloud(mocker, 2)
+    cloud.networks[1]["name"] = "vlan-net"
+    with pytest.raises(exceptions.CommandError, match=r"^2 networks are named 'vlan-net': .*"
+                       r"Pass the network ID\.$"):
+        run(FakeApp(cloud.connection(), netpath={"user": "ops"}), "--network", "vlan-net")
+
+
+def test_a_network_with_no_bound_port_says_there_was_nothing_to_audit(mocker, probes):
+    cloud = fleet_cloud(mocker, 4)
+    cloud.add_network("empty-net", (("vxlan", None, 1002),))
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    assert run(app, "--network", "empty-net") == 0
+    assert app.stderr.getvalue() == ("note: no port of network empty-net is bound to a host: "
+                                      "nothing to audit\n")
+    assert not any(probes)  # no host probed
 
 
 def test_zone_is_the_aggregates_hosts(mocker, probes):

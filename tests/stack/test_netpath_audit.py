@@ -104,6 +104,25 @@ def test_a_dhcp_namespace_left_where_neutron_no_longer_hosts_it(stack, admin_sdk
     assert row["Expected"] == f"none: no port of network {net.id} bound to compute1 puts it here"
 
 
+def test_scoped_by_network_or_project_name_as_every_osc_command(stack, admin_sdk, baseline):
+    """--network and --project by name (Neutron's network list, Keystone's project list):
+    the hosts probed are exactly those the scope's ports are bound to, and the scoped audit is
+    as clean as the whole fleet's (ports outside the scope on those hosts are no orphans: the
+    hosts' unlisted iface-ids are asked of Neutron). A name nothing has is an error."""
+    project = admin_sdk.identity.find_project("demo", ignore_missing=False)
+    net = admin_sdk.network.find_network("member-vx", ignore_missing=False)
+    for args, ports in ((("--project", "demo"), admin_sdk.network.ports(project_id=project.id)),
+                        (("--network", "member-vx"), admin_sdk.network.ports(network_id=net.id))):
+        want = {p.binding_host_id for p in ports if p.binding_host_id}
+        assert want, args  # the stack binds the demo project's vm3 and member-vx's DHCP port
+        proc = stack.openstack("netpath", "audit", *args, check=False, timeout=180)
+        summary = {ln.split(":")[0] for ln in proc.stderr.splitlines() if " expected, " in ln}
+        assert (proc.returncode, proc.stdout.strip(), summary) == (0, "", want), proc.stderr
+    proc = stack.openstack("netpath", "audit", "--project", "no-such-project", check=False)
+    assert (proc.returncode, proc.stderr.strip()) == (
+        1, "--project: no project named 'no-such-project': pass the project ID"), proc.stderr
+
+
 def test_a_port_created_while_the_hosts_are_probed_withdraws_its_finding(stack, admin_sdk):
     """The race a fleet audit runs into, made real and in order: the port list is read, then
     (before the probe) a qdhcp- of tenant-vx appears on compute1 together with a DHCP port
