@@ -9,6 +9,7 @@ audited too, without orphan checks (their port lists are partial).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,17 +163,19 @@ def gather(conn: Any, scope: Scope) -> CloudFacts:
 def host_inputs(cloud: CloudFacts, complete: bool) -> dict[str, checks.HostInput]:
     """One HostInput per host, without host facts yet (the API side of each check)."""
     by_host: dict[str, list[Any]] = {h: [] for h in cloud.hosts}
-    known: dict[str, str | None] = {}
+    known: dict[str, str | None] = {p.id: p.binding_host_id for p in cloud.ports}
     tunnelled: dict[str, set[str]] = {}
+    outside = set(cloud.known_only)  # the scope is the ports asked for, not their neighbours
     for port in cloud.ports:
-        known[port.id] = port.binding_host_id
+        if port.id in outside:
+            continue
         if port.binding_host_id in by_host:
             by_host[port.binding_host_id].append(port)
         net = cloud.networks.get(port.network_id)
         if port.binding_host_id and net and net.segments \
                 and net.segments[0].network_type in checks.TUNNEL_TYPES:
             tunnelled.setdefault(port.binding_host_id, set()).add(port.network_id)
-    routed = routed_networks(cloud)
+    routed = routed_networks(cloud, outside)
     for host, nets in routed.items():
         tunnelled.setdefault(host, set()).update(nets)
     peers = {a.host: a.tunneling_ip for a in cloud.agents if a.tunneling_ip}
@@ -197,14 +200,16 @@ def host_inputs(cloud: CloudFacts, complete: bool) -> dict[str, checks.HostInput
         for h, ports in by_host.items()}
 
 
-def routed_networks(cloud: CloudFacts) -> dict[str, set[str]]:
+def routed_networks(cloud: CloudFacts, outside: AbstractSet[str] = frozenset()
+                    ) -> dict[str, set[str]]:
     """Gateway host -> the tunnelled networks its routers route (their interfaces' networks):
     an OVN router's interfaces are bound nowhere, yet every chassis with a VM on them needs a
-    tunnel to the gateway chassis."""
-    gateway = {p.device_id: p.binding_host_id for p in cloud.ports
+    tunnel to the gateway chassis. ``outside``: ports not in the audit's scope."""
+    ports = [p for p in cloud.ports if p.id not in outside]
+    gateway = {p.device_id: p.binding_host_id for p in ports
                if p.device_owner == "network:router_gateway" and p.binding_host_id}
     out: dict[str, set[str]] = {}
-    for port in cloud.ports:
+    for port in ports:
         host = gateway.get(port.device_id or "")
         net = cloud.networks.get(port.network_id)
         if host and port.device_owner in ROUTER_INTERFACES and net and net.segments \
@@ -258,6 +263,7 @@ def resolve_unlisted(conn: Any, cloud: CloudFacts, probes: dict[str, str]) -> No
         cloud.subject = "audit-partial"  # Neutron could not be asked: no orphan is called
         return
     cloud.ports += more
+    cloud.known_only = sorted(p.id for p in more)
 
 
 def audit_trace(trace: capture.Trace, only: set[str] | None = None

@@ -132,6 +132,9 @@ class CloudFacts:
     # audit: findings Neutron no longer backed when asked again after the probes (their keys,
     # audit.settle): a replay withdraws the same
     withdrawn: list[str] = field(default_factory=list)
+    # audit: ports a scoped run looked up by the iface-ids its hosts have (outside --network/
+    # --project/--host): known to Neutron, so no orphan, but not audited themselves
+    known_only: list[str] = field(default_factory=list)
 
     def host_of(self, port: PortFacts) -> str | None:
         """The host whose wiring ``port`` is resolved against: an overriding --host, else the

@@ -106,17 +106,24 @@ def test_a_dhcp_namespace_left_where_neutron_no_longer_hosts_it(stack, admin_sdk
 
 def test_scoped_by_network_or_project_name_as_every_osc_command(stack, admin_sdk, baseline):
     """--network and --project by name (Neutron's network list, Keystone's project list):
-    the hosts probed are exactly those the scope's ports are bound to, and the scoped audit is
-    as clean as the whole fleet's (ports outside the scope on those hosts are no orphans: the
-    hosts' unlisted iface-ids are asked of Neutron). A name nothing has is an error."""
+    the hosts probed are exactly those the scope's ports are bound to, each expecting the
+    scope's wired ports there and no other, and the scoped audit is as clean as the whole
+    fleet's (the hosts' other ports are no orphans: their unlisted iface-ids are asked of
+    Neutron). A name nothing has is an error."""
     project = admin_sdk.identity.find_project("demo", ignore_missing=False)
     net = admin_sdk.network.find_network("member-vx", ignore_missing=False)
     for args, ports in ((("--project", "demo"), admin_sdk.network.ports(project_id=project.id)),
                         (("--network", "member-vx"), admin_sdk.network.ports(network_id=net.id))):
-        want = {p.binding_host_id for p in ports if p.binding_host_id}
-        assert want, args  # the stack binds the demo project's vm3 and member-vx's DHCP port
+        want: dict[str, int] = {}
+        for p in ports:
+            if p.binding_host_id:
+                wired = p.is_admin_state_up and p.status != "DOWN" \
+                    and p.binding_vif_type in ("ovs", "vhostuser")
+                want[p.binding_host_id] = want.get(p.binding_host_id, 0) + wired
+        assert want, args  # the stack binds the demo project's vm3 on member-vx
         proc = stack.openstack("netpath", "audit", *args, check=False, timeout=180)
-        summary = {ln.split(":")[0] for ln in proc.stderr.splitlines() if " expected, " in ln}
+        summary = {ln.split(":")[0]: int(ln.split(": ")[1].split()[0])
+                   for ln in proc.stderr.splitlines() if " expected, " in ln}
         assert (proc.returncode, proc.stdout.strip(), summary) == (0, "", want), proc.stderr
     proc = stack.openstack("netpath", "audit", "--project", "no-such-project", check=False)
     assert (proc.returncode, proc.stderr.strip()) == (

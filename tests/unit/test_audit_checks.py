@@ -521,3 +521,24 @@ def test_ovn_bridge_mappings_are_the_chassis_own():
     hb.ovs.external_ids["ovn-bridge-mappings"] = "physnet2:br-ex"
     assert [f.seen for f in checks.audit_host(ovn_input(hb, "vlan", 101))] == [
         "no bridge_mappings entry for physnet1"]
+
+
+def test_a_scoped_run_audits_its_ports_and_only_knows_their_neighbours():
+    """--network/--project: the host's other ports, looked up by the iface-ids it has, are
+    known (no orphan) but not audited, nor counted as expected; the scope's ports are."""
+    cloud = b.cloud()
+    cloud.hosts = ["compute1"]
+    other = PortFacts(id="other-1", network_id="net-1", mac_address="fa:16:3e:00:00:09",
+                      status="ACTIVE", binding_host_id="compute1", binding_vif_type="ovs")
+    cloud.ports.append(other)
+
+    def audited(known_only: list[str]) -> tuple[list[str], list[str]]:
+        cloud.known_only = known_only
+        hi = run.host_inputs(cloud, complete=False)["compute1"]
+        assert set(hi.known_ports) == {b.PORT_ID, "other-1"}
+        hi.facts = wired_vlan().facts()
+        hi.flows_read = set(FLOWS_ALL)
+        return [p.id for p in hi.ports], [f"{f.cls} {f.port}" for f in checks.audit_host(hi)]
+
+    assert audited([]) == ([b.PORT_ID, "other-1"], ["interface-missing other-1"])
+    assert audited(["other-1"]) == ([b.PORT_ID], [])
