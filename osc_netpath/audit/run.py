@@ -8,6 +8,7 @@ audited too, without orphan checks (their port lists are partial).
 """
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -157,7 +158,23 @@ def gather(conn: Any, scope: Scope) -> CloudFacts:
         notes.append(f"no port of {what} is bound to a host: nothing to audit")
     facts.ports_unfiltered = not scope.filtered
     facts.host_ips = fleet.host_ips(conn, notes)
+    notes += unknown_hosts(scope.hosts, agents, facts)
     return facts
+
+
+def unknown_hosts(asked: list[str], agents: list[Any], cloud: CloudFacts) -> list[str]:
+    """A note for each host asked for that no agent, bound port or hypervisor names: it is
+    still probed (an agent deleted from Neutron leaves its OVS ports behind), but a typo is
+    the likelier cause, and the names the API has are the fix."""
+    known = {a.host for a in agents} | set(cloud.host_ips) \
+        | {p.binding_host_id for p in cloud.ports if p.binding_host_id}
+    notes = []
+    for host in sorted(set(asked) - known):
+        near = difflib.get_close_matches(host, sorted(known), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(sorted(near))}?)" if near else ""
+        notes.append(f"{host}: no agent, bound port or hypervisor host_ip has this host "
+                     f"name{hint}")
+    return notes
 
 
 def host_inputs(cloud: CloudFacts, complete: bool) -> dict[str, checks.HostInput]:

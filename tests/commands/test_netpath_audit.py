@@ -198,6 +198,21 @@ def test_a_network_with_no_bound_port_says_there_was_nothing_to_audit(mocker, pr
     assert not any(probes)  # no host probed
 
 
+def test_a_host_the_api_does_not_know_is_still_probed_and_a_note_names_the_near_ones(
+        mocker, probes):
+    cloud = fleet_cloud(mocker, 4)
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    run(app, "--host", "compute-3", "--host", "compute-1", "-c", "Host", "-c", "Class",
+        "-f", "value")
+    assert "compute-3 host-unprobed" in app.stdout.getvalue().splitlines()  # no address here
+    assert app.stderr.getvalue().splitlines()[0] == (
+        "note: compute-3: no agent, bound port or hypervisor host_ip has this host name "
+        "(did you mean compute-1, compute-2?)")
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    run(app, "--host", "compute-1", "-f", "value")
+    assert "note:" not in app.stderr.getvalue()
+
+
 def test_zone_is_the_aggregates_hosts(mocker, probes):
     cloud = fleet_cloud(mocker, 4)
     cloud.add_aggregate("rack1", ["compute-2"], zone="az1")
