@@ -206,7 +206,9 @@ def describe_failure(tool: str, area: str, section: Section, env: dict[str, str]
     runtime, _, container = env.get(area, "host").partition(":")
     if rc is None:
         return f"{tool}: output cut short (the probe was interrupted)"
-    if rc in (124, 137):  # timeout's own status; 137 = killed by `timeout -k` after the grace
+    # timeout's own status; 137 = killed by `timeout -k` after the grace; 142 = SIGALRM, the
+    # OVS tools' own --timeout ("terminating with signal 14 (Alarm clock)")
+    if rc in (124, 137, 142):
         in_ct = f" in container {container}" if container else ""
         return f"{tool}: timed out after {env.get('timeout', '?')}s{in_ct}"
     if "not found on the host nor" in err:  # the probe's own verdict: no tool, no container

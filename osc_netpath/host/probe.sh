@@ -95,7 +95,8 @@ sect() {
     mark end "$_n" "$rc"
 }
 
-# run_at WHERE CMD [ARG...]: run in WHERE ("host" or "RUNTIME:CONTAINER") under timeout.
+# run_at WHERE CMD [ARG...]: run in WHERE ("host" or "RUNTIME:CONTAINER") under timeout;
+# "own": on the host, a command given its own --timeout (ovs-vsctl, ovs-ofctl), one fork less.
 # A timeout around `docker exec` kills only the client: the command runs on in the container.
 # So where the container has a `timeout` (see where()) it times the command out in there, and
 # the outer one, 3 s later, is only the backstop for a stuck client.
@@ -104,6 +105,7 @@ run_at() {
     shift
     case $_at in
         host) ;;
+        own) "$@"; return ;;  # on the host, under the command's own --timeout (alarm())
         *)
             case "$ct_tmo$nl" in
                 *"$nl$_at$nl"*) set -- timeout -k 2 "$tmo_s" "$@"; _s=$((tmo_s + 3)) ;;
@@ -181,6 +183,8 @@ where() {
 
 where ovs-vsctl "$ovs_ct" openvswitch_vswitchd openvswitch_db ovs_vswitchd
 ovs_at=$at
+ovs_w=$at  # where the OVS tools run: their own --timeout is enough on the host
+[ "$at" = host ] && ovs_w=own
 virt_at=none
 if [ -n "$domains" ]; then
     where virsh "$virt_ct" nova_libvirt nova_virtqemud libvirt
@@ -202,7 +206,15 @@ printf '\n'
 mark stderr probe
 mark end probe 0
 
-sect hostname host uname -n
+# The UTS nodename, as `uname -n` gives it, without its two forks (sect + timeout).
+if read -r _h 2>/dev/null </proc/sys/kernel/hostname && [ -n "$_h" ]; then
+    mark begin hostname
+    printf '%s\n\n' "$_h"
+    mark stderr hostname
+    mark end hostname 0
+else
+    sect hostname host uname -n
+fi
 # iproute2 before 4.13 has no -j: then the same facts in text (-o: one line per device).
 ipj=1
 sect ip-link host ip -j -d link show
@@ -229,11 +241,13 @@ for _d in /sys/class/net/*; do
     read -r _u 2>/dev/null <"$_d/mtu" || _u=-
     read -r _o 2>/dev/null <"$_d/operstate" || _o=-
     read -r _a 2>/dev/null <"$_d/address" || _a=-
-    _m=-
-    [ -e "$_d/master" ] && _m=$(cd -P "$_d/master" 2>/dev/null && pwd) && _m=${_m##*/}
+    _m=-  # cd in this shell, not $(cd; pwd): a fork per enslaved device adds up (kernel
+    # datapath: every OVS port's master is ovs-system); the commands below use no relative path
+    [ -e "$_d/master" ] && cd -P "$_d/master" 2>/dev/null && _m=${PWD##*/}
     printf '%s %s %s %s %s %s %s\n' "${_d##*/}" "$_i" "${_k:--}" "${_u:--}" "${_o:--}" \
         "${_a:--}" "${_m:--}"
 done
+cd / 2>/dev/null
 printf '\n'
 mark stderr sysfs-net
 mark end sysfs-net 0
@@ -278,7 +292,7 @@ done
 if [ "$ovs_at" = none ]; then
     fake ovs-vsctl 127 "ovs-vsctl: not found on the host nor in an openvswitch container"
 else
-    sect ovs-vsctl "$ovs_at" ovs-vsctl --timeout="$tmo_s" --format=json --data=json \
+    sect ovs-vsctl "$ovs_w" ovs-vsctl --timeout="$tmo_s" --format=json --data=json \
         -- --columns=ovs_version,external_ids list Open_vSwitch \
         -- --columns=name,datapath_type,fail_mode,ports,external_ids,protocols list Bridge \
         -- --columns=_uuid,name,tag,trunks,vlan_mode,interfaces,other_config,external_ids \
@@ -290,7 +304,7 @@ fi
 # The tunnel tables of every bridge but trunk bridges: which bridge is the tunnel bridge is the
 # host's to say (patch ports), not a name to assume. Listed as a section of its own.
 if [ -n "$tun_tables" ] && [ "$ovs_at" != none ]; then
-    out "$ovs_at" ovs-vsctl --timeout="$tmo_s" list-br
+    out "$ovs_w" ovs-vsctl --timeout="$tmo_s" list-br
     mark begin ovs-bridges
     printf '%s\n' "$_out"
     mark stderr ovs-bridges
@@ -315,11 +329,12 @@ for _f in $flows; do
         fake "flows:$_b:$_t" 127 "ovs-ofctl: not found on the host nor in an openvswitch container"
         continue
     fi
-    sect "flows:$_b:$_t" "$ovs_at" ovs-ofctl --names dump-flows "$_b" "table=$_t"
+    sect "flows:$_b:$_t" "$ovs_w" ovs-ofctl --timeout="$tmo_s" --names dump-flows "$_b" \
+        "table=$_t"
     case $_err in
         *"version negotiation failed"*)
-            sect "flows:$_b:$_t" "$ovs_at" \
-                ovs-ofctl -O OpenFlow13 --names dump-flows "$_b" "table=$_t" ;;
+            sect "flows:$_b:$_t" "$ovs_w" ovs-ofctl --timeout="$tmo_s" -O OpenFlow13 --names \
+                dump-flows "$_b" "table=$_t" ;;
     esac
 done
 

@@ -313,7 +313,8 @@ def run_script(tmp_path: Path, args: list[str], runtimes: tuple[str, ...] = (),
     proc = subprocess.run(
         [DASH or "dash", "-s", "--", "--token", TOKEN, *args], input=probe.script(), text=True,
         capture_output=True, timeout=60, cwd=tmp_path,
-        env={"PATH": str(bin_dir), "HOME": str(tmp_path), **env}, check=True)
+        env={"PATH": ":".join(filter(None, [str(bin_dir), env.pop("EXTRA_PATH", "")])),
+             "HOME": str(tmp_path), **env}, check=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # the probe writes nothing
     sections, done = probe.split_sections(proc.stdout)
     assert done
@@ -333,7 +334,8 @@ def test_kolla_containers_detected_with_docker(tmp_path):
     inner = "timeout -k 2 10"
     assert f"docker exec openvswitch_vswitchd {inner} ovs-vsctl --timeout=10 --format=json" in vsctl
     assert sections["flows:br-int:0"].stdout.endswith(
-        f"docker exec openvswitch_vswitchd {inner} ovs-ofctl --names dump-flows br-int table=0\n")
+        f"docker exec openvswitch_vswitchd {inner} ovs-ofctl --timeout=10 --names dump-flows "
+        "br-int table=0\n")
     assert sections["virsh-dumpxml:instance-0000000a"].stdout.endswith(
         f"docker exec nova_libvirt {inner} virsh -r -c qemu:///system dumpxml "
         "--domain instance-0000000a\n")
@@ -395,6 +397,43 @@ def test_command_timeout(tmp_path):
     assert sections["ovs-vsctl"].rc == 124
     assert probe.problem_of(sections["ovs-vsctl"], env) == Problem(
         "ovs", "ovs-vsctl: timed out after 1s in container openvswitch_vswitchd")
+
+
+@needs_dash
+@pytest.mark.skipif(shutil.which("ovs-vsctl") is None or shutil.which("ovs-ofctl") is None,
+                    reason="Open vSwitch's tools are not installed")
+def test_ovs_tools_on_the_host_time_out_by_their_own_timeout(tmp_path):
+    """On the host the OVS tools run without `timeout` around them (a fork less each): their
+    own --timeout (alarm()) ends a database or a bridge that never answers, and the section
+    says timed out, as `timeout` would have."""
+    import socket
+    import time
+
+    rundir = tmp_path / "run"
+    rundir.mkdir()
+    listeners = []
+    for name in ("db.sock", "br-x.mgmt"):  # accept, never answer
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(rundir / name))
+        sock.listen(4)
+        listeners.append(sock)
+    bin_dir = tmp_path / "ovs-bin"
+    bin_dir.mkdir()
+    for tool in ("ovs-vsctl", "ovs-ofctl"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or tool)
+    started = time.monotonic()
+    try:
+        sections, env = run_script(tmp_path, ["--timeout", "1", "--flows", "br-x:0"],
+                                   OVS_RUNDIR=str(rundir), EXTRA_PATH=str(bin_dir))
+    finally:
+        for sock in listeners:
+            sock.close()
+    assert time.monotonic() - started < 8  # not 10 s per tool: their alarm() fired
+    assert env["ovs"] == "host"
+    for name in ("ovs-vsctl", "flows:br-x:0"):
+        assert sections[name].rc == 142, sections[name]
+    assert probe.problem_of(sections["ovs-vsctl"], env) == Problem(
+        "ovs", "ovs-vsctl: timed out after 1s")
 
 
 @needs_dash
