@@ -35,7 +35,7 @@ class Scope:
 
     @property
     def filtered(self) -> bool:
-        return bool(self.hosts or self.network or self.project)
+        return bool(self.hosts) or self.network is not None or self.project is not None
 
 
 @dataclass
@@ -120,7 +120,7 @@ def fleet_hosts(cloud: CloudFacts, scope: Scope) -> list[str]:
         return sorted(set(scope.hosts))
     hosts = {a.host for a in cloud.agents}
     hosts |= {p.binding_host_id for p in cloud.ports if p.binding_host_id}
-    if scope.network or scope.project:  # only where that network/project has ports
+    if scope.network is not None or scope.project is not None:  # where their ports are bound
         hosts = {p.binding_host_id for p in cloud.ports if p.binding_host_id}
     return sorted(hosts)
 
@@ -134,15 +134,17 @@ def gather(conn: Any, scope: Scope) -> CloudFacts:
                        notes=notes, subject=SUBJECT)
     facts.networks = fleet.networks(conn, notes)
     # names as every OSC command takes them; an ID filter matching nothing would read as clean
-    network = fleet.network_id(facts.networks, scope.network) if scope.network else None
+    network = fleet.network_id(facts.networks, scope.network) \
+        if scope.network is not None else None
     try:
-        project = projects.resolve(conn, scope.project) if scope.project else None
+        project = projects.resolve(conn, scope.project) if scope.project is not None else None
     except projects.ProjectError as exc:
         raise CommandError(f"--project: {exc}") from None
     facts.ports = fleet.ports(conn, scope.hosts or None, network, project)
     facts.routers = fleet.routers(conn, notes)
     # all hosts: peers' tunneling_ip are needed; the L3 agents only for their dvr_snat hosts
-    agents = fleet.agents(conn, None, notes, also=frozenset({checks.L3_AGENT}))
+    listed = fleet.agents(conn, None, notes, also=frozenset({checks.L3_AGENT}))
+    agents = listed or []
     facts.agents = [a for a in agents if a.agent_type != checks.L3_AGENT]
     facts.snat_hosts = sorted({a.host for a in agents if a.agent_type == checks.L3_AGENT
                                and a.configurations.get("agent_mode") == "dvr_snat"})
@@ -157,8 +159,10 @@ def gather(conn: Any, scope: Scope) -> CloudFacts:
                                         project and f"project {scope.project}") if w)
         notes.append(f"no port of {what} is bound to a host: nothing to audit")
     facts.ports_unfiltered = not scope.filtered
-    facts.host_ips = fleet.host_ips(conn, notes)
-    notes += unknown_hosts(scope.hosts, agents, facts)
+    ips = fleet.host_ips(conn, notes)
+    facts.host_ips = ips or {}
+    if listed is not None and ips is not None:  # else "unknown to the API" would be a guess
+        notes += unknown_hosts(scope.hosts, agents, facts)
     return facts
 
 

@@ -134,8 +134,9 @@ def metadata_networks(conn: Connection, notes: list[str]) -> list[str]:
 
 
 def agents(conn: Connection, hosts: list[str] | None, notes: list[str],
-           also: frozenset[str] = frozenset()) -> list[AgentFacts]:
-    """The L2 agents (and those of the ``also`` types) on ``hosts`` (None: all), paged."""
+           also: frozenset[str] = frozenset()) -> list[AgentFacts] | None:
+    """The L2 agents (and those of the ``also`` types) on ``hosts`` (None: all), paged; None
+    when Neutron would not list them (a note says why)."""
     params: dict[str, Any] = {"fields": list(fetch.AGENT_FIELDS)}
     if hosts:
         params["host"] = sorted(hosts)
@@ -143,14 +144,14 @@ def agents(conn: Connection, hosts: list[str] | None, notes: list[str],
         raw = list(paged(conn.network, "/agents", "agents", params))
     except sdk_exc.HttpException as exc:
         notes.append(f"L2 agents unknown: {answer_of(conn.network, exc)}")
-        return []
+        return None
     keep = fetch.L2_AGENT_TYPES | also
     return [fetch._agent_facts(a) for a in raw if a.get("agent_type") in keep]
 
 
-def host_ips(conn: Connection, notes: list[str]) -> dict[str, str]:
+def host_ips(conn: Connection, notes: list[str]) -> dict[str, str] | None:
     """Service host -> host_ip of every hypervisor (paged; a host with two nodes and two
-    addresses gets none: which one would be a guess)."""
+    addresses gets none: which one would be a guess); None when Nova would not list them."""
     seen: dict[str, set[str]] = {}
     try:
         for hyp in paged(conn.compute, "/os-hypervisors/detail", "hypervisors", {},
@@ -161,7 +162,7 @@ def host_ips(conn: Connection, notes: list[str]) -> dict[str, str]:
     except sdk_exc.HttpException as exc:
         notes.append("hypervisor host_ip unknown: " + answer_of(
             conn.compute, exc, admin_only="os-hypervisors is admin-only"))
-        return {}
+        return None
     return {h: ips.pop() for h, ips in seen.items() if len(ips) == 1}
 
 
@@ -172,13 +173,18 @@ def aggregate_hosts(conn: Connection, aggregate: str | None, zone: str | None) -
         raw = fetch._get(conn.compute, "/os-aggregates")["aggregates"]
     except sdk_exc.HttpException as exc:
         raise api_error("listing the host aggregates", conn.compute, exc) from None
-    if aggregate:
+    if aggregate is not None:
         chosen = [a for a in raw if aggregate in (a.get("name"), str(a.get("id")), a.get("uuid"))]
         if not chosen:
             raise CommandError(f"No aggregate with a name or ID of '{aggregate}' exists.")
+        what = f"Aggregate '{aggregate}'"
     else:
         chosen = [a for a in raw if a.get("availability_zone") == zone]
         if not chosen:
             raise CommandError(f"No host aggregate defines availability zone '{zone}' (hosts "
                                "outside every aggregate are in the default zone: use --host).")
-    return sorted({h for a in chosen for h in a.get("hosts") or []})
+        what = f"Availability zone '{zone}'"
+    hosts = sorted({h for a in chosen for h in a.get("hosts") or []})
+    if not hosts:  # an empty scope must not fall back to the whole fleet
+        raise CommandError(f"{what} has no hosts: nothing to audit.")
+    return hosts

@@ -16,6 +16,8 @@ class ProjectError(Exception):
 
 def resolve(conn: Any, name_or_id: str) -> str:
     """A project ID: IDs are used as they are, names cost one ``GET /v3/projects?name=``."""
+    if not name_or_id:  # ?name= with nothing would be every project
+        raise ProjectError("no project given: pass a project name or ID")
     if PROJECT_ID.match(name_or_id):
         return name_or_id
     from keystoneauth1 import exceptions as ksa_exc

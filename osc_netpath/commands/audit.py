@@ -61,6 +61,8 @@ class AuditNetpath(command.Lister):
         return COLUMNS, rows
 
     def _live(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        from osc_lib import exceptions
+
         from osc_netpath import config
         from osc_netpath.audit import run
         from osc_netpath.cloud import fleet, session
@@ -68,7 +70,9 @@ class AuditNetpath(command.Lister):
         cfg = config.apply_args(config.load(session.netpath_settings(self.app)), parsed_args)
         conn = session.sdk_connection(self.app)
         hosts = list(parsed_args.host)
-        if parsed_args.zone or parsed_args.aggregate:
+        if not all(hosts):  # binding:host_id="" would list the unbound ports
+            raise exceptions.CommandError("--host needs a host name.")
+        if parsed_args.zone is not None or parsed_args.aggregate is not None:
             hosts += fleet.aggregate_hosts(conn, parsed_args.aggregate, parsed_args.zone)
         scope = run.Scope(hosts=hosts, network=parsed_args.network, project=parsed_args.project)
         err = self.app.stderr

@@ -210,7 +210,10 @@ def describe_failure(tool: str, area: str, section: Section, env: dict[str, str]
     # OVS tools' own --timeout ("terminating with signal 14 (Alarm clock)")
     if rc in (124, 137, 142):
         in_ct = f" in container {container}" if container else ""
-        return f"{tool}: timed out after {env.get('timeout', '?')}s{in_ct}"
+        secs = env.get("timeout", "?")
+        if rc == 142:  # that --timeout is set whether or not the host has `timeout`
+            secs = env.get("ovs_timeout", secs)
+        return f"{tool}: timed out after {secs}s{in_ct}"
     if "not found on the host nor" in err:  # the probe's own verdict: no tool, no container
         return f"{tool}: not installed (not on the host, no {_CONTAINERS.get(area, area)} " \
                "container found)"

@@ -9,8 +9,9 @@
 #   @@netpath TOKEN end NAME RC@@
 # TOKEN comes from the client (--token) so no tool output can forge a marker.
 # Never writes anything: no temp files; every command runs with stdin from /dev/null (stdin is
-# this script) and under `timeout` when available. A missing tool or a permission error is a
-# section with its rc and stderr, never an abort.
+# this script) and under `timeout` when available (on the host, ovs-vsctl and ovs-ofctl under
+# their own --timeout instead). A missing tool or a permission error is a section with its rc
+# and stderr, never an abort.
 #
 # Arguments (the client validates them; re-checked here against the same character set):
 #   --token HEX            marker token                 --timeout SECONDS  per command (10)
@@ -96,7 +97,10 @@ sect() {
 }
 
 # run_at WHERE CMD [ARG...]: run in WHERE ("host" or "RUNTIME:CONTAINER") under timeout;
-# "own": on the host, a command given its own --timeout (ovs-vsctl, ovs-ofctl), one fork less.
+# "own": on the host, a command given its own --timeout (ovs-vsctl, ovs-ofctl: a deadline their
+# poll loop keeps, ending them with SIGALRM, rc 142), one fork less. Not a hard kill like
+# `timeout -k`, but what would block them outside that loop (a stalled stdout) blocks the
+# whole probe anyway, and the client's command timeout ends that.
 # A timeout around `docker exec` kills only the client: the command runs on in the container.
 # So where the container has a `timeout` (see where()) it times the command out in there, and
 # the outer one, 3 s later, is only the backstop for a stuck client.
@@ -105,7 +109,7 @@ run_at() {
     shift
     case $_at in
         host) ;;
-        own) "$@"; return ;;  # on the host, under the command's own --timeout (alarm())
+        own) "$@"; return ;;  # on the host, under the command's own --timeout
         *)
             case "$ct_tmo$nl" in
                 *"$nl$_at$nl"*) set -- timeout -k 2 "$tmo_s" "$@"; _s=$((tmo_s + 3)) ;;
@@ -199,8 +203,10 @@ fi
 _tt=none
 [ -n "$tmo" ] && _tt=$tmo_s
 mark begin probe
-printf 'version=1\nuid=%s\ntimeout=%s\novs=%s\nlibvirt=%s\novn=%s\n' \
-    "$(id -u 2>/dev/null)" "$_tt" "$ovs_at" "$virt_at" "$ovn_at"
+# timeout: what `timeout` bounds each command by (none: no `timeout` here); ovs_timeout: the
+# OVS tools' own --timeout, which bounds them either way
+printf 'version=1\nuid=%s\ntimeout=%s\novs_timeout=%s\novs=%s\nlibvirt=%s\novn=%s\n' \
+    "$(id -u 2>/dev/null)" "$_tt" "$tmo_s" "$ovs_at" "$virt_at" "$ovn_at"
 [ -n "$bad" ] && printf 'rejected=%s\n' "${bad# }"
 printf '\n'
 mark stderr probe
@@ -230,7 +236,7 @@ else
     sect ip-netns-text host ip netns list
 fi
 
-# Every device from sysfs, builtins only (a fork per device for its master): "NAME IFINDEX
+# Every device from sysfs, builtins only (not a fork per device): "NAME IFINDEX
 # IFLINK MTU OPERSTATE ADDRESS MASTER", '-' for a value that cannot be read. The veth peer's
 # ifindex even where ip cannot say it, and the whole picture where there is no ip at all.
 mark begin sysfs-net

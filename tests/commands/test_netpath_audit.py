@@ -170,10 +170,18 @@ def test_network_and_project_by_name_or_id_as_every_osc_command(mocker, probes):
 @pytest.mark.parametrize(("argv", "message"), [
     (["--network", "no-such-net"], "No network with a name or ID of 'no-such-net' exists."),
     (["--project", "nobody"], "--project: no project named 'nobody': pass the project ID"),
+    # an empty scope must never fall back to the whole fleet
+    (["--network", ""], "No network with a name or ID of '' exists."),
+    (["--project", ""], "--project: no project given: pass a project name or ID"),
+    (["--host", ""], "--host needs a host name."),
+    (["--aggregate", "empty"], "Aggregate 'empty' has no hosts: nothing to audit."),
+    (["--zone", "az-empty"], "Availability zone 'az-empty' has no hosts: nothing to audit."),
+    (["--aggregate", ""], "No aggregate with a name or ID of '' exists."),
 ])
 def test_a_network_or_project_that_is_not_there_is_an_error_not_a_clean_fleet(
         mocker, probes, argv, message):
     cloud = fleet_cloud(mocker, 4)
+    cloud.add_aggregate("empty", [], zone="az-empty")
     with pytest.raises(exceptions.CommandError) as err:
         run(FakeApp(cloud.connection(), netpath={"user": "ops"}), *argv)
     assert str(err.value) == message
@@ -198,6 +206,28 @@ def test_a_network_with_no_bound_port_says_there_was_nothing_to_audit(mocker, pr
     assert not any(probes)  # no host probed
 
 
+def test_a_scoped_run_knows_the_hosts_other_ports_but_audits_only_its_own(mocker, probes):
+    """--network vx-net on compute-1, whose OVS (the recorded host) also carries a port of
+    vlan-net: that port is looked up by its iface-id, so it is no orphan, and it is neither
+    audited nor counted as expected."""
+    cloud = fleet_cloud(mocker, 4)
+    vlan, vx = cloud.networks
+    cloud.add_port(vx, device_id=fakes.fake_id("vm", "scoped"), host="compute-1",
+                   vif_details={"bridge_name": "br-int"}, index=90)
+    neighbour = cloud.add_port(vlan, device_id=fakes.fake_id("vm", "other"), host="compute-1",
+                               vif_details={"bridge_name": "br-int"}, index=91)
+    neighbour["id"] = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"  # an iface-id on the recorded host
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    run(app, "--network", "vx-net", "--host", "compute-1")
+    summary = [ln for ln in app.stderr.getvalue().splitlines() if ln.startswith("compute-1:")]
+    # 6 iface-ids on the host: the neighbour's, known; 5 Neutron has no port for
+    assert len(summary) == 1
+    assert summary[0].startswith("compute-1: 1 expected, 0 found, 5 orphans")
+    looked_up = next(c for c in cloud.requests() if c.path == "/v2.0/ports" and "id" in c.query)
+    assert neighbour["id"] in looked_up.query["id"]
+    assert neighbour["id"] not in app.stdout.getvalue()  # neither orphan nor audited
+
+
 def test_a_host_the_api_does_not_know_is_still_probed_and_a_note_names_the_near_ones(
         mocker, probes):
     cloud = fleet_cloud(mocker, 4)
@@ -211,6 +241,14 @@ def test_a_host_the_api_does_not_know_is_still_probed_and_a_note_names_the_near_
     app = FakeApp(cloud.connection(), netpath={"user": "ops"})
     run(app, "--host", "compute-1", "-f", "value")
     assert "note:" not in app.stderr.getvalue()
+    # the agents could not be listed: "unknown to the API" would be a guess
+    cloud.mocker.get(f"{fakes.NETWORK_URL}/v2.0/agents", status_code=503, headers=fakes.JSON,
+                     json={"NeutronError": {"type": "ServiceUnavailable", "detail": "",
+                                            "message": "try again"}})
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    run(app, "--host", "compute-3", "-f", "value")
+    notes = [ln for ln in app.stderr.getvalue().splitlines() if ln.startswith("note:")]
+    assert notes and all("L2 agents unknown" in n for n in notes), notes
 
 
 def test_zone_is_the_aggregates_hosts(mocker, probes):

@@ -299,13 +299,15 @@ esac
 
 
 def run_script(tmp_path: Path, args: list[str], runtimes: tuple[str, ...] = (),
+               without: tuple[str, ...] = (),
                **env: str) -> tuple[dict[str, probe.Section], dict[str, str]]:
     """Run probe.sh under dash with PATH = stand-ins + plain utilities (+ the sbin dirs the script
     adds itself; ovs-vsctl, virsh and docker live elsewhere)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("timeout", "uname", "id", "cat", "sleep", "basename"):
-        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+        if tool not in without:
+            (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
     for rt in runtimes:
         (bin_dir / rt).write_text(FAKE_RUNTIME)
         (bin_dir / rt).chmod(0o755)
@@ -402,10 +404,11 @@ def test_command_timeout(tmp_path):
 @needs_dash
 @pytest.mark.skipif(shutil.which("ovs-vsctl") is None or shutil.which("ovs-ofctl") is None,
                     reason="Open vSwitch's tools are not installed")
-def test_ovs_tools_on_the_host_time_out_by_their_own_timeout(tmp_path):
+@pytest.mark.parametrize("without", [(), ("timeout",)])
+def test_ovs_tools_on_the_host_time_out_by_their_own_timeout(tmp_path, without):
     """On the host the OVS tools run without `timeout` around them (a fork less each): their
-    own --timeout (alarm()) ends a database or a bridge that never answers, and the section
-    says timed out, as `timeout` would have."""
+    own --timeout ends a database or a bridge that never answers, and the section says timed
+    out after the seconds asked, as `timeout` would have; on a host without `timeout` too."""
     import socket
     import time
 
@@ -424,12 +427,13 @@ def test_ovs_tools_on_the_host_time_out_by_their_own_timeout(tmp_path):
     started = time.monotonic()
     try:
         sections, env = run_script(tmp_path, ["--timeout", "1", "--flows", "br-x:0"],
-                                   OVS_RUNDIR=str(rundir), EXTRA_PATH=str(bin_dir))
+                                   without=without, OVS_RUNDIR=str(rundir),
+                                   EXTRA_PATH=str(bin_dir))
     finally:
         for sock in listeners:
             sock.close()
     assert time.monotonic() - started < 8  # not 10 s per tool: their alarm() fired
-    assert env["ovs"] == "host"
+    assert (env["ovs"], env["timeout"]) == ("host", "none" if without else "1")
     for name in ("ovs-vsctl", "flows:br-x:0"):
         assert sections[name].rc == 142, sections[name]
     assert probe.problem_of(sections["ovs-vsctl"], env) == Problem(
