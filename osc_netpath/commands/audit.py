@@ -106,4 +106,17 @@ class AuditNetpath(command.Lister):
                 took = f", probe {s.seconds:.1f}s" if s.seconds is not None else ""
                 err.write(f"{s.host}: {s.expected} expected, {s.found} found, {s.orphans} "
                           f"orphans, {s.errors} errors, {s.warnings} warnings{took}{state}\n")
+            if len(report.summaries) > 1:  # a fleet's lines scroll by: the sum last
+                err.write(totals(report.summaries) + "\n")
         return self._exit
+
+
+def totals(summaries: list[Any]) -> str:
+    """One line for the whole run: hosts (not probed), ports, findings by severity."""
+    unprobed = sum(not s.probed for s in summaries)
+    left = f" ({unprobed} not probed)" if unprobed else ""
+    count = {k: sum(getattr(s, k) for s in summaries)
+             for k in ("expected", "found", "orphans", "errors", "warnings")}
+    return (f"total: {len(summaries)} hosts{left}, {count['expected']} expected, "
+            f"{count['found']} found, {count['orphans']} orphans, {count['errors']} errors, "
+            f"{count['warnings']} warnings")

@@ -268,6 +268,26 @@ def test_demo_capture_audits_with_no_cloud(demo):
     assert json.loads(app.stdout.getvalue()) == []
 
 
+def test_a_person_reads_the_hosts_then_their_sum():
+    app = FakeApp()
+    assert run(app, "--capture", "demo") == 0
+    assert app.stderr.getvalue().splitlines() == [
+        "compute1: 5 expected, 5 found, 0 orphans, 0 errors, 0 warnings",
+        "compute2: 5 expected, 5 found, 0 orphans, 0 errors, 0 warnings",
+        "network1: 3 expected, 3 found, 0 orphans, 0 errors, 0 warnings",
+        "total: 3 hosts, 13 expected, 13 found, 0 orphans, 0 errors, 0 warnings"]
+
+
+def test_the_total_line_counts_the_hosts_not_probed(mocker, probes):
+    cloud = fleet_cloud(mocker, 4)
+    app = FakeApp(cloud.connection(), netpath={"user": "ops"})
+    assert run(app) == 1
+    lines = app.stderr.getvalue().splitlines()
+    assert lines[-2].startswith("compute-2: 2 expected, 0 found") and lines[-2].endswith(
+        "(not probed)")
+    assert lines[-1].startswith("total: 2 hosts (1 not probed), 4 expected, 0 found, ")
+
+
 def test_demo_network_node_namespaces_are_each_accounted_for_by_a_port():
     """The demo's audit was recorded unfiltered: the leftover rule for namespaces Neutron
     still has runs on it, and network1's qdhcp-/qrouter- are each due to a port bound there."""
