@@ -19,6 +19,7 @@ from osc_lib.exceptions import CommandError
 from osc_netpath.cloud import fetch
 from osc_netpath.cloud.errors import answer_of, api_error
 from osc_netpath.cloud.facts import AgentFacts, NetworkFacts, PortFacts
+from osc_netpath.cloud.network import one_network
 
 PAGE = 1000  # items per request; Neutron's and Nova's default max_limit is 1000
 ID_CHUNK = 100  # ids per lookup request: keeps the URL well under 8 KiB
@@ -100,13 +101,8 @@ def network_id(networks: dict[str, NetworkFacts], name_or_id: str) -> str:
     (so ``--network NAME`` costs no request of its own)."""
     if name_or_id in networks:
         return name_or_id
-    named = sorted(n.id for n in networks.values() if n.name == name_or_id)
-    if not named:
-        raise CommandError(f"No network with a name or ID of '{name_or_id}' exists.")
-    if len(named) > 1:
-        raise CommandError(f"{len(named)} networks are named '{name_or_id}': "
-                           f"{', '.join(named)}. Pass the network ID.")
-    return named[0]
+    return one_network(sorted(n.id for n in networks.values() if n.name == name_or_id),
+                       name_or_id)
 
 
 def routers(conn: Connection, notes: list[str]) -> list[str] | None:

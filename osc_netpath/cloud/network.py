@@ -38,13 +38,18 @@ def find_network(conn: Connection, name_or_id: str) -> NetworkFacts:
             raw = fetch._get(conn.network, "/networks", {"name": name_or_id, **fields})["networks"]
     except sdk_exc.HttpException as exc:
         raise api_error(f"finding network {name_or_id!r}", conn.network, exc) from exc
-    if not raw:
+    only = one_network([n["id"] for n in raw], name_or_id)
+    return fetch._network_facts(next(n for n in raw if n["id"] == only))
+
+
+def one_network(matches: list[str], name_or_id: str) -> str:
+    """The one network ID that ``name_or_id`` matched, or the error saying why not."""
+    if not matches:
         raise CommandError(f"No network with a name or ID of '{name_or_id}' exists.")
-    if len(raw) > 1:
-        ids = ", ".join(n["id"] for n in raw)
-        raise CommandError(f"{len(raw)} networks are named '{name_or_id}': {ids}. "
-                           "Pass the network ID.")
-    return fetch._network_facts(raw[0])
+    if len(matches) > 1:
+        raise CommandError(f"{len(matches)} networks are named '{name_or_id}': "
+                           f"{', '.join(matches)}. Pass the network ID.")
+    return matches[0]
 
 
 def gather(conn: Connection, network: NetworkFacts) -> NetworkTrace:
